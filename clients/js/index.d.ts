@@ -1,0 +1,149 @@
+// Type declarations for @sessiongate/client (hand-written; index.js is plain JavaScript).
+
+/** A user as the auth API returns it. */
+export interface User {
+  id: string | number;
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  mfa: boolean;
+  /** RFC 3339 timestamp. */
+  createdAt: string;
+}
+
+/** One server-side session of the user (`id` is a public identifier, never the cookie token). */
+export interface Session {
+  id: string;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+  authenticatedAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  remember: boolean;
+  /** True for the session of the request that listed it. */
+  current: boolean;
+}
+
+/** RFC 9457 problem details, as sessiongate sends them. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  /** `invalid_credentials`, `not_authenticated`, `csrf_failed`, `reauth_required`, `rate_limited`, `weak_password`, … */
+  code?: string;
+  /** Validation messages per field. */
+  errors?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export interface LoginResult {
+  user: User;
+  csrfToken: string;
+}
+
+/** `/login` answer when the account has 2FA: continue with `loginMfa`. */
+export interface MfaRequired {
+  mfaRequired: true;
+}
+
+export interface CurrentSession {
+  user: User;
+  session: Session;
+}
+
+export type MfaCredentials = { code: string } | { recoveryCode: string };
+
+export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
+export interface ClientOptions {
+  /** Origin (and optional path prefix) of sessiongate. Default `''`: this page's origin. */
+  baseUrl?: string;
+  /** sessiongate's `auth.base_path`. Default `'/api/auth'`. */
+  authPath?: string;
+  /** fetch implementation. Default `globalThis.fetch` (looked up at call time). */
+  fetch?: FetchLike;
+  /**
+   * Called when a request meets 401 `not_authenticated` (the fetch wrapper and every auth
+   * method except `session()`, `login()`, `loginMfa()`, `signup()`, `logout()`).
+   */
+  onUnauthenticated?: (error: NotAuthenticatedError) => void | Promise<void>;
+  /** sessiongate's `csrf.cookie_name` (`__Host-` + it is also tried). Default `'csrftoken'`. */
+  csrfCookieName?: string;
+  /** sessiongate's `csrf.header_name`. Default `'X-CSRFToken'`. */
+  csrfHeaderName?: string;
+}
+
+export interface SessiongateClient {
+  /**
+   * The CSRF token currently kept in memory (null until known). Assigning replaces it
+   * (`null` forgets it); useful in tests.
+   */
+  token: string | null;
+
+  /** GET /csrf: fetch and remember a fresh masked (64-char) CSRF token. */
+  csrf(): Promise<string>;
+  /** POST /login (username or email). */
+  login(username: string, password: string, options?: { remember?: boolean }): Promise<LoginResult | MfaRequired>;
+  /** POST /login/mfa after `login` answered `{mfaRequired: true}`. */
+  loginMfa(credentials: MfaCredentials): Promise<LoginResult>;
+  /** POST /logout (succeeds also when not logged in). */
+  logout(): Promise<void>;
+  /** GET /session: the current user and session, or null when not logged in. */
+  session(): Promise<CurrentSession | null>;
+  /** POST /signup: creates the account and logs in. */
+  signup(data: { username: string; password: string; email?: string }): Promise<LoginResult>;
+  /** GET /sessions: all sessions of the user. */
+  sessions(): Promise<Session[]>;
+  /** DELETE /sessions/{id}. */
+  revokeSession(id: string): Promise<void>;
+  /** POST /sessions/revoke-others: resolves to the number of sessions revoked. */
+  revokeOthers(): Promise<number>;
+  /** POST /password (needs a recent login: may throw ReauthRequiredError). */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
+  /** POST /reauth: refreshes the session's `authenticatedAt`. */
+  reauth(password: string): Promise<void>;
+  /** POST /password/reset: always succeeds (no account enumeration). */
+  requestPasswordReset(email: string): Promise<void>;
+  /** POST /password/reset/confirm with the token from the reset mail. */
+  confirmPasswordReset(token: string, newPassword: string): Promise<void>;
+  /** Any other auth API call, `path` relative to `authPath` (e.g. `'/mfa/totp/setup'`). */
+  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+
+  /**
+   * fetch() for the app's own API: `credentials: 'include'`, `X-CSRFToken` on unsafe methods,
+   * one token refresh and retry on 403 `csrf_failed` (when the body is replayable). Relative
+   * URLs are resolved against `baseUrl`. Resolves to the Response whatever its status.
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+}
+
+export function createClient(options?: ClientOptions): SessiongateClient;
+
+/** Thrown by the auth methods for every non-2xx answer. */
+export class SessiongateError extends Error {
+  constructor(problem: Problem, status?: number);
+  /** HTTP status. */
+  readonly status: number;
+  /** The problem `code`, or null when the answer was not a sessiongate problem. */
+  readonly code: string | null;
+  readonly problem: Problem;
+  /** `problem.errors`, or `{}`. */
+  readonly errors: Record<string, string>;
+  /** The typed error for a non-2xx Response (reads its body). */
+  static fromResponse(response: Response): Promise<SessiongateError>;
+}
+
+/** 401 `not_authenticated`. */
+export class NotAuthenticatedError extends SessiongateError {}
+/** 403 `reauth_required`: call `reauth(password)` and try again. */
+export class ReauthRequiredError extends SessiongateError {}
+/** 403 `csrf_failed` or `origin_not_allowed`. */
+export class CsrfError extends SessiongateError {}
+/** 429 `rate_limited`. */
+export class RateLimitedError extends SessiongateError {
+  constructor(problem: Problem, status?: number, retryAfter?: number | null);
+  /** Seconds to wait, from `Retry-After`; null when absent. */
+  readonly retryAfter: number | null;
+}

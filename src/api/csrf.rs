@@ -1,0 +1,24 @@
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::response::Response;
+use serde_json::json;
+
+use super::with_cookies;
+use crate::state::{AppState, RequestContext};
+
+/// `GET /csrf`: a masked token for the current CSRF secret, and the cookie (re)set. Logged in,
+/// the secret is the one bound to the session; otherwise a well-formed cookie is kept (as Django
+/// does) and a missing or malformed one replaced.
+pub async fn get_csrf(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Response {
+    let secret = match ctx.authenticated() {
+        Some(a) => a.session.csrf_secret.clone(),
+        None => ctx
+            .cookies
+            .csrf
+            .as_deref()
+            .and_then(|c| crate::csrf::cookie_secret(c).ok())
+            .unwrap_or_else(crate::csrf::new_secret),
+    };
+    let token = crate::csrf::mask(&secret);
+    with_cookies(Json(json!({ "csrfToken": token })), [state.cookies.csrf(&secret)])
+}

@@ -1,0 +1,96 @@
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::response::Response;
+use chrono::Utc;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{client_info, session_cookies, with_cookies};
+use crate::http::{ApiJson, Problem};
+use crate::password::policy::MAX_BYTES;
+use crate::state::{AppState, RequestContext};
+use crate::users::{PublicUser, login_key};
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    /// Username, or email address.
+    username: String,
+    password: String,
+    remember: Option<bool>,
+}
+
+/// `POST /login`: verify the password, then open a brand-new session (the old one, if any, is
+/// deleted: no fixation) with a fresh CSRF secret returned in the body.
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, Problem> {
+    if body.username.trim().is_empty() {
+        return Err(Problem::field("username", "required"));
+    }
+    if body.password.is_empty() {
+        return Err(Problem::field("password", "required"));
+    }
+    state.limits.login_ip.check(&ctx.client_ip).map_err(Problem::rate_limited)?;
+    let account = login_key(&body.username);
+    if let Some(wait) = state.limits.login_account.blocked(&account) {
+        tracing::info!(ip = %ctx.client_ip, "login: account temporarily locked after failures");
+        return Err(Problem::rate_limited(wait));
+    }
+
+    let user = state.users.find_by_login(&body.username).await?;
+    // Over-long passwords are never hashed (no hashing DoS) yet still cost one dummy verify.
+    let candidate = if body.password.len() > MAX_BYTES { String::new() } else { body.password };
+    let stored = user.as_ref().filter(|_| !candidate.is_empty()).map(|u| u.password_hash.clone());
+    let ok = state.passwords.verify(candidate.clone(), stored).await?;
+    let user = match user {
+        Some(u) if ok && u.is_active => u,
+        _ => {
+            state.limits.login_account.fail(&account);
+            tracing::info!(ip = %ctx.client_ip, "login failed");
+            return Err(Problem::invalid_credentials());
+        }
+    };
+    state.limits.login_account.clear(&account);
+
+    if let Some(prior) = ctx.authenticated() {
+        state.sessions.delete_by_token(&prior.session).await?;
+    }
+    let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
+    let secret = crate::csrf::new_secret();
+    let (token, session) = state
+        .sessions
+        .create(user.id, client_info(&ctx, &headers), remember, secret.clone())
+        .await?;
+    if let Err(e) = state.users.record_login(user.id, Utc::now()).await {
+        tracing::warn!(error = %e, "could not record last login");
+    }
+    upgrade_hash(&state, &user, candidate);
+    tracing::info!(user_id = user.id, session = %session.id, ip = %ctx.client_ip, "login ok");
+
+    let body = Json(json!({ "user": PublicUser::from(&user), "csrfToken": crate::csrf::mask(&secret) }));
+    Ok(with_cookies(body, session_cookies(&state, &token, &session)))
+}
+
+/// Imported (Django) or outdated hashes are replaced by Argon2id with the current parameters
+/// after a successful login, off the request path. Never for the Django store: Django must keep
+/// verifying the hash it wrote.
+fn upgrade_hash(state: &AppState, user: &crate::users::User, password: String) {
+    if state.settings.raw.users.store == "django" || !state.passwords.needs_rehash(&user.password_hash) {
+        return;
+    }
+    let (state, id) = (state.clone(), user.id);
+    tokio::spawn(async move {
+        match state.passwords.hash(password).await {
+            Ok(h) => {
+                if let Err(e) = state.users.set_password(id, &h).await {
+                    tracing::warn!(error = %e, "password hash upgrade failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "password hash upgrade skipped"),
+        }
+    });
+}

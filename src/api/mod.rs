@@ -1,0 +1,106 @@
+//! The JSON auth API (SPEC §4), mounted under `auth.base_path`. One file per flow. Handlers
+//! never parse cookies or check origins: they read the [`RequestContext`] the layers built.
+
+mod csrf;
+mod health;
+mod login;
+mod logout;
+mod session;
+mod sessions;
+mod signup;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderValue, header};
+use serde::Serialize;
+
+pub use health::{healthz, readyz};
+pub use signup::{check_email, check_username};
+
+use crate::http::Problem;
+use crate::session::{ClientInfo, Session};
+use crate::state::{AppState, AuthState, Authenticated, RequestContext};
+
+/// The auth API router (without the CSRF and session layers, which `server` wraps around it).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/csrf", get(csrf::get_csrf))
+        .route("/login", post(login::login))
+        .route("/logout", post(logout::logout))
+        .route("/session", get(session::whoami))
+        .route("/signup", post(signup::signup))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", delete(sessions::revoke))
+        .route("/sessions/revoke-others", post(sessions::revoke_others))
+        .fallback(|| async { Problem::not_found("No such endpoint.") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+}
+
+/// The logged-in user of this request, or the right problem: 401, or 503 when the store failed.
+pub fn require_auth(ctx: &RequestContext) -> Result<Arc<Authenticated>, Problem> {
+    match &ctx.auth {
+        AuthState::Authenticated(a) => Ok(a.clone()),
+        AuthState::Anonymous => Err(Problem::not_authenticated()),
+        AuthState::Unavailable => Err(Problem::overloaded("The session store is unavailable; try again shortly.")),
+    }
+}
+
+/// SPEC §4 `Session`: `id` is the public identifier, never the cookie token.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub authenticated_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub remember: bool,
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(s: &Session, current_id: Option<&str>) -> Self {
+        SessionView {
+            id: s.id.clone(),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at(),
+            authenticated_at: s.authenticated_at,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            remember: s.remember,
+            current: Some(s.id.as_str()) == current_id,
+        }
+    }
+}
+
+pub fn client_info(ctx: &RequestContext, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        ip: Some(ctx.client_ip.to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+    }
+}
+
+/// A response with `Set-Cookie` headers appended (the session layer adds `Vary: Cookie`).
+pub fn with_cookies(res: impl IntoResponse, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+    let mut res = res.into_response();
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// The cookies that establish a fresh session: the session token and its bound CSRF secret.
+pub fn session_cookies(state: &AppState, token: &crate::session::SessionToken, session: &Session) -> [HeaderValue; 2] {
+    let max_age = session.remember.then_some(state.settings.idle_timeout);
+    [state.cookies.session(token.as_str(), max_age), state.cookies.csrf(&session.csrf_secret)]
+}

@@ -1,0 +1,40 @@
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::{SessionView, require_auth, with_cookies};
+use crate::http::Problem;
+use crate::state::{AppState, RequestContext};
+
+/// `GET /sessions`: my live sessions, the current one marked.
+pub async fn list(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Result<Json<Value>, Problem> {
+    let a = require_auth(&ctx)?;
+    let sessions = state.sessions.list(a.user.id).await?;
+    let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, Some(&a.session.id))).collect();
+    Ok(Json(json!({ "sessions": views })))
+}
+
+/// `DELETE /sessions/{id}`: revoke one of my sessions (404 for anyone else's).
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let a = require_auth(&ctx)?;
+    if !state.sessions.revoke(&id, Some(a.user.id)).await? {
+        return Err(Problem::not_found("No such session."));
+    }
+    tracing::info!(user_id = a.user.id, revoked = %id, "session revoked");
+    let clear = (id == a.session.id).then(|| state.cookies.clear_session());
+    Ok(with_cookies(StatusCode::NO_CONTENT, clear))
+}
+
+/// `POST /sessions/revoke-others`: sign out every other device.
+pub async fn revoke_others(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Result<Json<Value>, Problem> {
+    let a = require_auth(&ctx)?;
+    let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
+    tracing::info!(user_id = a.user.id, revoked, "other sessions revoked");
+    Ok(Json(json!({ "revoked": revoked })))
+}

@@ -1,0 +1,404 @@
+//! The command line (SPEC §2). Exit codes: 0 success, 1 runtime failure, 2 usage or
+//! configuration error.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{self, Overrides, Settings};
+use crate::server::{self, Stores};
+use crate::users::{NewUser, User};
+
+#[derive(Parser, Debug)]
+#[command(name = "sessiongate", version, about = "Cookie-session authentication gateway for single-page apps")]
+pub struct Cli {
+    /// Config file (default: ./sessiongate.toml if present, else built-in defaults).
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Write a commented sessiongate.toml with a fresh secret.
+    Init {
+        #[arg(long, value_enum, default_value = "same-origin")]
+        mode: InitMode,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Where to write it.
+        #[arg(long, default_value = "sessiongate.toml")]
+        output: PathBuf,
+    },
+    /// Validate the configuration and check that stores and upstreams are reachable.
+    Check,
+    /// Apply store migrations without serving.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// List and revoke sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (server.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory of the SPA to serve (spa.dir); "off" for none.
+    #[arg(long, value_name = "DIR")]
+    pub spa: Option<String>,
+    /// Proxy a path prefix to an upstream, e.g. --route /api/=http://127.0.0.1:8000 (repeatable).
+    #[arg(long, value_name = "PREFIX=URL")]
+    pub route: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum InitMode {
+    SameOrigin,
+    CrossOrigin,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin: prompt on a terminal, else generate and print one.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (revokes all their sessions).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user (revokes all their sessions).
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Remove a user and revoke their sessions.
+    Remove { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCommand {
+    /// List live sessions.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one session by id, or all of a user's with --user.
+    Revoke {
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
+    }
+    fn runtime(message: impl Into<String>) -> Self {
+        Failure { code: 1, message: message.into() }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::runtime(format!("{e:#}"))
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("SESSIONGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn settings(cli: &Cli, overrides: &Overrides) -> Result<Settings, Failure> {
+    let cfg = config::load(cli.config.as_deref(), overrides).map_err(|e| Failure::usage(e.to_string()))?;
+    cfg.validate().map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        Failure::usage(format!("invalid configuration:\n  {}", lines.join("\n  ")))
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Serve(args) => {
+            let mut routes = Vec::new();
+            for r in &args.route {
+                let (p, u) = r
+                    .split_once('=')
+                    .ok_or_else(|| Failure::usage(format!("--route `{r}`: write PREFIX=URL, e.g. /api/=http://127.0.0.1:8000")))?;
+                routes.push((p.to_owned(), u.to_owned()));
+            }
+            let overrides = Overrides { listen: args.listen.clone(), spa_dir: args.spa.clone(), routes };
+            let s = settings(&cli, &overrides)?;
+            server::serve(s).await?;
+            Ok(())
+        }
+        Command::Init { mode, force, output } => init(*mode, *force, output),
+        Command::Check => check(&cli).await,
+        Command::Migrate => {
+            let s = settings(&cli, &Overrides::default())?;
+            server::open_stores(&s).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(cmd) => {
+            let s = settings(&cli, &Overrides::default())?;
+            let stores = server::open_stores(&s).await?;
+            user_command(&s, &stores, cmd).await
+        }
+        Command::Session(cmd) => {
+            let s = settings(&cli, &Overrides::default())?;
+            let stores = server::open_stores(&s).await?;
+            session_command(&stores, cmd).await
+        }
+    }
+}
+
+fn init(mode: InitMode, force: bool, output: &PathBuf) -> Result<(), Failure> {
+    if output.exists() && !force {
+        return Err(Failure::runtime(format!("{} already exists; pass --force to overwrite it", output.display())));
+    }
+    let text = crate::config::template(matches!(mode, InitMode::CrossOrigin), &crate::secret::random_b64(32));
+    crate::secret::write_private(output, text.as_bytes()).map_err(|e| Failure::runtime(format!("writing {}: {e}", output.display())))?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+async fn check(cli: &Cli) -> Result<(), Failure> {
+    let s = settings(cli, &Overrides::default())?;
+    for w in &s.warnings {
+        println!("warning: {w}");
+    }
+    let mut problems = Vec::new();
+    match server::open_stores(&s).await {
+        Ok(stores) => {
+            if let Err(e) = stores.sessions.store().ping().await {
+                problems.push(format!("session store: {e}"));
+            }
+            if let Err(e) = stores.users.ping().await {
+                problems.push(format!("user store: {e}"));
+            }
+        }
+        Err(e) => problems.push(format!("stores: {e:#}")),
+    }
+    for r in &s.routes {
+        let host = r.upstream.host_str().unwrap_or("");
+        let port = r.upstream.port_or_known_default().unwrap_or(80);
+        let connect = tokio::net::TcpStream::connect((host, port));
+        match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+            Ok(Ok(_)) => {}
+            _ => problems.push(format!("route {}: upstream {} is not reachable", r.prefix, r.upstream)),
+        }
+    }
+    if problems.is_empty() {
+        println!("configuration ok; stores and upstreams reachable");
+        Ok(())
+    } else {
+        Err(Failure::runtime(problems.join("\n")))
+    }
+}
+
+fn read_password(stdin: bool, username: &str, min: usize) -> Result<(String, bool), Failure> {
+    let password = if stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Failure::runtime(format!("reading stdin: {e}")))?;
+        s.trim_end_matches(['\n', '\r']).to_owned()
+    } else if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("Password: ").map_err(|e| Failure::runtime(e.to_string()))?;
+        let b = rpassword::prompt_password("Again: ").map_err(|e| Failure::runtime(e.to_string()))?;
+        if a != b {
+            return Err(Failure::usage("the passwords differ"));
+        }
+        a
+    } else {
+        return Ok((crate::secret::random_b64(18), true));
+    };
+    crate::password::policy::check(&password, username, min).map_err(|w| Failure::usage(format!("password {}", w.0)))?;
+    Ok((password, false))
+}
+
+async fn find_user(stores: &Stores, name: &str) -> Result<User, Failure> {
+    let user = stores.users.find_by_login(name).await.map_err(|e| Failure::runtime(e.to_string()))?;
+    user.ok_or_else(|| Failure::runtime(format!("no user named `{name}`")))
+}
+
+async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Result<(), Failure> {
+    let rt = |e: &dyn std::fmt::Display| Failure::runtime(e.to_string());
+    let min = s.raw.users.password_min_length;
+    match cmd {
+        UserCommand::Add { name, email, password_stdin } => {
+            crate::api::check_username(name).map_err(|p| Failure::usage(format!("username: {}", p.detail)))?;
+            if let Some(e) = email {
+                crate::api::check_email(e).map_err(|p| Failure::usage(format!("email: {}", p.detail)))?;
+            }
+            let (password, generated) = read_password(*password_stdin, name, min)?;
+            let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
+            let user = stores
+                .users
+                .create(NewUser { username: name.clone(), email: email.clone(), password_hash: hash })
+                .await
+                .map_err(|e| rt(&e))?;
+            println!("created user `{}` (id {})", user.username, user.id);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::List { json } => {
+            let users = stores.users.list().await.map_err(|e| rt(&e))?;
+            if *json {
+                let v: Vec<_> = users
+                    .iter()
+                    .map(|u| json!({ "id": u.id, "username": u.username, "email": u.email, "active": u.is_active, "createdAt": u.created_at, "lastLogin": u.last_login }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("{:<6} {:<24} {:<32} {:<8} LAST LOGIN", "ID", "USERNAME", "EMAIL", "ACTIVE");
+                for u in users {
+                    let last = u.last_login.map_or("-".to_owned(), |t| t.to_rfc3339());
+                    println!("{:<6} {:<24} {:<32} {:<8} {}", u.id, u.username, u.email.as_deref().unwrap_or("-"), u.is_active, last);
+                }
+            }
+        }
+        UserCommand::Passwd { name, password_stdin } => {
+            let user = find_user(stores, name).await?;
+            let (password, generated) = read_password(*password_stdin, &user.username, min)?;
+            let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
+            stores.users.set_password(user.id, &hash).await.map_err(|e| rt(&e))?;
+            let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
+            println!("password changed for `{}`; {n} session(s) revoked", user.username);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::Disable { name } | UserCommand::Enable { name } => {
+            let active = matches!(cmd, UserCommand::Enable { .. });
+            let user = find_user(stores, name).await?;
+            stores.users.set_active(user.id, active).await.map_err(|e| rt(&e))?;
+            if active {
+                println!("enabled `{}`", user.username);
+            } else {
+                let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
+                println!("disabled `{}`; {n} session(s) revoked", user.username);
+            }
+        }
+        UserCommand::Remove { name } => {
+            let user = find_user(stores, name).await?;
+            let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
+            stores.users.remove(user.id).await.map_err(|e| rt(&e))?;
+            println!("removed `{}`; {n} session(s) revoked", user.username);
+        }
+    }
+    Ok(())
+}
+
+async fn session_command(stores: &Stores, cmd: &SessionCommand) -> Result<(), Failure> {
+    let rt = |e: &dyn std::fmt::Display| Failure::runtime(e.to_string());
+    match cmd {
+        SessionCommand::List { user, json } => {
+            let sessions = match user {
+                Some(name) => {
+                    let u = find_user(stores, name).await?;
+                    stores.sessions.list(u.id).await
+                }
+                None => stores.sessions.list_all().await,
+            }
+            .map_err(|e| rt(&e))?;
+            let users = stores.users.list().await.map_err(|e| rt(&e))?;
+            let name_of = |id: i64| users.iter().find(|u| u.id == id).map_or("?".to_owned(), |u| u.username.clone());
+            if *json {
+                let v: Vec<_> = sessions
+                    .iter()
+                    .map(|s| {
+                        let mut view = serde_json::to_value(crate::api::SessionView::new(s, None)).unwrap_or_default();
+                        view["user"] = json!(name_of(s.user_id));
+                        view.as_object_mut().map(|o| o.remove("current"));
+                        view
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("{:<24} {:<16} {:<16} {:<26} EXPIRES", "ID", "USER", "IP", "LAST SEEN");
+                for s in sessions {
+                    println!(
+                        "{:<24} {:<16} {:<16} {:<26} {}",
+                        s.id,
+                        name_of(s.user_id),
+                        s.ip.as_deref().unwrap_or("-"),
+                        s.last_seen_at.to_rfc3339(),
+                        s.expires_at().to_rfc3339()
+                    );
+                }
+            }
+        }
+        SessionCommand::Revoke { id: Some(id), .. } => {
+            if !stores.sessions.revoke(id, None).await.map_err(|e| rt(&e))? {
+                return Err(Failure::runtime(format!("no session with id `{id}`")));
+            }
+            println!("revoked session {id}");
+        }
+        SessionCommand::Revoke { user: Some(name), .. } => {
+            let u = find_user(stores, name).await?;
+            let n = stores.sessions.revoke_all(u.id, None).await.map_err(|e| rt(&e))?;
+            println!("revoked {n} session(s) of `{}`", u.username);
+        }
+        SessionCommand::Revoke { .. } => return Err(Failure::usage("give a session id or --user NAME")),
+    }
+    Ok(())
+}

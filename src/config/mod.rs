@@ -1,0 +1,277 @@
+//! Configuration: the TOML schema (SPEC §3), loading from file + `SESSIONGATE_*` environment +
+//! flags, and validation that reports every problem at once with the key and the fix.
+//!
+//! Loading is two-phase: [`load`] produces the raw [`Config`] (serde, unknown keys refused), and
+//! [`Config::validate`] turns it into a [`Settings`] with every derived value resolved (public
+//! origin, cookie attributes, trusted origins) — or a list of [`Problem`]s.
+
+mod load;
+mod template;
+pub mod types;
+mod validate;
+
+pub use load::{LoadError, Overrides, load, load_str};
+pub use template::template;
+pub use types::{Auto, ByteSize, HumanDuration, Rate};
+pub use validate::{CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, Settings};
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::password::Argon2Params;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The SPA is served from the same origin as the gateway (embedded, or behind one proxy).
+    #[default]
+    SameOrigin,
+    /// The SPA runs on another origin and calls the gateway with CORS + credentials.
+    CrossOrigin,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub mode: Mode,
+    /// Origin browsers use to reach sessiongate; empty: `http://` + `server.listen`.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    /// Empty: read or create `data_dir/secret.key`.
+    pub secret_key: String,
+    pub server: Server,
+    pub spa: Spa,
+    pub routes: Vec<Route>,
+    pub auth: Auth,
+    pub session: SessionConfig,
+    pub csrf: Csrf,
+    pub cookies: Cookies,
+    pub cors: Cors,
+    pub users: Users,
+    pub rate_limit: RateLimit,
+    pub identity: Identity,
+    pub mail: Mail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+    pub trusted_proxies: Vec<String>,
+    pub admin_listen: String,
+    pub max_body: ByteSize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:8080".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            trusted_proxies: Vec::new(),
+            admin_listen: String::new(),
+            max_body: ByteSize(1 << 20),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spa {
+    /// Empty: the built-in demo; `"off"`: no SPA.
+    pub dir: String,
+    pub fallback: String,
+}
+
+impl Default for Spa {
+    fn default() -> Self {
+        Spa { dir: String::new(), fallback: "index.html".into() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Route {
+    pub prefix: String,
+    pub upstream: String,
+    pub auth: String,
+    pub strip_prefix: bool,
+    pub timeout: HumanDuration,
+    /// Largest request body forwarded; unset: unlimited (streamed).
+    pub max_body: Option<ByteSize>,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            prefix: String::new(),
+            upstream: String::new(),
+            auth: "required".into(),
+            strip_prefix: false,
+            timeout: HumanDuration::secs(30),
+            max_body: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    pub base_path: String,
+    pub signup: bool,
+    pub bootstrap_admin: bool,
+    pub reauth_window: HumanDuration,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            base_path: "/api/auth".into(),
+            signup: false,
+            bootstrap_admin: true,
+            reauth_window: HumanDuration::secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub store: String,
+    pub url: String,
+    pub cookie_name: String,
+    pub idle_timeout: HumanDuration,
+    pub absolute_timeout: HumanDuration,
+    pub remember_default: bool,
+    /// Key prefix for the Redis store.
+    pub key_prefix: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            store: "sqlite".into(),
+            url: String::new(),
+            cookie_name: "sessionid".into(),
+            idle_timeout: HumanDuration::secs(14 * 86400),
+            absolute_timeout: HumanDuration::secs(30 * 86400),
+            remember_default: true,
+            key_prefix: "sessiongate:".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Csrf {
+    pub cookie_name: String,
+    pub header_name: String,
+    pub trusted_origins: Vec<String>,
+}
+
+impl Default for Csrf {
+    fn default() -> Self {
+        Csrf {
+            cookie_name: "csrftoken".into(),
+            header_name: "X-CSRFToken".into(),
+            trusted_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cookies {
+    pub domain: String,
+    pub secure: Auto<bool>,
+    /// `auto`, `lax`, `strict` or `none`.
+    pub same_site: String,
+    pub host_prefix: bool,
+    pub partitioned: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cors {
+    pub allowed_origins: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: HumanDuration,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            allowed_origins: Vec::new(),
+            allow_headers: vec!["content-type".into(), "x-csrftoken".into(), "x-requested-with".into()],
+            expose_headers: Vec::new(),
+            max_age: HumanDuration::secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Users {
+    pub store: String,
+    pub url: String,
+    pub password_min_length: usize,
+    pub argon2: Argon2Params,
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        Users {
+            store: "sqlite".into(),
+            url: String::new(),
+            password_min_length: 8,
+            argon2: Argon2Params::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub login_per_ip: Rate,
+    pub login_per_account: Rate,
+    pub signup_per_ip: Rate,
+    pub reset_per_ip: Rate,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        use std::time::Duration;
+        let r = |count, secs| Rate { count, per: Duration::from_secs(secs) };
+        RateLimit {
+            login_per_ip: r(30, 60),
+            login_per_account: r(10, 60),
+            signup_per_ip: r(10, 3600),
+            reset_per_ip: r(10, 3600),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Identity {
+    pub header_prefix: String,
+    pub jwt: bool,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity { header_prefix: "X-Auth-".into(), jwt: false }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    pub smtp_url: String,
+    pub from: String,
+    pub outbox_dir: String,
+}

@@ -1,0 +1,115 @@
+//! The commented configuration `sessiongate init` writes.
+
+/// A complete, commented `sessiongate.toml` for the chosen mode.
+pub fn template(cross_origin: bool, secret_key: &str) -> String {
+    let (mode, public_url, cors) = if cross_origin {
+        (
+            "cross-origin",
+            "https://api.example.com",
+            "allowed_origins = [\"https://app.example.com\"]   # the SPA's origin(s); never \"*\"",
+        )
+    } else {
+        ("same-origin", "http://127.0.0.1:8080", "allowed_origins = []              # only used in cross-origin mode")
+    };
+    format!(
+        r#"# sessiongate configuration. Every key is optional; the values shown are the defaults unless
+# noted. Environment variables override this file: SESSIONGATE_ + the key path upper-cased, with
+# __ between levels (e.g. SESSIONGATE_SESSION__IDLE_TIMEOUT=1h). Durations: 30s, 10m, 12h, 14d.
+
+# "same-origin": the SPA is served by sessiongate or from the same origin behind a proxy.
+# "cross-origin": the SPA lives on another origin and calls sessiongate with CORS.
+mode = "{mode}"
+# The origin browsers use to reach sessiongate (scheme://host[:port]); links in mail use it.
+public_url = "{public_url}"
+data_dir = "./sessiongate-data"
+# Keep this secret. Empty: read or create data_dir/secret.key.
+secret_key = "{secret_key}"
+
+[server]
+listen = "127.0.0.1:8080"
+tls_cert = ""                     # PEM paths; both set = serve HTTPS
+tls_key = ""
+trusted_proxies = []              # CIDRs whose X-Forwarded-For/-Proto/-Host are believed
+admin_listen = ""                 # e.g. "127.0.0.1:9090" for /metrics
+max_body = "1MiB"                 # auth API bodies
+
+[spa]
+dir = ""                          # empty: built-in demo SPA; "off": none; or a directory
+fallback = "index.html"           # history-API fallback for navigations
+
+# Reverse proxy routes (longest prefix wins). Upstreams receive X-Auth-User-Id, X-Auth-User,
+# X-Auth-Email and X-Auth-Session; client-sent copies of those headers are always removed.
+# [[routes]]
+# prefix = "/api/"
+# upstream = "http://127.0.0.1:8000"
+# auth = "required"               # "required" (401 without a session), "optional", "none"
+# strip_prefix = false
+# timeout = "30s"
+
+[auth]
+base_path = "/api/auth"
+signup = false
+bootstrap_admin = true            # create `admin` on first start with an empty user store
+reauth_window = "10m"
+
+[session]
+store = "sqlite"                  # "memory", "sqlite", "postgres", "redis"
+url = ""                          # postgres:// or redis:// for those stores
+cookie_name = "sessionid"
+idle_timeout = "14d"
+absolute_timeout = "30d"
+remember_default = true           # logins without "remember" get a persistent cookie
+
+[csrf]
+cookie_name = "csrftoken"
+header_name = "X-CSRFToken"
+trusted_origins = []              # cross-origin mode: defaults to cors.allowed_origins
+
+[cookies]
+domain = ""                       # e.g. "example.com" to share with subdomains
+secure = "auto"                   # auto: Secure when public_url is https
+same_site = "auto"                # auto: Lax, or None when an allowed origin is on another site
+host_prefix = false               # __Host- cookie names (https, no domain)
+partitioned = false               # CHIPS; cross-origin only
+
+[cors]
+{cors}
+allow_headers = ["content-type", "x-csrftoken", "x-requested-with"]
+expose_headers = []
+max_age = "10m"
+
+[users]
+store = "sqlite"                  # "sqlite", "postgres", "django"
+url = ""
+password_min_length = 8           # 15 recommended without MFA
+argon2 = {{ memory_kib = 19456, iterations = 2, parallelism = 1 }}
+
+[rate_limit]
+login_per_ip = "30/1m"
+login_per_account = "10/1m"       # failed logins per account
+signup_per_ip = "10/1h"
+reset_per_ip = "10/1h"
+
+[identity]
+header_prefix = "X-Auth-"
+jwt = false
+
+[mail]
+smtp_url = ""                     # smtp://user:pass@host:587 (STARTTLS) or smtps://
+from = ""
+outbox_dir = ""                   # development: write .eml files here instead of sending
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn templates_load_and_validate() {
+        for cross in [false, true] {
+            let cfg = crate::config::load_str(&super::template(cross, "k")).unwrap();
+            let s = cfg.validate().unwrap();
+            assert_eq!(s.mode == crate::config::Mode::CrossOrigin, cross);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Cookie names, attributes and parsing. Written by hand for exact control over attributes
+//! (`__Host-`, `Partitioned`, `Max-Age=0` deletion with identical attributes). Pure.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, header};
+
+use crate::config::CookieSettings;
+
+/// Django's CSRF cookie lifetime (one year), so existing frontends see the same behaviour.
+pub const CSRF_MAX_AGE: u64 = 31_449_600;
+
+/// Builds `Set-Cookie` values for the session and CSRF cookies.
+#[derive(Clone, Debug)]
+pub struct CookiePolicy {
+    pub settings: CookieSettings,
+}
+
+/// The two cookies sessiongate reads from a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestCookies {
+    pub session: Option<String>,
+    pub csrf: Option<String>,
+}
+
+impl CookiePolicy {
+    pub fn new(settings: CookieSettings) -> Self {
+        CookiePolicy { settings }
+    }
+
+    fn build(&self, name: &str, value: &str, max_age: Option<u64>, http_only: bool) -> HeaderValue {
+        let s = &self.settings;
+        let mut c = format!("{name}={value}; Path=/");
+        if let Some(d) = &s.domain {
+            c.push_str("; Domain=");
+            c.push_str(d);
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        if http_only {
+            c.push_str("; HttpOnly");
+        }
+        if s.secure {
+            c.push_str("; Secure");
+        }
+        c.push_str("; SameSite=");
+        c.push_str(s.same_site.as_str());
+        if s.partitioned {
+            c.push_str("; Partitioned");
+        }
+        // Names and values are validated at config time / generated from safe alphabets.
+        HeaderValue::from_str(&c).expect("cookie is valid header text")
+    }
+
+    /// The session cookie: persistent for `max_age` when remembered, else a browser-session cookie.
+    pub fn session(&self, token: &str, max_age: Option<Duration>) -> HeaderValue {
+        self.build(&self.settings.session_name, token, max_age.map(|d| d.as_secs()), true)
+    }
+
+    pub fn clear_session(&self) -> HeaderValue {
+        self.build(&self.settings.session_name, "", Some(0), true)
+    }
+
+    /// The CSRF cookie: readable by the page's JavaScript (Django's default), a year long.
+    pub fn csrf(&self, secret: &str) -> HeaderValue {
+        self.build(&self.settings.csrf_name, secret, Some(CSRF_MAX_AGE), false)
+    }
+
+    /// Read our two cookies from every `Cookie` header. When a name repeats (a cookie tossed in
+    /// from a sibling domain or path), the first wins: browsers send the most specific first.
+    pub fn read(&self, headers: &HeaderMap) -> RequestCookies {
+        let mut out = RequestCookies::default();
+        for h in headers.get_all(header::COOKIE) {
+            let Ok(h) = h.to_str() else { continue };
+            for pair in h.split(';') {
+                let Some((k, v)) = pair.trim().split_once('=') else { continue };
+                let v = v.trim().trim_matches('"');
+                if k == self.settings.session_name && out.session.is_none() {
+                    out.session = Some(v.to_owned());
+                } else if k == self.settings.csrf_name && out.csrf.is_none() {
+                    out.csrf = Some(v.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The `Cookie` header with our session cookie removed: upstreams never see it.
+    pub fn strip_session(&self, headers: &mut HeaderMap) {
+        let kept: Vec<String> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter(|p| p.split_once('=').map_or(p.trim(), |(k, _)| k.trim()) != self.settings.session_name)
+            .map(str::to_owned)
+            .collect();
+        headers.remove(header::COOKIE);
+        if !kept.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+                headers.insert(header::COOKIE, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SameSite;
+
+    fn policy(secure: bool, same_site: SameSite, domain: Option<&str>, prefix: bool, partitioned: bool) -> CookiePolicy {
+        let p = if prefix { "__Host-" } else { "" };
+        CookiePolicy::new(CookieSettings {
+            session_name: format!("{p}sessionid"),
+            csrf_name: format!("{p}csrftoken"),
+            secure,
+            same_site,
+            domain: domain.map(str::to_owned),
+            partitioned,
+        })
+    }
+
+    #[test]
+    fn session_cookie_is_httponly_lax_and_persistent_when_remembered() {
+        let p = policy(false, SameSite::Lax, None, false, false);
+        assert_eq!(
+            p.session("tok", Some(Duration::from_secs(60))),
+            "sessionid=tok; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(p.session("tok", None), "sessionid=tok; Path=/; HttpOnly; SameSite=Lax");
+        assert_eq!(p.clear_session(), "sessionid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    }
+
+    #[test]
+    fn csrf_cookie_is_readable_by_js() {
+        let p = policy(true, SameSite::None, Some("example.com"), false, true);
+        assert_eq!(
+            p.csrf("s3cret"),
+            "csrftoken=s3cret; Path=/; Domain=example.com; Max-Age=31449600; Secure; SameSite=None; Partitioned"
+        );
+    }
+
+    #[test]
+    fn host_prefix_names() {
+        let p = policy(true, SameSite::Lax, None, true, false);
+        assert!(p.session("t", None).to_str().unwrap().starts_with("__Host-sessionid=t; Path=/;"));
+    }
+
+    #[test]
+    fn reading_takes_first_of_duplicates_and_ignores_others() {
+        let p = policy(false, SameSite::Lax, None, false, false);
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "a=1; csrftoken=first; sessionid=abc".parse().unwrap());
+        h.append(header::COOKIE, "csrftoken=second".parse().unwrap());
+        assert_eq!(
+            p.read(&h),
+            RequestCookies { session: Some("abc".into()), csrf: Some("first".into()) }
+        );
+    }
+
+    #[test]
+    fn stripping_removes_only_the_session_cookie() {
+        let p = policy(false, SameSite::Lax, None, false, false);
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "a=1; sessionid=abc; csrftoken=x".parse().unwrap());
+        h.append(header::COOKIE, "sessionid=again".parse().unwrap());
+        p.strip_session(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "a=1; csrftoken=x");
+    }
+}

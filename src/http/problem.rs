@@ -1,0 +1,189 @@
+//! RFC 9457 problem details: the one error type of the JSON API.
+
+use std::collections::BTreeMap;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// An API error. Bodies never carry internals: those are logged once where they happen.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<String, String>>,
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:sessiongate:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            errors: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: BTreeMap<String, String>) -> Self {
+        self.errors = Some(errors);
+        self
+    }
+
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request", detail)
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::invalid_request(format!("{field}: {message}")).with_errors(BTreeMap::from([(field.to_owned(), message)]))
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials", "The username or password is incorrect.")
+    }
+
+    pub fn not_authenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "not_authenticated", "Not authenticated", "Log in to continue.")
+    }
+
+    pub fn csrf_failed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "csrf_failed", "CSRF verification failed", detail)
+    }
+
+    pub fn origin_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "origin_not_allowed", "Origin not allowed", detail)
+    }
+
+    pub fn reauth_required() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "reauth_required", "Re-authentication required", "Confirm your password to continue.")
+    }
+
+    pub fn signup_disabled() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "signup_disabled", "Signup disabled", "Self-service signup is turned off on this server.")
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", detail)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed", "This endpoint does not accept that method.")
+    }
+
+    pub fn username_taken() -> Self {
+        Self::new(StatusCode::CONFLICT, "username_taken", "Username taken", "That username is already taken.")
+            .with_errors(BTreeMap::from([("username".into(), "already taken".into())]))
+    }
+
+    pub fn email_taken() -> Self {
+        Self::new(StatusCode::CONFLICT, "email_taken", "Email taken", "That email address is already in use.")
+            .with_errors(BTreeMap::from([("email".into(), "already in use".into())]))
+    }
+
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", format!("The request body exceeds {limit} bytes."))
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", "Send the body as JSON with Content-Type: application/json.")
+    }
+
+    pub fn weak_password(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", "Weak password", format!("The password {reason}."))
+            .with_errors(BTreeMap::from([("password".into(), reason)]))
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut p = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests", format!("Too many attempts; try again in {retry_after_secs} seconds."));
+        p.retry_after = Some(retry_after_secs.max(1));
+        p
+    }
+
+    pub fn overloaded(detail: impl Into<String>) -> Self {
+        let mut p = Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service unavailable", detail);
+        p.retry_after = Some(1);
+        p
+    }
+
+    pub fn upstream_unavailable() -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", "Bad gateway", "The upstream server could not be reached.")
+    }
+
+    pub fn upstream_timeout() -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "Gateway timeout", "The upstream server did not answer in time.")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on the server; it has been logged.")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry = self.retry_after;
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(s) = retry {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res.extensions_mut().insert(ProblemCode(self.code));
+        res
+    }
+}
+
+/// Marks a response as a problem so middleware (audit, metrics) can read its code.
+#[derive(Clone, Copy, Debug)]
+pub struct ProblemCode(pub &'static str);
+
+impl From<crate::session::StoreError> for Problem {
+    fn from(e: crate::session::StoreError) -> Self {
+        tracing::error!(error = %e, "session store failed");
+        Problem::overloaded("The session store is unavailable; try again shortly.")
+    }
+}
+
+impl From<crate::users::UserStoreError> for Problem {
+    fn from(e: crate::users::UserStoreError) -> Self {
+        use crate::users::UserStoreError as E;
+        match e {
+            E::UsernameTaken => Problem::username_taken(),
+            E::EmailTaken => Problem::email_taken(),
+            E::Unsupported(what) => Problem::new(StatusCode::FORBIDDEN, "not_supported", "Not supported", format!("The configured user store does not support {what}.")),
+            E::Unavailable(msg) => {
+                tracing::error!(error = %msg, "user store failed");
+                Problem::overloaded("The user store is unavailable; try again shortly.")
+            }
+        }
+    }
+}
+
+impl From<crate::password::PasswordError> for Problem {
+    fn from(e: crate::password::PasswordError) -> Self {
+        match e {
+            crate::password::PasswordError::Overloaded => Problem::overloaded("Too many logins in progress; try again shortly."),
+            crate::password::PasswordError::Internal(msg) => {
+                tracing::error!(error = %msg, "password hashing failed");
+                Problem::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Password hashing and verification: Argon2id in a bounded blocking pool, Django's formats for
+//! imported or shared users, and the password policy.
+//!
+//! One Argon2id hash costs tens of milliseconds and ~19 MiB, so hashing never runs on the async
+//! runtime: a semaphore bounds how many run at once (one per core) and a second bounds how many
+//! may wait. When the queue is full the caller gets [`PasswordError::Overloaded`] (503) at once
+//! instead of unbounded latency — a login flood cannot stall whoami or proxied requests.
+
+pub mod django;
+pub mod common;
+pub mod policy;
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("too many password operations queued")]
+    Overloaded,
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// Argon2id cost parameters (`users.argon2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP's recommendation (m=19 MiB, t=2, p=1), also argon2's defaults.
+    fn default() -> Self {
+        Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 }
+    }
+}
+
+impl Argon2Params {
+    pub fn build(&self) -> Result<Params, String> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(|e| e.to_string())
+    }
+}
+
+/// Hashes and verifies passwords off the async runtime with bounded concurrency.
+#[derive(Clone)]
+pub struct Passwords {
+    params: Params,
+    workers: Arc<Semaphore>,
+    queue: Arc<Semaphore>,
+    /// A real hash of a random password: unknown users are verified against it so they cost the
+    /// same time as wrong passwords.
+    dummy_hash: Arc<str>,
+}
+
+impl Passwords {
+    pub fn new(params: &Argon2Params) -> Result<Self, String> {
+        let params = params.build()?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let dummy = hash_sync(&params, &crate::secret::random_b64(16)).map_err(|e| e.to_string())?;
+        Ok(Passwords {
+            params,
+            workers: Arc::new(Semaphore::new(workers)),
+            queue: Arc::new(Semaphore::new(workers * 16)),
+            dummy_hash: dummy.into(),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _queued = self.queue.clone().try_acquire_owned().map_err(|_| PasswordError::Overloaded)?;
+        let _working = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| PasswordError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| PasswordError::Internal(e.to_string()))
+    }
+
+    /// Argon2id PHC string for `password`.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        let params = self.params.clone();
+        self.run(move || hash_sync(&params, &password))
+            .await?
+            .map_err(|e| PasswordError::Internal(e.to_string()))
+    }
+
+    /// Check `password` against `stored` (Argon2 PHC or a Django format). `None` (no such user)
+    /// and unusable or unknown hashes verify against the dummy hash so they take the same time,
+    /// then answer false.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+        let dummy = self.dummy_hash.clone();
+        self.run(move || match stored {
+            Some(h) if h.starts_with("$argon2") => verify_phc(&password, &h),
+            Some(h) if django::identify(&h).is_some() => django::verify(&password, &h),
+            _ => {
+                verify_phc(&password, &dummy);
+                false
+            }
+        })
+        .await
+    }
+
+    /// Whether a stored hash should be replaced by an Argon2id hash with the current parameters
+    /// (imported Django hashes, or older Argon2 costs).
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        match PasswordHash::new(stored) {
+            Ok(h) => {
+                h.algorithm.as_str() != "argon2id"
+                    || Params::try_from(&h).map_or(true, |p| {
+                        p.m_cost() != self.params.m_cost()
+                            || p.t_cost() != self.params.t_cost()
+                            || p.p_cost() != self.params.p_cost()
+                    })
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+fn hash_sync(params: &Params, password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::encode_b64(&crate::secret::random_bytes::<16>())?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+fn verify_phc(password: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    // Refuse absurd costs from a tampered or imported hash instead of burning a core on it.
+    if Params::try_from(&hash).is_ok_and(|p| p.m_cost() > 1 << 20 || p.t_cost() > 64) {
+        return false;
+    }
+    Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Passwords {
+        Passwords::new(&Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let p = cheap();
+        let h = p.hash("correct horse".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(p.verify("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(!p.verify("correct horse!".into(), Some(h.clone())).await.unwrap());
+        assert!(!p.needs_rehash(&h));
+    }
+
+    #[tokio::test]
+    async fn unknown_user_and_garbage_hashes_never_verify() {
+        let p = cheap();
+        assert!(!p.verify("x".into(), None).await.unwrap());
+        for bad in ["", "!unusable", "$argon2id$garbage", "plaintext", "md5$$"] {
+            assert!(!p.verify("x".into(), Some(bad.into())).await.unwrap(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn django_hash_verifies_and_wants_rehash() {
+        let p = cheap();
+        let h = "pbkdf2_sha1$100000$seasalt1234567890abcde$8D2Vl/WTKu+ZWPaLCNDSrrchRAI=";
+        assert!(p.verify("correct horse battery staple".into(), Some(h.into())).await.unwrap());
+        assert!(p.needs_rehash(h));
+    }
+
+    #[tokio::test]
+    async fn full_queue_is_overloaded_not_slow() {
+        let p = cheap();
+        let n = p.queue.available_permits();
+        let _held = p.queue.clone().try_acquire_many_owned(n as u32).unwrap();
+        assert!(matches!(p.hash("x".into()).await, Err(PasswordError::Overloaded)));
+    }
+}

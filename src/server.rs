@@ -1,0 +1,210 @@
+//! The one place that wires stores, layers and routers from [`Settings`].
+//!
+//! A request's way through, outermost first:
+//! ```text
+//! request id ─► trace (sensitive headers redacted) ─► security headers ─► body limit
+//!   ─► session (cookie → SHA-256 → store → user; client IP) ─► router:
+//!        {auth.base_path}/*  → CSRF ─► no-store ─► api handlers
+//!        /healthz, /readyz
+//!        [[routes]] prefixes → (CSRF unless auth = "none") ─► proxy
+//!        everything else     → SPA files / history fallback
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use http::{HeaderName, HeaderValue, header};
+use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::password::Passwords;
+use crate::secret::{self, SecretKey};
+use crate::session::{Lifetimes, SessionManager, SessionStore};
+use crate::spa::Spa;
+use crate::state::AppState;
+use crate::users::UserStore;
+use crate::{api, csrf, db, session};
+
+/// The stores and services a configuration names, opened and migrated.
+pub struct Stores {
+    pub sessions: SessionManager,
+    pub users: Arc<dyn UserStore>,
+    pub passwords: Passwords,
+    pub secret: SecretKey,
+}
+
+pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
+    let secret = if settings.raw.secret_key.is_empty() {
+        let path = settings.data_dir.join("secret.key");
+        SecretKey::load_or_create(&path).with_context(|| format!("reading or creating {}", path.display()))?
+    } else {
+        SecretKey::from_config(&settings.raw.secret_key)
+    };
+    let needs_sqlite = settings.raw.session.store == "sqlite" || settings.raw.users.store == "sqlite";
+    let sqlite = if needs_sqlite {
+        let path = settings.sqlite_path();
+        Some(db::open_sqlite(&path).await.with_context(|| format!("opening SQLite database {}", path.display()))?)
+    } else {
+        None
+    };
+    let session_store: Arc<dyn SessionStore> = match settings.raw.session.store.as_str() {
+        "memory" => Arc::new(session::memory::MemoryStore::new()),
+        "sqlite" => Arc::new(session::sqlite::SqliteStore::new(sqlite.clone().expect("opened above"))),
+        other => anyhow::bail!("session.store = \"{other}\" is not available in this build"),
+    };
+    let users: Arc<dyn UserStore> = match settings.raw.users.store.as_str() {
+        "sqlite" => Arc::new(crate::users::sqlite::SqliteUsers::new(sqlite.clone().expect("opened above"))),
+        other => anyhow::bail!("users.store = \"{other}\" is not available in this build"),
+    };
+    let lifetimes = Lifetimes { idle: settings.idle_timeout, absolute: settings.absolute_timeout };
+    let passwords = Passwords::new(&settings.raw.users.argon2).map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?;
+    Ok(Stores { sessions: SessionManager::new(session_store, lifetimes), users, passwords, secret })
+}
+
+/// The whole gateway as one router (tests mount it in-process).
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let no_store = SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let api = api::router()
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect))
+        .layer(no_store);
+    let spa = Arc::new(Spa::from_config(&settings.raw.spa));
+
+    let https = settings.https();
+    Router::new()
+        .nest(&settings.base_path, api)
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .fallback(move |req: Request| crate::spa::serve(spa.clone(), req))
+        .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
+        .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
+        .layer(middleware::from_fn(move |req, next| crate::http::headers::security_headers(https, req, next)))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // Path only: query strings may carry tokens.
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::COOKIE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-csrftoken"),
+        ]))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Keep a client's `X-Request-Id` only when it is short and plain (it ends up in logs), else
+/// replace it; echo it on the response.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let name = HeaderName::from_static("x-request-id");
+    let valid = req.headers().get(&name).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    });
+    if !valid {
+        let id = HeaderValue::from_str(&secret::random_b64(12)).expect("base64url");
+        req.headers_mut().insert(name.clone(), id);
+    }
+    let id = req.headers().get(&name).cloned();
+    let mut res = next.run(req).await;
+    if let Some(id) = id {
+        res.headers_mut().insert(name, id);
+    }
+    res
+}
+
+/// On first start with an empty user store, create `admin` with a random password, written to
+/// `data_dir/initial-admin-password` (0600) and printed once.
+pub async fn bootstrap_admin(settings: &Settings, stores: &Stores) -> anyhow::Result<()> {
+    if !settings.raw.auth.bootstrap_admin || stores.users.count().await? > 0 {
+        return Ok(());
+    }
+    let password = secret::random_b64(18);
+    let hash = stores.passwords.hash(password.clone()).await?;
+    stores
+        .users
+        .create(crate::users::NewUser { username: "admin".into(), email: None, password_hash: hash })
+        .await?;
+    let path = settings.data_dir.join("initial-admin-password");
+    secret::write_private(&path, format!("{password}\n").as_bytes())?;
+    println!("Created user `admin` with password: {password}");
+    println!("(also saved to {}; change it after logging in)", path.display());
+    Ok(())
+}
+
+/// Run the gateway until SIGINT/SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
+    let settings = Arc::new(settings);
+    let stores = open_stores(&settings).await?;
+    bootstrap_admin(&settings, &stores).await?;
+    let state = AppState::new(settings.clone(), stores.sessions, stores.users, stores.passwords);
+    spawn_housekeeping(state.clone());
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        "sessiongate listening on {} (public {}, mode {:?}, {}, session store {}, users {})",
+        addr,
+        settings.public_origin,
+        settings.mode,
+        Spa::from_config(&settings.raw.spa).describe(),
+        settings.raw.session.store,
+        settings.raw.users.store,
+    );
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("sessiongate stopped");
+    Ok(())
+}
+
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut n = 0u64;
+        loop {
+            tick.tick().await;
+            state.limits.cleanup();
+            if n % 10 == 0 {
+                match state.sessions.gc().await {
+                    Ok(0) => {}
+                    Ok(k) => tracing::debug!(removed = k, "expired sessions removed"),
+                    Err(e) => tracing::warn!(error = %e, "session gc failed"),
+                }
+            }
+            n += 1;
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

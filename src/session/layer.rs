@@ -1,0 +1,101 @@
+//! The session-loading middleware: cookie → SHA-256 → store → user, into [`RequestContext`].
+//! It also re-issues the session cookie when the idle expiry moved, and clears a cookie that
+//! names no live session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderValue, header};
+
+use super::SessionToken;
+use crate::state::{AppState, AuthState, Authenticated, RequestContext};
+
+pub async fn load_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let client_ip = crate::http::client_ip(peer, req.headers(), &state.settings.trusted_proxies);
+    let cookies = state.cookies.read(req.headers());
+
+    let mut reissue = None;
+    let mut clear = false;
+    let auth = match cookies.session.as_deref() {
+        None => AuthState::Anonymous,
+        Some(raw) => match SessionToken::parse(raw) {
+            None => {
+                clear = true;
+                AuthState::Anonymous
+            }
+            Some(token) => match resolve(&state, &token).await {
+                Ok(Some((auth, moved))) => {
+                    if moved && auth.session.remember {
+                        reissue = Some(token);
+                    }
+                    AuthState::Authenticated(Arc::new(auth))
+                }
+                Ok(None) => {
+                    clear = true;
+                    AuthState::Anonymous
+                }
+                Err(()) => AuthState::Unavailable,
+            },
+        },
+    };
+
+    req.extensions_mut().insert(RequestContext { cookies, client_ip, auth });
+    let mut res = next.run(req).await;
+
+    // Handlers that log in or out set the cookie themselves; theirs wins.
+    let name = &state.settings.cookies.session_name;
+    let handler_set = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'='));
+    if !handler_set {
+        let value = match (reissue, clear) {
+            (Some(token), _) => Some(state.cookies.session(token.as_str(), Some(state.settings.idle_timeout))),
+            (None, true) => Some(state.cookies.clear_session()),
+            _ => None,
+        };
+        if let Some(v) = value {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    if res.headers().contains_key(header::SET_COOKIE) {
+        add_vary(&mut res, "Cookie");
+    }
+    res
+}
+
+async fn resolve(state: &AppState, token: &SessionToken) -> Result<Option<(Authenticated, bool)>, ()> {
+    let loaded = state.sessions.load(token).await.map_err(|e| {
+        tracing::warn!(error = %e, "session lookup failed; failing closed");
+    })?;
+    let Some(loaded) = loaded else { return Ok(None) };
+    let user = state.users.get(loaded.session.user_id).await.map_err(|e| {
+        tracing::warn!(error = %e, "user lookup failed; failing closed");
+    })?;
+    match user {
+        Some(user) if user.is_active => Ok(Some((Authenticated { session: loaded.session, user }, loaded.expiry_moved))),
+        _ => Ok(None),
+    }
+}
+
+/// Add `value` to the response's `Vary` header unless already present.
+pub fn add_vary(res: &mut Response, value: &'static str) {
+    let present = res
+        .headers()
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(value));
+    if !present {
+        res.headers_mut().append(header::VARY, HeaderValue::from_static(value));
+    }
+}

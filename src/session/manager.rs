@@ -1,0 +1,190 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Session, SessionStore, SessionToken, StoreError, TokenHash};
+use crate::secret;
+
+/// How long sessions live.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    /// Inactivity after which a session ends; slides forward on use.
+    pub idle: Duration,
+    /// Age after which a session ends whatever its activity.
+    pub absolute: Duration,
+}
+
+impl Lifetimes {
+    /// Activity is written at most this often per session: a write per request would cost
+    /// 4–5× throughput on SQLite. A quarter of the idle timeout keeps short test timeouts exact
+    /// enough while real deployments (14 days idle) write at most once a minute.
+    pub fn touch_interval(&self) -> chrono::Duration {
+        let quarter = self.idle / 4;
+        chrono::Duration::from_std(quarter.min(Duration::from_secs(60)))
+            .unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    fn idle_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::days(14))
+    }
+
+    fn absolute_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.absolute).unwrap_or(chrono::Duration::days(30))
+    }
+}
+
+/// Who is opening a session: what `GET /sessions` shows so a user recognises their devices.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session found for a request, and whether its expiry moved (so the cookie must be
+/// re-issued with a fresh `Max-Age`).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub session: Session,
+    pub expiry_moved: bool,
+}
+
+/// Session semantics on top of any [`SessionStore`]: token generation, rotation, sliding idle
+/// timeout with throttled writes, absolute timeout.
+#[derive(Clone)]
+pub struct SessionManager {
+    store: Arc<dyn SessionStore>,
+    lifetimes: Lifetimes,
+}
+
+impl SessionManager {
+    pub fn new(store: Arc<dyn SessionStore>, lifetimes: Lifetimes) -> Self {
+        SessionManager { store, lifetimes }
+    }
+
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    /// Open a new session for `user_id`. Always a new token: there is no way to adopt a token the
+    /// client brought (no fixation).
+    pub async fn create(
+        &self,
+        user_id: i64,
+        client: ClientInfo,
+        remember: bool,
+        csrf_secret: String,
+    ) -> Result<(SessionToken, Session), StoreError> {
+        let now = Utc::now();
+        let token = SessionToken::generate();
+        let session = Session {
+            id: secret::random_b64(16),
+            token_hash: token.hash(),
+            user_id,
+            csrf_secret,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + self.lifetimes.idle_chrono(),
+            absolute_expires_at: now + self.lifetimes.absolute_chrono(),
+            authenticated_at: now,
+            ip: client.ip,
+            user_agent: client.user_agent,
+            remember,
+        };
+        self.store.create(&session).await?;
+        Ok((token, session))
+    }
+
+    /// Find the live session for a cookie token, sliding its idle timeout when the last recorded
+    /// activity is older than the touch interval.
+    pub async fn load(&self, token: &SessionToken) -> Result<Option<Loaded>, StoreError> {
+        let now = Utc::now();
+        let Some(session) = self.store.get(&token.hash(), now).await? else {
+            return Ok(None);
+        };
+        if session.is_expired(now) {
+            return Ok(None);
+        }
+        self.slide(session, now).await
+    }
+
+    async fn slide(&self, mut session: Session, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
+        if now - session.last_seen_at < self.lifetimes.touch_interval() {
+            return Ok(Some(Loaded { session, expiry_moved: false }));
+        }
+        let idle_expires_at = now + self.lifetimes.idle_chrono();
+        if !self.store.touch(&session, now, idle_expires_at).await? {
+            return Ok(None);
+        }
+        session.last_seen_at = now;
+        session.idle_expires_at = idle_expires_at;
+        Ok(Some(Loaded { session, expiry_moved: true }))
+    }
+
+    /// Give `session` a new token (and optionally a new CSRF secret and a fresh
+    /// `authenticated_at`); the old token stops working at once. Returns None if the session was
+    /// revoked meanwhile.
+    pub async fn rotate(
+        &self,
+        session: &Session,
+        csrf_secret: Option<String>,
+        reauthenticated: bool,
+    ) -> Result<Option<(SessionToken, Session)>, StoreError> {
+        let now = Utc::now();
+        let token = SessionToken::generate();
+        let mut next = session.clone();
+        next.token_hash = token.hash();
+        if let Some(secret) = csrf_secret {
+            next.csrf_secret = secret;
+        }
+        if reauthenticated {
+            next.authenticated_at = now;
+        }
+        next.last_seen_at = now;
+        next.idle_expires_at = now + self.lifetimes.idle_chrono();
+        if !self.store.update(&session.token_hash, &next).await? {
+            return Ok(None);
+        }
+        Ok(Some((token, next)))
+    }
+
+    /// Bind a new CSRF secret to the session without changing its token.
+    pub async fn set_csrf_secret(&self, session: &Session, csrf_secret: String) -> Result<bool, StoreError> {
+        let mut next = session.clone();
+        next.csrf_secret = csrf_secret;
+        self.store.update(&session.token_hash, &next).await
+    }
+
+    pub async fn delete_by_token(&self, session: &Session) -> Result<bool, StoreError> {
+        self.store.delete(&session.id, Some(session.user_id)).await
+    }
+
+    pub async fn revoke(&self, id: &str, owner: Option<i64>) -> Result<bool, StoreError> {
+        self.store.delete(id, owner).await
+    }
+
+    pub async fn revoke_all(&self, user_id: i64, except: Option<&str>) -> Result<u64, StoreError> {
+        self.store.delete_all(user_id, except).await
+    }
+
+    pub async fn list(&self, user_id: i64) -> Result<Vec<Session>, StoreError> {
+        self.store.list(user_id, Utc::now()).await
+    }
+
+    pub async fn list_all(&self) -> Result<Vec<Session>, StoreError> {
+        self.store.list_all(Utc::now()).await
+    }
+
+    pub async fn gc(&self) -> Result<u64, StoreError> {
+        self.store.gc(Utc::now()).await
+    }
+
+    /// Hash used by stores for a token (exposed for tests and tools).
+    pub fn hash(token: &SessionToken) -> TokenHash {
+        token.hash()
+    }
+}

@@ -1,0 +1,174 @@
+//! Server-side sessions: the model, its lifetimes, and the store trait every backend implements.
+//!
+//! A session is identified by an opaque 256-bit token that lives only in the client's cookie.
+//! Stores never see the token: they key sessions by its SHA-256 ([`TokenHash`]), so a leaked
+//! store (backup, replica, `KEYS *`) does not hand out live sessions. Each session also has a
+//! random public [`Session::id`] that is safe to show in listings and to use in revocation URLs.
+//!
+//! Stores are deliberately dumb persistence with expiry; the semantics (token generation,
+//! rotation, sliding idle timeout with throttled writes, absolute timeout) live in
+//! [`SessionManager`] so every backend behaves the same.
+
+pub mod layer;
+mod manager;
+pub mod memory;
+pub mod postgres;
+pub mod redis;
+pub mod sqlite;
+
+pub use manager::{ClientInfo, Lifetimes, Loaded, SessionManager};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::secret;
+
+/// SHA-256 of a session token, hex-encoded: the only form of the token a store ever sees.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TokenHash(pub String);
+
+impl TokenHash {
+    pub fn of(token: &str) -> Self {
+        TokenHash(hex::encode(Sha256::digest(token.as_bytes())))
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    // Even the hash stays out of logs: it is the store key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// A session token as sent in the cookie. `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    /// 256 bits from the OS CSPRNG, base64url without padding (43 characters).
+    pub fn generate() -> Self {
+        SessionToken(secret::random_b64(32))
+    }
+
+    /// Accepts only strings that could be one of our tokens, so garbage never reaches a store.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| SessionToken(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(..)")
+    }
+}
+
+/// One server-side session as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Public identifier (128 random bits, base64url); never the cookie token.
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub user_id: i64,
+    /// The Django CSRF secret bound to this session (see `csrf`): a cookie planted by a sibling
+    /// subdomain cannot match it.
+    pub csrf_secret: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// When the idle timeout ends unless the session is used again.
+    pub idle_expires_at: DateTime<Utc>,
+    /// Hard end of the session; never moves.
+    pub absolute_expires_at: DateTime<Utc>,
+    /// Last time the user proved knowledge of a credential (login or reauth).
+    pub authenticated_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub remember: bool,
+}
+
+impl Session {
+    /// The moment the session stops being valid: the earlier of the idle and absolute ends.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.idle_expires_at.min(self.absolute_expires_at)
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at() <= now
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing server could not be reached or answered with an error. Callers fail closed.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    #[error("session store data corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Persistence for sessions. Every backend passes the same conformance suite
+/// (`tests/session_store.rs`). `now` is passed in so expiry is testable without sleeping.
+///
+/// Implementations must treat a session whose [`Session::expires_at`] is at or before `now` as
+/// absent, and may drop it at any time after that.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Store a new session. Its `id` and `token_hash` are fresh random values.
+    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// Look a session up by the hash of its token.
+    async fn get(&self, hash: &TokenHash, now: DateTime<Utc>)
+    -> Result<Option<Session>, StoreError>;
+
+    /// Replace the stored session with the same `id`, atomically moving it from `old_hash` to
+    /// `session.token_hash` (they are equal when the token is not rotated). Returns false when the
+    /// session no longer exists (revoked concurrently): the caller must then treat it as gone.
+    async fn update(&self, old_hash: &TokenHash, session: &Session) -> Result<bool, StoreError>;
+
+    /// Record activity: move `last_seen_at` and `idle_expires_at`. Returns false if gone.
+    async fn touch(
+        &self,
+        session: &Session,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Delete one session by public id; with `owner`, only if it belongs to that user (so a user
+    /// cannot revoke someone else's session by guessing ids). Returns whether it was deleted.
+    async fn delete(&self, id: &str, owner: Option<i64>) -> Result<bool, StoreError>;
+
+    /// Live sessions of one user, newest first.
+    async fn list(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+
+    /// Delete every session of a user except the one with public id `except`. Returns the count.
+    async fn delete_all(&self, user_id: i64, except: Option<&str>) -> Result<u64, StoreError>;
+
+    /// Every live session (admin listing), newest first.
+    async fn list_all(&self, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+
+    /// Delete expired sessions. Returns how many were removed (backends with native expiry may
+    /// return 0).
+    async fn gc(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,208 @@
+//! Serving the single-page app: the built-in demo (embedded at compile time) or a directory.
+//!
+//! History-API fallback only for navigations (GET/HEAD, an extension-less last segment, and an
+//! `Accept` that wants HTML): a missing `/assets/app.123.js` is a 404, never `index.html` served
+//! as JavaScript. Hashed assets are cached forever; `index.html` is revalidated every time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+use include_dir::{Dir, include_dir};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+static DEMO: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/demo");
+static CLIENT_JS: &str = include_str!("../clients/js/index.js");
+
+/// The built-in demo's policy: everything from our own origin, nothing inline, no framing.
+const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+#[derive(Clone)]
+pub enum Spa {
+    Off,
+    Demo,
+    Dir { root: PathBuf, fallback: String },
+}
+
+impl Spa {
+    pub fn from_config(cfg: &crate::config::Spa) -> Spa {
+        match cfg.dir.as_str() {
+            "" => Spa::Demo,
+            "off" => Spa::Off,
+            d => Spa::Dir { root: PathBuf::from(d), fallback: cfg.fallback.clone() },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Spa::Off => "no SPA".into(),
+            Spa::Demo => "built-in demo SPA".into(),
+            Spa::Dir { root, .. } => format!("SPA from {}", root.display()),
+        }
+    }
+}
+
+/// Whether a request is a browser navigation that should get `index.html` when no file matches.
+pub fn is_navigation(req: &Request) -> bool {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return false;
+    }
+    let last = req.uri().path().rsplit('/').next().unwrap_or("");
+    if last.contains('.') {
+        return false;
+    }
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|a| a.contains("text/html") || a.contains("*/*"))
+}
+
+/// Build-tool hashed names (`app.3f9a1c2b.js`, `index-BdJ7x3kQ.css`) never change content.
+fn is_hashed_asset(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem.rsplit(['.', '-'])
+        .next()
+        .is_some_and(|h| h.len() >= 8 && h.len() < stem.len() && h.bytes().all(|b| b.is_ascii_alphanumeric()) && h.bytes().any(|b| b.is_ascii_digit()))
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not Found\n").into_response()
+}
+
+pub async fn serve(spa: Arc<Spa>, req: Request) -> Response {
+    match &*spa {
+        Spa::Off => not_found(),
+        Spa::Demo => serve_demo(&req),
+        Spa::Dir { root, fallback } => serve_dir(root, fallback, req).await,
+    }
+}
+
+fn serve_demo(req: &Request) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+    }
+    let path = req.uri().path().trim_start_matches('/');
+    let (name, body): (&str, &'static [u8]) = if path == "_sessiongate/client.js" {
+        ("client.js", CLIENT_JS.as_bytes())
+    } else if let Some(f) = DEMO.get_file(if path.is_empty() { "index.html" } else { path }) {
+        (f.path().to_str().unwrap_or(""), f.contents())
+    } else if is_navigation(req) {
+        match DEMO.get_file("index.html") {
+            Some(f) => ("index.html", f.contents()),
+            None => return not_found(),
+        }
+    } else {
+        return not_found();
+    };
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body)[..12]));
+    let mime = mime_guess::from_path(name).first_or_octet_stream();
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if *req.method() == Method::HEAD {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::from(body))
+    };
+    let h = res.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if !fresh {
+        let ct = if mime.type_() == mime_guess::mime::TEXT || mime.subtype() == mime_guess::mime::JAVASCRIPT {
+            format!("{mime}; charset=utf-8")
+        } else {
+            mime.to_string()
+        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&ct).expect("mime"));
+    }
+    if name.ends_with(".html") {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEMO_CSP));
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    res
+}
+
+async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+    }
+    let navigation = is_navigation(&req);
+    let path = req.uri().path().to_owned();
+    let dir = ServeDir::new(root).precompressed_br().precompressed_gzip().append_index_html_on_directories(true);
+    let (parts, _) = req.into_parts();
+    let res = match dir.clone().oneshot(Request::from_parts(parts.clone(), Body::empty())).await {
+        Ok(r) => r.map(Body::new),
+        Err(e) => match e {},
+    };
+    if res.status() == StatusCode::NOT_FOUND && navigation {
+        let mut p = parts;
+        p.uri = format!("/{}", fallback.trim_start_matches('/')).parse().expect("valid path");
+        let res = match dir.oneshot(Request::from_parts(p, Body::empty())).await {
+            Ok(r) => r.map(Body::new),
+            Err(e) => match e {},
+        };
+        return document_headers(res);
+    }
+    if res.status() == StatusCode::NOT_FOUND {
+        return not_found();
+    }
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_html {
+        return document_headers(res);
+    }
+    let mut res = res;
+    let cache = if is_hashed_asset(&path) { "public, max-age=31536000, immutable" } else { "no-cache" };
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
+}
+
+fn document_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: Method, path: &str, accept: Option<&str>) -> Request {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(a) = accept {
+            b = b.header(header::ACCEPT, a);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn navigations_only_for_extensionless_html_gets() {
+        assert!(is_navigation(&req(Method::GET, "/settings/profile", Some("text/html,*/*"))));
+        assert!(!is_navigation(&req(Method::GET, "/assets/app.123.js", Some("*/*"))));
+        assert!(!is_navigation(&req(Method::GET, "/settings", Some("application/json"))));
+        assert!(!is_navigation(&req(Method::POST, "/settings", Some("text/html"))));
+    }
+
+    #[test]
+    fn hashed_assets() {
+        assert!(is_hashed_asset("/assets/index-BdJ7x3kQ.js"));
+        assert!(is_hashed_asset("/static/app.3f9a1c2b.css"));
+        assert!(!is_hashed_asset("/favicon.ico"));
+        assert!(!is_hashed_asset("/app.js"));
+        assert!(!is_hashed_asset("/assets/components.js"));
+    }
+}

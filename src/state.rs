@@ -1,0 +1,82 @@
+//! The shared application state handed to layers and handlers.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::cookies::{CookiePolicy, RequestCookies};
+use crate::csrf::origin::OriginPolicy;
+use crate::password::Passwords;
+use crate::ratelimit::Limits;
+use crate::session::{Session, SessionManager};
+use crate::users::{User, UserStore};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Arc<Settings>,
+    pub sessions: SessionManager,
+    pub users: Arc<dyn UserStore>,
+    pub passwords: Passwords,
+    pub cookies: CookiePolicy,
+    pub origins: OriginPolicy,
+    pub limits: Limits,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        settings: Arc<Settings>,
+        sessions: SessionManager,
+        users: Arc<dyn UserStore>,
+        passwords: Passwords,
+    ) -> Self {
+        let cookies = CookiePolicy::new(settings.cookies.clone());
+        let origins = OriginPolicy {
+            public: settings.public_origin.clone(),
+            trusted: settings.trusted_origins.clone(),
+        };
+        let limits = Limits::new(&settings.raw.rate_limit);
+        AppState(Arc::new(Inner { settings, sessions, users, passwords, cookies, origins, limits }))
+    }
+}
+
+/// A logged-in request's session and user.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub session: Session,
+    pub user: User,
+}
+
+/// What the session layer found for this request.
+#[derive(Clone, Debug)]
+pub enum AuthState {
+    Anonymous,
+    Authenticated(Arc<Authenticated>),
+    /// A session cookie was sent but the store could not be asked: fail closed.
+    Unavailable,
+}
+
+/// Per-request facts established by the layers; handlers read this instead of parsing headers.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub cookies: RequestCookies,
+    pub client_ip: IpAddr,
+    pub auth: AuthState,
+}
+
+impl RequestContext {
+    pub fn authenticated(&self) -> Option<&Arc<Authenticated>> {
+        match &self.auth {
+            AuthState::Authenticated(a) => Some(a),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Native user store on PostgreSQL (same schema and semantics as the SQLite store).
+//!
+//! Open the pool with [`crate::db::connect_postgres`], which applies `migrations/postgres`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row, postgres::PgRow};
+
+use super::{NewUser, User, UserStore, UserStoreError, login_key};
+
+pub struct PostgresUsers {
+    pool: PgPool,
+}
+
+impl PostgresUsers {
+    pub fn new(pool: PgPool) -> Self {
+        PostgresUsers { pool }
+    }
+}
+
+fn row(r: &PgRow) -> Result<User, UserStoreError> {
+    let bad = |e: sqlx::Error| UserStoreError::Unavailable(format!("unexpected users row: {e}"));
+    Ok(User {
+        id: r.try_get("id").map_err(bad)?,
+        username: r.try_get("username").map_err(bad)?,
+        email: r.try_get("email").map_err(bad)?,
+        email_verified: r.try_get("email_verified").map_err(bad)?,
+        password_hash: r.try_get("password_hash").map_err(bad)?,
+        is_active: r.try_get("is_active").map_err(bad)?,
+        mfa: false,
+        created_at: r.try_get("created_at").map_err(bad)?,
+        last_login: r.try_get("last_login").map_err(bad)?,
+    })
+}
+
+/// Map a unique violation to the field it concerns, by constraint name (see the migration).
+fn unique_violation(e: &sqlx::Error) -> Option<UserStoreError> {
+    let db = e.as_database_error()?;
+    if !db.is_unique_violation() {
+        return None;
+    }
+    Some(match db.constraint() {
+        Some("users_email_key_unique") => UserStoreError::EmailTaken,
+        _ => UserStoreError::UsernameTaken,
+    })
+}
+
+#[async_trait]
+impl UserStore for PostgresUsers {
+    async fn find_by_login(&self, login: &str) -> Result<Option<User>, UserStoreError> {
+        let key = login_key(login);
+        let r = sqlx::query(
+            "SELECT * FROM users WHERE username_key = $1
+             OR (strpos($1, '@') > 0 AND email_key = $1)
+             ORDER BY username_key = $1 DESC LIMIT 1",
+        )
+        .bind(&key)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(row).transpose()
+    }
+
+    async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError> {
+        let r = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(row).transpose()
+    }
+
+    async fn create(&self, u: NewUser) -> Result<User, UserStoreError> {
+        let r = sqlx::query(
+            "INSERT INTO users (username, username_key, email, email_key, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        )
+        .bind(u.username.trim())
+        .bind(login_key(&u.username))
+        .bind(&u.email)
+        .bind(u.email.as_deref().map(login_key))
+        .bind(&u.password_hash)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
+        row(&r)
+    }
+
+    async fn set_password(&self, id: i64, hash: &str) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_active(&self, id: i64, active: bool) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("UPDATE users SET is_active = $1 WHERE id = $2")
+            .bind(active)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<(), UserStoreError> {
+        sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list(&self) -> Result<Vec<User>, UserStoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row).collect()
+    }
+
+    async fn count(&self) -> Result<i64, UserStoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn ping(&self) -> Result<(), UserStoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
