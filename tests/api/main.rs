@@ -1,0 +1,9 @@
+//! HTTP-level tests of the auth API against an in-process gateway on a real port with a real
+//! SQLite file. One test binary (modules below) keeps link time down.
+
+mod csrf;
+mod expiry;
+mod flow;
+mod harness;
+mod input;
+mod limits;
