@@ -47,6 +47,43 @@ pub enum Command {
     /// List and revoke sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Copy users (with their password hashes) from a Django database into the native user store.
+    ///
+    /// Hashes are kept as they are: Django's formats verify at login and are replaced by
+    /// Argon2id after the first successful one. Existing usernames are skipped.
+    ImportDjango {
+        /// The Django database: sqlite:///abs/path/db.sqlite3, sqlite://relative.db or postgres://…
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// The user table (a custom user model's db_table).
+        #[arg(long, default_value = "auth_user")]
+        table: String,
+    },
+    /// Create a local CA and a server certificate for testing HTTPS (never for production).
+    DevCert {
+        /// DNS name or IP address for the certificate (repeatable).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Directory for ca.pem, ca-key.pem, cert.pem, key.pem.
+        #[arg(long, default_value = "./sessiongate-dev-cert")]
+        out: PathBuf,
+    },
+    /// Password hashing tools.
+    #[command(subcommand)]
+    Hash(HashCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HashCommand {
+    /// Suggest Argon2id parameters costing about --target per hash on this machine.
+    Calibrate {
+        #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+        target: std::time::Duration,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::types::parse_duration(s)
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +175,8 @@ impl From<anyhow::Error> for Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS crypto provider for the whole process (rustls panics if two are ambiguous).
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -180,9 +219,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => {
             let mut routes = Vec::new();
             for r in &args.route {
-                let (p, u) = r
-                    .split_once('=')
-                    .ok_or_else(|| Failure::usage(format!("--route `{r}`: write PREFIX=URL, e.g. /api/=http://127.0.0.1:8000")))?;
+                let (p, u) = r.split_once('=').ok_or_else(|| {
+                    Failure::usage(format!("--route `{r}`: write PREFIX=URL, e.g. /api/=http://127.0.0.1:8000"))
+                })?;
                 routes.push((p.to_owned(), u.to_owned()));
             }
             let overrides = Overrides { listen: args.listen.clone(), spa_dir: args.spa.clone(), routes };
@@ -191,6 +230,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Init { mode, force, output } => init(*mode, *force, output),
+        Command::DevCert { hosts, out } => {
+            let c = crate::devcert::generate(hosts, out)?;
+            println!(
+                "wrote {}, {} and {} (CA: {})",
+                c.cert.display(),
+                c.key.display(),
+                out.join("ca-key.pem").display(),
+                c.ca_cert.display()
+            );
+            println!("serve with: [server] tls_cert = \"{}\", tls_key = \"{}\"", c.cert.display(), c.key.display());
+            println!(
+                "trust {} in your browser, or start Chromium with --ignore-certificate-errors-spki-list={}",
+                c.ca_cert.display(),
+                c.spki_sha256
+            );
+            Ok(())
+        }
+        Command::Hash(HashCommand::Calibrate { target }) => {
+            let target = *target;
+            let (m, t, took) = tokio::task::spawn_blocking(move || crate::calibrate::calibrate(target))
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            println!("Argon2id with memory_kib = {m}, iterations = {t}, parallelism = 1 takes {took:.0?} here.");
+            println!("[users]\nargon2 = {{ memory_kib = {m}, iterations = {t}, parallelism = 1 }}");
+            Ok(())
+        }
         Command::Check => check(&cli).await,
         Command::Migrate => {
             let s = settings(&cli, &Overrides::default())?;
@@ -208,15 +273,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let stores = server::open_stores(&s).await?;
             session_command(&stores, cmd).await
         }
+        Command::ImportDjango { from, table } => {
+            let s = settings(&cli, &Overrides::default())?;
+            import_django(&s, from, table).await
+        }
     }
 }
 
-fn init(mode: InitMode, force: bool, output: &PathBuf) -> Result<(), Failure> {
+fn init(mode: InitMode, force: bool, output: &std::path::Path) -> Result<(), Failure> {
     if output.exists() && !force {
         return Err(Failure::runtime(format!("{} already exists; pass --force to overwrite it", output.display())));
     }
     let text = crate::config::template(matches!(mode, InitMode::CrossOrigin), &crate::secret::random_b64(32));
-    crate::secret::write_private(output, text.as_bytes()).map_err(|e| Failure::runtime(format!("writing {}: {e}", output.display())))?;
+    crate::secret::write_private(output, text.as_bytes())
+        .map_err(|e| Failure::runtime(format!("writing {}: {e}", output.display())))?;
     println!("wrote {}", output.display());
     Ok(())
 }
@@ -270,7 +340,8 @@ fn read_password(stdin: bool, username: &str, min: usize) -> Result<(String, boo
     } else {
         return Ok((crate::secret::random_b64(18), true));
     };
-    crate::password::policy::check(&password, username, min).map_err(|w| Failure::usage(format!("password {}", w.0)))?;
+    crate::password::policy::check(&password, username, min)
+        .map_err(|w| Failure::usage(format!("password {}", w.0)))?;
     Ok((password, false))
 }
 
@@ -284,6 +355,7 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
     let min = s.raw.users.password_min_length;
     match cmd {
         UserCommand::Add { name, email, password_stdin } => {
+            refuse_read_only(s, "create")?;
             crate::api::check_username(name).map_err(|p| Failure::usage(format!("username: {}", p.detail)))?;
             if let Some(e) = email {
                 crate::api::check_email(e).map_err(|p| Failure::usage(format!("email: {}", p.detail)))?;
@@ -312,7 +384,14 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
                 println!("{:<6} {:<24} {:<32} {:<8} LAST LOGIN", "ID", "USERNAME", "EMAIL", "ACTIVE");
                 for u in users {
                     let last = u.last_login.map_or("-".to_owned(), |t| t.to_rfc3339());
-                    println!("{:<6} {:<24} {:<32} {:<8} {}", u.id, u.username, u.email.as_deref().unwrap_or("-"), u.is_active, last);
+                    println!(
+                        "{:<6} {:<24} {:<32} {:<8} {}",
+                        u.id,
+                        u.username,
+                        u.email.as_deref().unwrap_or("-"),
+                        u.is_active,
+                        last
+                    );
                 }
             }
         }
@@ -329,6 +408,7 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
         }
         UserCommand::Disable { name } | UserCommand::Enable { name } => {
             let active = matches!(cmd, UserCommand::Enable { .. });
+            refuse_read_only(s, if active { "enable" } else { "disable" })?;
             let user = find_user(stores, name).await?;
             stores.users.set_active(user.id, active).await.map_err(|e| rt(&e))?;
             if active {
@@ -339,11 +419,83 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
             }
         }
         UserCommand::Remove { name } => {
+            refuse_read_only(s, "remove")?;
             let user = find_user(stores, name).await?;
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
             stores.users.remove(user.id).await.map_err(|e| rt(&e))?;
             println!("removed `{}`; {n} session(s) revoked", user.username);
         }
+    }
+    Ok(())
+}
+
+/// `user add`, `remove`, `enable` and `disable` cannot work on Django's table.
+fn refuse_read_only(s: &Settings, what: &str) -> Result<(), Failure> {
+    if s.raw.users.store == "django" {
+        return Err(Failure::usage(format!(
+            "users.store = \"django\" is read-only: {what} the user in Django (the admin, `manage.py createsuperuser`); \
+             sessiongate only changes passwords there (`sessiongate user passwd`)"
+        )));
+    }
+    Ok(())
+}
+
+/// `sessiongate import-django`: Django users into the native store, hashes as they are.
+async fn import_django(s: &Settings, from: &str, table: &str) -> Result<(), Failure> {
+    use crate::users::django::{DjangoOptions, DjangoUsers, is_identifier};
+    use crate::users::{UserStore as _, UserStoreError};
+    if s.raw.users.store == "django" {
+        return Err(Failure::usage(
+            "import-django copies into the native user store, but users.store = \"django\"; set users.store to \"sqlite\" or \"postgres\"",
+        ));
+    }
+    if !is_identifier(table) {
+        return Err(Failure::usage(format!("--table `{table}` must be a plain table name ([A-Za-z_][A-Za-z0-9_]*)")));
+    }
+    if !(from.starts_with("sqlite:") || from.starts_with("postgres://") || from.starts_with("postgresql://")) {
+        return Err(Failure::usage(format!(
+            "--from `{from}`: give sqlite:///abs/path/db.sqlite3, sqlite://relative.db or postgres://…"
+        )));
+    }
+    let source = DjangoUsers::connect(DjangoOptions::read(from, table))
+        .await
+        .map_err(|e| Failure::runtime(format!("reading {table} from the Django database: {e}")))?;
+    let users = source.list().await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let stores = server::open_stores(s).await?;
+    let (mut imported, mut inactive, mut unusable) = (0usize, 0usize, 0usize);
+    let (mut skipped, mut no_email) = (Vec::new(), Vec::new());
+    for u in &users {
+        let result = match stores.users.import(u).await {
+            Err(UserStoreError::EmailTaken) => {
+                // Django allows shared addresses; the native store does not.
+                let copy = User { email: None, ..u.clone() };
+                let r = stores.users.import(&copy).await;
+                if r.is_ok() {
+                    no_email.push(u.username.clone());
+                }
+                r
+            }
+            other => other,
+        };
+        match result {
+            Ok(_) => {
+                imported += 1;
+                inactive += usize::from(!u.is_active);
+                unusable += usize::from(crate::password::django::identify(&u.password_hash).is_none());
+            }
+            Err(UserStoreError::UsernameTaken) => skipped.push(u.username.clone()),
+            Err(e) => return Err(Failure::runtime(format!("importing `{}`: {e}", u.username))),
+        }
+    }
+    println!(
+        "imported {imported} of {} users from {table} ({inactive} inactive, {unusable} without a usable password)",
+        users.len()
+    );
+    if !skipped.is_empty() {
+        println!("skipped {} existing username(s): {}", skipped.len(), skipped.join(", "));
+    }
+    if !no_email.is_empty() {
+        println!("imported without email (address already used by another user): {}", no_email.join(", "));
     }
     Ok(())
 }

@@ -99,10 +99,10 @@ impl CookiePolicy {
             .map(str::to_owned)
             .collect();
         headers.remove(header::COOKIE);
-        if !kept.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-                headers.insert(header::COOKIE, v);
-            }
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+            && !kept.is_empty()
+        {
+            headers.insert(header::COOKIE, v);
         }
     }
 }
@@ -112,7 +112,13 @@ mod tests {
     use super::*;
     use crate::config::SameSite;
 
-    fn policy(secure: bool, same_site: SameSite, domain: Option<&str>, prefix: bool, partitioned: bool) -> CookiePolicy {
+    fn policy(
+        secure: bool,
+        same_site: SameSite,
+        domain: Option<&str>,
+        prefix: bool,
+        partitioned: bool,
+    ) -> CookiePolicy {
         let p = if prefix { "__Host-" } else { "" };
         CookiePolicy::new(CookieSettings {
             session_name: format!("{p}sessionid"),
@@ -156,10 +162,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, "a=1; csrftoken=first; sessionid=abc".parse().unwrap());
         h.append(header::COOKIE, "csrftoken=second".parse().unwrap());
-        assert_eq!(
-            p.read(&h),
-            RequestCookies { session: Some("abc".into()), csrf: Some("first".into()) }
-        );
+        assert_eq!(p.read(&h), RequestCookies { session: Some("abc".into()), csrf: Some("first".into()) });
     }
 
     #[test]

@@ -14,18 +14,26 @@
 //! - [`csrf`]: Django token masking, origin checks (pure), and the CSRF layer.
 //! - [`cookies`]: cookie attributes per deployment shape.
 //! - [`api`]: the JSON auth router; [`server::app`] wires everything in the documented order.
+//! - [`proxy`]: the reverse proxy for `[[routes]]`; [`identity`]: the headers (and signed JWT)
+//!   upstreams receive.
 //! - [`config`]: the TOML schema and validation.
 //!
 //! Run with: `cargo run --release -- serve`, then open <http://127.0.0.1:8080>.
 
 pub mod api;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod db;
+pub mod devcert;
 pub mod http;
+pub mod identity;
+pub mod listener;
 pub mod password;
+pub mod proxy;
 pub mod ratelimit;
 pub mod secret;
 pub mod server;

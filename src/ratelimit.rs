@@ -1,20 +1,75 @@
-//! Login, signup and reset rate limits (in process). Per client IP: GCRA via `governor`, every
-//! attempt counts. Per account: only failures count, in a sliding window, so a user who types
-//! their password right is never slowed down by their own successes.
+//! Login, signup and reset rate limits.
+//!
+//! Two kinds of limit, each behind a trait so the same handlers work with one gateway or many:
+//! - [`RateLimiter`] — every attempt from one key (a client IP) counts: GCRA, a burst of `N` then
+//!   one more attempt every `DURATION / N`.
+//! - [`FailureLimiter`] — only failures count (per account), in a sliding window, so a user who
+//!   types their password right is never slowed down by their own successes.
+//!
+//! Implementations: in process ([`PerKey`] with `governor`, [`Failures`]) — the default, per
+//! instance — and in Redis ([`redis`]), chosen by [`Limits::for_settings`] whenever
+//! `session.store = "redis"`, so the limits hold across all instances sharing that Redis.
+//!
+//! **Fail closed**: when the Redis limiter cannot answer (down, or no reply within
+//! [`redis::OP_TIMEOUT`]), [`Refusal::Unavailable`] turns the attempt into 503 `overloaded` —
+//! an attacker must not get unlimited password guesses because Redis is unreachable.
+
+pub mod redis;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::config::Rate;
+use crate::config::{Rate, Settings};
+use crate::http::Problem;
 
-/// Every attempt from one key counts.
+/// Why an attempt may not proceed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the limit: retry after this many seconds (429 + `Retry-After`).
+    Limited(u64),
+    /// The shared limiter could not be asked: fail closed (503 `overloaded`).
+    Unavailable,
+}
+
+impl From<Refusal> for Problem {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Limited(secs) => Problem::rate_limited(secs),
+            Refusal::Unavailable => Problem::overloaded("The rate limiter is unavailable; try again shortly."),
+        }
+    }
+}
+
+/// Every attempt by one key counts.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Count one attempt by `key`; refused when over the limit (or when the limit is unknowable).
+    async fn check(&self, key: &str) -> Result<(), Refusal>;
+    /// Drop state of keys that are back to a full allowance (in-process stores only).
+    fn cleanup(&self) {}
+}
+
+/// Only failures count; [`blocked`](FailureLimiter::blocked) is asked before an attempt,
+/// [`fail`](FailureLimiter::fail) records a failed one, [`clear`](FailureLimiter::clear) forgets
+/// them after a success.
+#[async_trait]
+pub trait FailureLimiter: Send + Sync + 'static {
+    async fn blocked(&self, key: &str) -> Result<(), Refusal>;
+    /// Best effort: a failure that cannot be recorded is logged.
+    async fn fail(&self, key: &str);
+    /// Best effort, like `fail`.
+    async fn clear(&self, key: &str);
+    fn cleanup(&self) {}
+}
+
+/// In process: every attempt from one key counts (GCRA, `governor`).
 pub struct PerKey<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
 }
@@ -23,26 +78,32 @@ impl<K: Hash + Eq + Clone> PerKey<K> {
     pub fn new(rate: Rate) -> Self {
         let burst = NonZeroU32::new(rate.count).unwrap_or(NonZeroU32::MIN);
         let period = rate.per / rate.count.max(1);
-        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
-            .expect("non-zero period")
-            .allow_burst(burst);
-        PerKey { limiter: RateLimiter::keyed(quota) }
+        let quota =
+            Quota::with_period(period.max(Duration::from_nanos(1))).expect("non-zero period").allow_burst(burst);
+        PerKey { limiter: governor::RateLimiter::keyed(quota) }
     }
 
     /// Count one attempt; `Err(seconds)` when over the limit.
-    pub fn check(&self, key: &K) -> Result<(), u64> {
+    pub fn attempt(&self, key: &K) -> Result<(), u64> {
         self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
+}
 
-    pub fn cleanup(&self) {
+#[async_trait]
+impl RateLimiter for PerKey<String> {
+    async fn check(&self, key: &str) -> Result<(), Refusal> {
+        self.attempt(&key.to_owned()).map_err(Refusal::Limited)
+    }
+
+    fn cleanup(&self) {
         self.limiter.retain_recent();
     }
 }
 
-/// Only failures count; `blocked` is checked before an attempt, `fail` records one.
+/// In process: only failures count, in a sliding window of `rate.per`.
 pub struct Failures {
     rate: Rate,
     map: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -54,7 +115,7 @@ impl Failures {
     }
 
     /// `Some(seconds to wait)` when the account has had too many recent failures.
-    pub fn blocked(&self, key: &str) -> Option<u64> {
+    pub fn wait(&self, key: &str) -> Option<u64> {
         let now = Instant::now();
         let mut map = self.map.lock().expect("poisoned");
         let q = map.get_mut(key)?;
@@ -69,7 +130,7 @@ impl Failures {
         Some(wait.as_secs().max(1))
     }
 
-    pub fn fail(&self, key: &str) {
+    pub fn record(&self, key: &str) {
         let mut map = self.map.lock().expect("poisoned");
         let q = map.entry(key.to_owned()).or_default();
         q.push_back(Instant::now());
@@ -79,11 +140,26 @@ impl Failures {
         }
     }
 
-    pub fn clear(&self, key: &str) {
+    pub fn forget(&self, key: &str) {
         self.map.lock().expect("poisoned").remove(key);
     }
+}
 
-    pub fn cleanup(&self) {
+#[async_trait]
+impl FailureLimiter for Failures {
+    async fn blocked(&self, key: &str) -> Result<(), Refusal> {
+        self.wait(key).map_or(Ok(()), |secs| Err(Refusal::Limited(secs)))
+    }
+
+    async fn fail(&self, key: &str) {
+        self.record(key);
+    }
+
+    async fn clear(&self, key: &str) {
+        self.forget(key);
+    }
+
+    fn cleanup(&self) {
         let now = Instant::now();
         self.map
             .lock()
@@ -92,21 +168,59 @@ impl Failures {
     }
 }
 
-/// All limits of the auth API.
+/// All limits of the auth API. Keys: the client IP as text for the `*_ip` limits,
+/// [`crate::users::login_key`] of the submitted username for `login_account`.
 pub struct Limits {
-    pub login_ip: PerKey<IpAddr>,
-    pub login_account: Failures,
-    pub signup_ip: PerKey<IpAddr>,
-    pub reset_ip: PerKey<IpAddr>,
+    pub login_ip: Box<dyn RateLimiter>,
+    pub login_account: Box<dyn FailureLimiter>,
+    pub signup_ip: Box<dyn RateLimiter>,
+    pub reset_ip: Box<dyn RateLimiter>,
+    /// Where the counters live: `"memory"` (this process) or `"redis"` (shared).
+    pub backend: &'static str,
 }
 
 impl Limits {
+    /// In-process limits (one instance, or stores other than Redis).
     pub fn new(cfg: &crate::config::RateLimit) -> Self {
         Limits {
-            login_ip: PerKey::new(cfg.login_per_ip),
-            login_account: Failures::new(cfg.login_per_account),
-            signup_ip: PerKey::new(cfg.signup_per_ip),
-            reset_ip: PerKey::new(cfg.reset_per_ip),
+            login_ip: Box::new(PerKey::<String>::new(cfg.login_per_ip)),
+            login_account: Box::new(Failures::new(cfg.login_per_account)),
+            signup_ip: Box::new(PerKey::<String>::new(cfg.signup_per_ip)),
+            reset_ip: Box::new(PerKey::<String>::new(cfg.reset_per_ip)),
+            backend: "memory",
+        }
+    }
+
+    /// Limits shared through Redis at `url`, keys under `prefix` (see [`redis`]). Connects
+    /// lazily and reconnects by itself, so this never blocks or fails; an unusable URL makes
+    /// every check fail closed.
+    pub fn redis(cfg: &crate::config::RateLimit, url: &str, prefix: &str) -> Self {
+        let conn = redis::Shared::new(url);
+        let ip = |name: &'static str, rate| -> Box<dyn RateLimiter> {
+            Box::new(redis::RedisRate::new(conn.clone(), prefix, name, rate))
+        };
+        Limits {
+            login_ip: ip("login_ip", cfg.login_per_ip),
+            login_account: Box::new(redis::RedisFailures::new(
+                conn.clone(),
+                prefix,
+                "login_account",
+                cfg.login_per_account,
+            )),
+            signup_ip: ip("signup_ip", cfg.signup_per_ip),
+            reset_ip: ip("reset_ip", cfg.reset_per_ip),
+            backend: "redis",
+        }
+    }
+
+    /// Redis-backed when `session.store = "redis"` (same URL and key prefix as the sessions),
+    /// in process otherwise.
+    pub fn for_settings(settings: &Settings) -> Self {
+        let raw = &settings.raw;
+        if raw.session.store == "redis" {
+            Limits::redis(&raw.rate_limit, &raw.session.url, &raw.session.key_prefix)
+        } else {
+            Limits::new(&raw.rate_limit)
         }
     }
 
@@ -121,28 +235,29 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     #[test]
     fn per_key_allows_burst_then_refuses_with_wait() {
         let l = PerKey::new(Rate { count: 3, per: Duration::from_secs(60) });
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.check(&ip).is_ok());
+            assert!(l.attempt(&ip).is_ok());
         }
-        let wait = l.check(&ip).unwrap_err();
+        let wait = l.attempt(&ip).unwrap_err();
         assert!((1..=20).contains(&wait), "{wait}");
-        assert!(l.check(&"192.0.2.2".parse().unwrap()).is_ok(), "other keys unaffected");
+        assert!(l.attempt(&"192.0.2.2".parse::<IpAddr>().unwrap()).is_ok(), "other keys unaffected");
     }
 
     #[test]
     fn failures_block_after_limit_and_clear_on_success() {
         let f = Failures::new(Rate { count: 2, per: Duration::from_secs(60) });
-        assert_eq!(f.blocked("bob"), None);
-        f.fail("bob");
-        assert_eq!(f.blocked("bob"), None);
-        f.fail("bob");
-        assert!(f.blocked("bob").is_some_and(|s| s > 50));
-        f.clear("bob");
-        assert_eq!(f.blocked("bob"), None);
+        assert_eq!(f.wait("bob"), None);
+        f.record("bob");
+        assert_eq!(f.wait("bob"), None);
+        f.record("bob");
+        assert!(f.wait("bob").is_some_and(|s| s > 50));
+        f.forget("bob");
+        assert_eq!(f.wait("bob"), None);
     }
 }

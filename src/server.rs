@@ -2,21 +2,25 @@
 //!
 //! A request's way through, outermost first:
 //! ```text
-//! request id ─► trace (sensitive headers redacted) ─► security headers ─► body limit
+//! request id ─► trace (sensitive headers redacted) ─► security headers ─► CORS (cross-origin
+//!   mode: preflights answered here, before any session lookup) ─► body limit
 //!   ─► session (cookie → SHA-256 → store → user; client IP) ─► router:
-//!        {auth.base_path}/*  → CSRF ─► no-store ─► api handlers
+//!        {auth.base_path}/*      → CSRF ─► no-store ─► api handlers (incl. /verify)
 //!        /healthz, /readyz
-//!        [[routes]] prefixes → (CSRF unless auth = "none") ─► proxy
-//!        everything else     → SPA files / history fallback
+//!        /.well-known/jwks.json  (identity.jwt = true only)
+//!        fallback: [[routes]] longest prefix → proxy: auth (401/503) ─► CSRF and WebSocket
+//!                                  Origin (unless auth = "none") ─► headers ─► upstream
+//!                  everything else          → SPA files / history fallback
 //! ```
+//! The body limit is `DefaultBodyLimit`, which only bounds extractors: proxied bodies stream,
+//! bounded by a route's own `max_body`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -27,6 +31,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::password::Passwords;
+use crate::proxy::Proxy;
 use crate::secret::{self, SecretKey};
 use crate::session::{Lifetimes, SessionManager, SessionStore};
 use crate::spa::Spa;
@@ -56,17 +61,49 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     } else {
         None
     };
-    let session_store: Arc<dyn SessionStore> = match settings.raw.session.store.as_str() {
+    // One PostgreSQL pool per distinct URL (sessions and users usually share one database).
+    let mut pg: Option<(String, sqlx::PgPool)> = None;
+    let mut postgres = async |url: &str, key: &str| -> anyhow::Result<sqlx::PgPool> {
+        if let Some((u, pool)) = &pg
+            && u == url
+        {
+            return Ok(pool.clone());
+        }
+        let pool = db::connect_postgres(url).await.with_context(|| format!("connecting to PostgreSQL ({key})"))?;
+        pg = Some((url.to_owned(), pool.clone()));
+        Ok(pool)
+    };
+    let raw = &settings.raw;
+    let session_store: Arc<dyn SessionStore> = match raw.session.store.as_str() {
         "memory" => Arc::new(session::memory::MemoryStore::new()),
         "sqlite" => Arc::new(session::sqlite::SqliteStore::new(sqlite.clone().expect("opened above"))),
+        "postgres" => Arc::new(session::postgres::PostgresStore::new(postgres(&raw.session.url, "session.url").await?)),
+        "redis" => Arc::new(
+            session::redis::RedisStore::connect(&raw.session.url, &raw.session.key_prefix)
+                .await
+                .context("connecting to Redis (session.url)")?,
+        ),
         other => anyhow::bail!("session.store = \"{other}\" is not available in this build"),
     };
-    let users: Arc<dyn UserStore> = match settings.raw.users.store.as_str() {
+    let users: Arc<dyn UserStore> = match raw.users.store.as_str() {
         "sqlite" => Arc::new(crate::users::sqlite::SqliteUsers::new(sqlite.clone().expect("opened above"))),
+        "postgres" => {
+            Arc::new(crate::users::postgres::PostgresUsers::new(postgres(&raw.users.url, "users.url").await?))
+        }
+        "django" => {
+            let opts = crate::users::django::DjangoOptions::from_config(&settings.raw.users);
+            Arc::new(
+                crate::users::django::DjangoUsers::connect(opts)
+                    .await
+                    .context("users.store = \"django\" (users.url)")?,
+            )
+        }
         other => anyhow::bail!("users.store = \"{other}\" is not available in this build"),
     };
     let lifetimes = Lifetimes { idle: settings.idle_timeout, absolute: settings.absolute_timeout };
-    let passwords = Passwords::new(&settings.raw.users.argon2).map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?;
+    let passwords = Passwords::new(&settings.raw.users.argon2)
+        .map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?
+        .with_format(users.hash_format());
     Ok(Stores { sessions: SessionManager::new(session_store, lifetimes), users, passwords, secret })
 }
 
@@ -74,19 +111,33 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
 pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let no_store = SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let api = api::router()
-        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect))
-        .layer(no_store);
+    let api =
+        api::router().layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect)).layer(no_store);
     let spa = Arc::new(Spa::from_config(&settings.raw.spa));
+    let proxy = Proxy::new(&settings);
+    let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
 
     let https = settings.https();
-    Router::new()
+    let mut router = Router::new()
         .nest(&settings.base_path, api)
         .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .fallback(move |req: Request| crate::spa::serve(spa.clone(), req))
+        .route("/readyz", get(api::readyz));
+    if settings.raw.identity.jwt {
+        router = router.route("/.well-known/jwks.json", get(api::jwks));
+    }
+    router
+        .fallback(move |State(state): State<AppState>, req: Request| {
+            let (proxy, spa) = (proxy.clone(), spa.clone());
+            async move {
+                match proxy.handle(&state, req).await {
+                    Ok(res) => res,
+                    Err(req) => crate::spa::serve(spa, req).await,
+                }
+            }
+        })
         .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
         .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
+        .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
         .layer(middleware::from_fn(move |req, next| crate::http::headers::security_headers(https, req, next)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Path only: query strings may carry tokens.
@@ -125,15 +176,13 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 /// On first start with an empty user store, create `admin` with a random password, written to
 /// `data_dir/initial-admin-password` (0600) and printed once.
 pub async fn bootstrap_admin(settings: &Settings, stores: &Stores) -> anyhow::Result<()> {
-    if !settings.raw.auth.bootstrap_admin || stores.users.count().await? > 0 {
+    // The Django store is read-only: its users come from Django.
+    if !settings.raw.auth.bootstrap_admin || settings.raw.users.store == "django" || stores.users.count().await? > 0 {
         return Ok(());
     }
     let password = secret::random_b64(18);
     let hash = stores.passwords.hash(password.clone()).await?;
-    stores
-        .users
-        .create(crate::users::NewUser { username: "admin".into(), email: None, password_hash: hash })
-        .await?;
+    stores.users.create(crate::users::NewUser { username: "admin".into(), email: None, password_hash: hash }).await?;
     let path = settings.data_dir.join("initial-admin-password");
     secret::write_private(&path, format!("{password}\n").as_bytes())?;
     println!("Created user `admin` with password: {password}");
@@ -165,8 +214,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.raw.session.store,
         settings.raw.users.store,
     );
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::listener::ReloadableTls::load(cert, key)?),
+        None => None,
+    };
+    crate::listener::serve(listener, app(state), tls, crate::listener::Limits::default(), shutdown_signal()).await?;
     tracing::info!("sessiongate stopped");
     Ok(())
 }
@@ -178,7 +230,7 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tick.tick().await;
             state.limits.cleanup();
-            if n % 10 == 0 {
+            if n.is_multiple_of(10) {
                 match state.sessions.gc().await {
                     Ok(0) => {}
                     Ok(k) => tracing::debug!(removed = k, "expired sessions removed"),

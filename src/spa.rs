@@ -66,9 +66,12 @@ pub fn is_navigation(req: &Request) -> bool {
 fn is_hashed_asset(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or("");
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-    stem.rsplit(['.', '-'])
-        .next()
-        .is_some_and(|h| h.len() >= 8 && h.len() < stem.len() && h.bytes().all(|b| b.is_ascii_alphanumeric()) && h.bytes().any(|b| b.is_ascii_digit()))
+    stem.rsplit(['.', '-']).next().is_some_and(|h| {
+        h.len() >= 8
+            && h.len() < stem.len()
+            && h.bytes().all(|b| b.is_ascii_alphanumeric())
+            && h.bytes().any(|b| b.is_ascii_digit())
+    })
 }
 
 fn not_found() -> Response {
@@ -156,10 +159,7 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
     if res.status() == StatusCode::NOT_FOUND {
         return not_found();
     }
-    let is_html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let is_html = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_html {
         return document_headers(res);
     }

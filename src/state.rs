@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::cookies::{CookiePolicy, RequestCookies};
 use crate::csrf::origin::OriginPolicy;
+use crate::identity::Identity;
 use crate::password::Passwords;
 use crate::ratelimit::Limits;
 use crate::session::{Session, SessionManager};
@@ -22,6 +23,8 @@ pub struct Inner {
     pub cookies: CookiePolicy,
     pub origins: OriginPolicy,
     pub limits: Limits,
+    /// Identity header names and, with `identity.jwt`, the signing keys (proxy and `/verify`).
+    pub identity: Identity,
 }
 
 impl std::ops::Deref for AppState {
@@ -39,12 +42,11 @@ impl AppState {
         passwords: Passwords,
     ) -> Self {
         let cookies = CookiePolicy::new(settings.cookies.clone());
-        let origins = OriginPolicy {
-            public: settings.public_origin.clone(),
-            trusted: settings.trusted_origins.clone(),
-        };
-        let limits = Limits::new(&settings.raw.rate_limit);
-        AppState(Arc::new(Inner { settings, sessions, users, passwords, cookies, origins, limits }))
+        let origins =
+            OriginPolicy { public: settings.public_origin.clone(), trusted: settings.trusted_origins.clone() };
+        let limits = Limits::for_settings(&settings);
+        let identity = Identity::new(&settings);
+        AppState(Arc::new(Inner { settings, sessions, users, passwords, cookies, origins, limits, identity }))
     }
 }
 

@@ -117,7 +117,11 @@ fn user_commands_against_a_real_data_dir() {
     let cfg = config(dir.path(), free_port());
     let c = cfg.to_str().unwrap();
 
-    let o = sg(dir.path(), &["-c", c, "user", "add", "bob", "--email", "bob@example.com", "--password-stdin"], Some("a long enough passphrase\n"));
+    let o = sg(
+        dir.path(),
+        &["-c", c, "user", "add", "bob", "--email", "bob@example.com", "--password-stdin"],
+        Some("a long enough passphrase\n"),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = sg(dir.path(), &["-c", c, "user", "add", "BOB", "--password-stdin"], Some("another passphrase\n"));
     assert_eq!(o.status.code(), Some(1), "duplicate (case-insensitive)");
@@ -136,7 +140,11 @@ fn user_commands_against_a_real_data_dir() {
     assert_eq!(names, ["bob", "carol"]);
     assert!(!stdout(&o).contains("argon2"), "hashes never printed");
 
-    assert!(sg(dir.path(), &["-c", c, "user", "passwd", "bob", "--password-stdin"], Some("a different passphrase\n")).status.success());
+    assert!(
+        sg(dir.path(), &["-c", c, "user", "passwd", "bob", "--password-stdin"], Some("a different passphrase\n"))
+            .status
+            .success()
+    );
     assert!(sg(dir.path(), &["-c", c, "user", "disable", "bob"], None).status.success());
     let o = sg(dir.path(), &["-c", c, "user", "list", "--json"], None);
     assert!(stdout(&o).contains("\"active\": false"));
@@ -153,8 +161,14 @@ async fn session_commands_revoke_a_live_session() {
     let port = free_port();
     let cfg = config(dir.path(), port);
     let c = cfg.to_str().unwrap().to_owned();
-    assert!(sg(dir.path(), &["-c", &c, "user", "add", "dave", "--password-stdin"], Some("dave's passphrase\n")).status.success());
-    let server = Server(Command::new(BIN).args(["-c", &c, "serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    assert!(
+        sg(dir.path(), &["-c", &c, "user", "add", "dave", "--password-stdin"], Some("dave's passphrase\n"))
+            .status
+            .success()
+    );
+    let server = Server(
+        Command::new(BIN).args(["-c", &c, "serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
     wait_ready(port).await;
 
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
@@ -191,7 +205,11 @@ fn config_errors_exit_2_and_name_the_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`session.idle_timout`"), "{}", stderr(&o));
 
-    std::fs::write(&path, "mode = \"cross-origin\"\npublic_url = \"http://api.example.com\"\n[cors]\nallowed_origins = [\"*\"]\n").unwrap();
+    std::fs::write(
+        &path,
+        "mode = \"cross-origin\"\npublic_url = \"http://api.example.com\"\n[cors]\nallowed_origins = [\"*\"]\n",
+    )
+    .unwrap();
     let o = sg(dir.path(), &["-c", path.to_str().unwrap(), "check"], None);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);

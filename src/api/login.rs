@@ -34,11 +34,11 @@ pub async fn login(
     if body.password.is_empty() {
         return Err(Problem::field("password", "required"));
     }
-    state.limits.login_ip.check(&ctx.client_ip).map_err(Problem::rate_limited)?;
+    state.limits.login_ip.check(&ctx.client_ip.to_string()).await?;
     let account = login_key(&body.username);
-    if let Some(wait) = state.limits.login_account.blocked(&account) {
-        tracing::info!(ip = %ctx.client_ip, "login: account temporarily locked after failures");
-        return Err(Problem::rate_limited(wait));
+    if let Err(refusal) = state.limits.login_account.blocked(&account).await {
+        tracing::info!(ip = %ctx.client_ip, "login: account temporarily locked after failures (or limiter unavailable)");
+        return Err(refusal.into());
     }
 
     let user = state.users.find_by_login(&body.username).await?;
@@ -49,22 +49,20 @@ pub async fn login(
     let user = match user {
         Some(u) if ok && u.is_active => u,
         _ => {
-            state.limits.login_account.fail(&account);
+            state.limits.login_account.fail(&account).await;
             tracing::info!(ip = %ctx.client_ip, "login failed");
             return Err(Problem::invalid_credentials());
         }
     };
-    state.limits.login_account.clear(&account);
+    state.limits.login_account.clear(&account).await;
 
     if let Some(prior) = ctx.authenticated() {
         state.sessions.delete_by_token(&prior.session).await?;
     }
     let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
     let secret = crate::csrf::new_secret();
-    let (token, session) = state
-        .sessions
-        .create(user.id, client_info(&ctx, &headers), remember, secret.clone())
-        .await?;
+    let (token, session) =
+        state.sessions.create(user.id, client_info(&ctx, &headers), remember, secret.clone()).await?;
     if let Err(e) = state.users.record_login(user.id, Utc::now()).await {
         tracing::warn!(error = %e, "could not record last login");
     }
@@ -75,11 +73,13 @@ pub async fn login(
     Ok(with_cookies(body, session_cookies(&state, &token, &session)))
 }
 
-/// Imported (Django) or outdated hashes are replaced by Argon2id with the current parameters
-/// after a successful login, off the request path. Never for the Django store: Django must keep
-/// verifying the hash it wrote.
+/// Imported (Django) or outdated hashes are replaced after a successful login, off the request
+/// path, by a hash in the store's format ([`crate::users::UserStore::hash_format`]): Argon2id
+/// with the current parameters in native stores. The Django store only does so with
+/// `users.django_rehash_on_login` (then as Django's `pbkdf2_sha256`), because Django logs a user
+/// out of all their Django sessions when the hash changes.
 fn upgrade_hash(state: &AppState, user: &crate::users::User, password: String) {
-    if state.settings.raw.users.store == "django" || !state.passwords.needs_rehash(&user.password_hash) {
+    if !state.users.rehash_on_login() || !state.passwords.needs_rehash(&user.password_hash) {
         return;
     }
     let (state, id) = (state.clone(), user.id);

@@ -8,13 +8,18 @@ use crate::state::{AppState, AuthState, RequestContext};
 
 /// `POST /logout`: delete the session server-side and clear the cookie; 204 even when not logged
 /// in. The CSRF secret is kept (as Django).
-pub async fn logout(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Result<Response, Problem> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, Problem> {
     match &ctx.auth {
         AuthState::Authenticated(a) => {
             state.sessions.delete_by_token(&a.session).await?;
             tracing::info!(user_id = a.user.id, session = %a.session.id, "logout");
         }
-        AuthState::Unavailable => return Err(Problem::overloaded("The session store is unavailable; try again shortly.")),
+        AuthState::Unavailable => {
+            return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
+        }
         AuthState::Anonymous => {}
     }
     Ok(with_cookies(StatusCode::NO_CONTENT, [state.cookies.clear_session()]))

@@ -8,18 +8,20 @@ mod logout;
 mod session;
 mod sessions;
 mod signup;
+mod verify;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, header};
 use serde::Serialize;
 
 pub use health::{healthz, readyz};
 pub use signup::{check_email, check_username};
+pub use verify::jwks;
 
 use crate::http::Problem;
 use crate::session::{ClientInfo, Session};
@@ -36,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", delete(sessions::revoke))
         .route("/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/verify", any(verify::verify))
         .fallback(|| async { Problem::not_found("No such endpoint.") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
 }

@@ -9,7 +9,10 @@ use crate::http::Problem;
 use crate::state::{AppState, RequestContext};
 
 /// `GET /sessions`: my live sessions, the current one marked.
-pub async fn list(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Result<Json<Value>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Json<Value>, Problem> {
     let a = require_auth(&ctx)?;
     let sessions = state.sessions.list(a.user.id).await?;
     let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, Some(&a.session.id))).collect();
@@ -32,7 +35,10 @@ pub async fn revoke(
 }
 
 /// `POST /sessions/revoke-others`: sign out every other device.
-pub async fn revoke_others(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Result<Json<Value>, Problem> {
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Json<Value>, Problem> {
     let a = require_auth(&ctx)?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
     tracing::info!(user_id = a.user.id, revoked, "other sessions revoked");

@@ -30,9 +30,9 @@ pub fn check_username(name: &str) -> Result<(), Problem> {
 pub fn check_email(email: &str) -> Result<(), Problem> {
     let ok = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
-        && email
-            .rsplit_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+        && email.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        });
     if ok { Ok(()) } else { Err(Problem::field("email", "not a valid email address")) }
 }
 
@@ -46,7 +46,7 @@ pub async fn signup(
     if !state.settings.raw.auth.signup {
         return Err(Problem::signup_disabled());
     }
-    state.limits.signup_ip.check(&ctx.client_ip).map_err(Problem::rate_limited)?;
+    state.limits.signup_ip.check(&ctx.client_ip.to_string()).await?;
     let username = body.username.trim().to_owned();
     check_username(&username)?;
     let email = body.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
@@ -63,7 +63,8 @@ pub async fn signup(
     }
     let secret = crate::csrf::new_secret();
     let remember = state.settings.raw.session.remember_default;
-    let (token, session) = state.sessions.create(user.id, client_info(&ctx, &headers), remember, secret.clone()).await?;
+    let (token, session) =
+        state.sessions.create(user.id, client_info(&ctx, &headers), remember, secret.clone()).await?;
     tracing::info!(user_id = user.id, ip = %ctx.client_ip, "signup");
     let body = Json(json!({ "user": PublicUser::from(&user), "csrfToken": crate::csrf::mask(&secret) }));
     Ok(with_cookies((StatusCode::CREATED, body).into_response(), session_cookies(&state, &token, &session)))

@@ -36,7 +36,8 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, LoadEr
     if let Some(f) = &file {
         fig = fig.merge(Toml::file_exact(f));
     }
-    fig = fig.merge(Env::prefixed("SESSIONGATE_").split("__"));
+    // SESSIONGATE_LOG_FORMAT is read before configuration loads (logging starts first).
+    fig = fig.merge(Env::prefixed("SESSIONGATE_").ignore(&["log_format"]).split("__"));
     finish(fig, overrides)
 }
 
@@ -54,11 +55,7 @@ fn finish(fig: Figment, o: &Overrides) -> Result<Config, LoadError> {
         cfg.spa.dir = d.clone();
     }
     for (prefix, upstream) in &o.routes {
-        cfg.routes.push(super::Route {
-            prefix: prefix.clone(),
-            upstream: upstream.clone(),
-            ..Default::default()
-        });
+        cfg.routes.push(super::Route { prefix: prefix.clone(), upstream: upstream.clone(), ..Default::default() });
     }
     Ok(cfg)
 }

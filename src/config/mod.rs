@@ -174,11 +174,7 @@ pub struct Csrf {
 
 impl Default for Csrf {
     fn default() -> Self {
-        Csrf {
-            cookie_name: "csrftoken".into(),
-            header_name: "X-CSRFToken".into(),
-            trusted_origins: Vec::new(),
-        }
+        Csrf { cookie_name: "csrftoken".into(), header_name: "X-CSRFToken".into(), trusted_origins: Vec::new() }
     }
 }
 
@@ -220,6 +216,19 @@ pub struct Users {
     pub url: String,
     pub password_min_length: usize,
     pub argon2: Argon2Params,
+    /// `store = "django"`: the user table (a custom user model's `db_table`); a plain SQL
+    /// identifier.
+    pub django_table: String,
+    /// `store = "django"`: also accept the email address at login (case-insensitive; refused when
+    /// several accounts share it).
+    pub django_login_with_email: bool,
+    /// `store = "django"`: PBKDF2-SHA256 iterations of the hashes sessiongate writes (password
+    /// changes); Django 5.2 LTS's default.
+    pub django_hash_iterations: u32,
+    /// `store = "django"`: rewrite other hashes (md5, bcrypt, fewer iterations…) as
+    /// `pbkdf2_sha256` after a successful login, as Django's own login does. Off by default:
+    /// Django ends a user's Django sessions when their hash changes.
+    pub django_rehash_on_login: bool,
 }
 
 impl Default for Users {
@@ -229,6 +238,10 @@ impl Default for Users {
             url: String::new(),
             password_min_length: 8,
             argon2: Argon2Params::default(),
+            django_table: "auth_user".into(),
+            django_login_with_email: false,
+            django_hash_iterations: 1_000_000,
+            django_rehash_on_login: false,
         }
     }
 }

@@ -83,6 +83,11 @@ store = "sqlite"                  # "sqlite", "postgres", "django"
 url = ""
 password_min_length = 8           # 15 recommended without MFA
 argon2 = {{ memory_kib = 19456, iterations = 2, parallelism = 1 }}
+# store = "django" only (docs/django.md): url = "sqlite:///srv/app/db.sqlite3" or "postgres://…"
+django_table = "auth_user"        # your custom user model's db_table
+django_login_with_email = false   # also accept the email address at login
+django_hash_iterations = 1000000  # pbkdf2_sha256 iterations of hashes sessiongate writes
+django_rehash_on_login = false    # true: rewrite md5/bcrypt/old hashes on login, as Django does
 
 [rate_limit]
 login_per_ip = "30/1m"

@@ -114,13 +114,22 @@ impl Config {
         let mut err = |key: &str, message: String| p.push(Problem { key: key.into(), message });
 
         let listen: SocketAddr = self.server.listen.parse().unwrap_or_else(|_| {
-            err("server.listen", format!("`{}` is not an address; write e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"", self.server.listen));
+            err(
+                "server.listen",
+                format!(
+                    "`{}` is not an address; write e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+                    self.server.listen
+                ),
+            );
             ([127, 0, 0, 1], 8080).into()
         });
         let admin_listen = match self.server.admin_listen.as_str() {
             "" => None,
             a => a.parse().map(Some).unwrap_or_else(|_| {
-                err("server.admin_listen", format!("`{a}` is not an address; write e.g. \"127.0.0.1:9090\" or leave it empty"));
+                err(
+                    "server.admin_listen",
+                    format!("`{a}` is not an address; write e.g. \"127.0.0.1:9090\" or leave it empty"),
+                );
                 None
             }),
         };
@@ -128,7 +137,10 @@ impl Config {
             ("", "") => None,
             (c, k) if !c.is_empty() && !k.is_empty() => Some((PathBuf::from(c), PathBuf::from(k))),
             _ => {
-                err("server.tls_cert", "set both server.tls_cert and server.tls_key (PEM files) to serve HTTPS, or neither".into());
+                err(
+                    "server.tls_cert",
+                    "set both server.tls_cert and server.tls_key (PEM files) to serve HTTPS, or neither".into(),
+                );
                 None
             }
         };
@@ -146,9 +158,7 @@ impl Config {
         let base_path = self.auth.base_path.trim_end_matches('/').to_owned();
 
         let patterns = |key: &str, list: &[String], err: &mut dyn FnMut(&str, String)| -> Vec<OriginPattern> {
-            list.iter()
-                .filter_map(|s| OriginPattern::parse(s).map_err(|m| err(key, m)).ok())
-                .collect()
+            list.iter().filter_map(|s| OriginPattern::parse(s).map_err(|m| err(key, m)).ok()).collect()
         };
         let cors_origins = patterns("cors.allowed_origins", &self.cors.allowed_origins, &mut err);
         let mut trusted_origins = patterns("csrf.trusted_origins", &self.csrf.trusted_origins, &mut err);
@@ -156,15 +166,26 @@ impl Config {
         match self.mode {
             Mode::SameOrigin => {
                 if !self.cors.allowed_origins.is_empty() {
-                    err("cors.allowed_origins", "CORS is only used in cross-origin mode; set mode = \"cross-origin\" or remove the list".into());
+                    err(
+                        "cors.allowed_origins",
+                        "CORS is only used in cross-origin mode; set mode = \"cross-origin\" or remove the list".into(),
+                    );
                 }
             }
             Mode::CrossOrigin => {
                 if !public_origin.is_https() && !public_origin.is_loopback() {
-                    err("public_url", format!("cross-origin mode needs an https public_url (browsers only send cross-origin cookies over HTTPS); `{public_origin}` is plain http"));
+                    err(
+                        "public_url",
+                        format!(
+                            "cross-origin mode needs an https public_url (browsers only send cross-origin cookies over HTTPS); `{public_origin}` is plain http"
+                        ),
+                    );
                 }
                 if self.cors.allowed_origins.is_empty() {
-                    err("cors.allowed_origins", "cross-origin mode needs the SPA's origin here, e.g. [\"https://app.example.com\"]".into());
+                    err(
+                        "cors.allowed_origins",
+                        "cross-origin mode needs the SPA's origin here, e.g. [\"https://app.example.com\"]".into(),
+                    );
                 }
                 if self.csrf.trusted_origins.is_empty() {
                     trusted_origins = cors_origins.clone();
@@ -184,10 +205,16 @@ impl Config {
             super::Auto::Auto => public_origin.is_https(),
             super::Auto::Set(b) => b,
         };
-        let any_cross_site = self.mode == Mode::CrossOrigin
-            && cors_origins.iter().any(|o| !o.base().same_site(&public_origin));
+        let any_cross_site =
+            self.mode == Mode::CrossOrigin && cors_origins.iter().any(|o| !o.base().same_site(&public_origin));
         let same_site = match self.cookies.same_site.to_ascii_lowercase().as_str() {
-            "" | "auto" => if any_cross_site { SameSite::None } else { SameSite::Lax },
+            "" | "auto" => {
+                if any_cross_site {
+                    SameSite::None
+                } else {
+                    SameSite::Lax
+                }
+            }
             "lax" => SameSite::Lax,
             "strict" => SameSite::Strict,
             "none" => SameSite::None,
@@ -199,19 +226,29 @@ impl Config {
         if same_site == SameSite::None && !secure {
             err("cookies.same_site", "SameSite=None cookies must be Secure: browsers reject them otherwise. Serve public_url over https (cookies.secure = \"auto\") or use same_site = \"lax\"".into());
         }
-        let domain = Some(self.cookies.domain.trim().trim_start_matches('.').to_ascii_lowercase()).filter(|d| !d.is_empty());
+        let domain =
+            Some(self.cookies.domain.trim().trim_start_matches('.').to_ascii_lowercase()).filter(|d| !d.is_empty());
         if let Some(d) = &domain {
             let host = &public_origin.host;
             if host != d && !host.ends_with(&format!(".{d}")) {
-                err("cookies.domain", format!("`{d}` does not contain the public_url host `{host}`: browsers would refuse the cookie"));
+                err(
+                    "cookies.domain",
+                    format!("`{d}` does not contain the public_url host `{host}`: browsers would refuse the cookie"),
+                );
             }
         }
         if self.cookies.host_prefix {
             if domain.is_some() {
-                err("cookies.host_prefix", "__Host- cookies cannot have a Domain; remove cookies.domain or turn host_prefix off".into());
+                err(
+                    "cookies.host_prefix",
+                    "__Host- cookies cannot have a Domain; remove cookies.domain or turn host_prefix off".into(),
+                );
             }
             if !secure {
-                err("cookies.host_prefix", "__Host- cookies must be Secure; serve public_url over https or turn host_prefix off".into());
+                err(
+                    "cookies.host_prefix",
+                    "__Host- cookies must be Secure; serve public_url over https or turn host_prefix off".into(),
+                );
             }
         }
         if self.cookies.partitioned {
@@ -223,7 +260,9 @@ impl Config {
             }
         }
         let prefix = if self.cookies.host_prefix { "__Host-" } else { "" };
-        for (key, name) in [("session.cookie_name", &self.session.cookie_name), ("csrf.cookie_name", &self.csrf.cookie_name)] {
+        for (key, name) in
+            [("session.cookie_name", &self.session.cookie_name), ("csrf.cookie_name", &self.csrf.cookie_name)]
+        {
             if !is_cookie_name(name) {
                 err(key, format!("`{name}` is not a valid cookie name (letters, digits, - _ .)"));
             }
@@ -243,7 +282,12 @@ impl Config {
             .filter_map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| err("server.trusted_proxies", format!("`{s}` is not an IP address or CIDR such as \"10.0.0.0/8\"")))
+                    .map_err(|_| {
+                        err(
+                            "server.trusted_proxies",
+                            format!("`{s}` is not an IP address or CIDR such as \"10.0.0.0/8\""),
+                        )
+                    })
                     .ok()
             })
             .collect();
@@ -253,10 +297,18 @@ impl Config {
             "postgres" | "redis" => {
                 let scheme = if self.session.store == "postgres" { "postgres" } else { "redis" };
                 if !self.session.url.starts_with(scheme) {
-                    err("session.url", format!("session.store = \"{}\" needs a {scheme}:// URL in session.url (or SESSIONGATE_SESSION__URL)", self.session.store));
+                    err(
+                        "session.url",
+                        format!(
+                            "session.store = \"{}\" needs a {scheme}:// URL in session.url (or SESSIONGATE_SESSION__URL)",
+                            self.session.store
+                        ),
+                    );
                 }
             }
-            other => err("session.store", format!("`{other}` is not one of \"memory\", \"sqlite\", \"postgres\", \"redis\"")),
+            other => {
+                err("session.store", format!("`{other}` is not one of \"memory\", \"sqlite\", \"postgres\", \"redis\""))
+            }
         }
         match self.users.store.as_str() {
             "sqlite" => {}
@@ -268,15 +320,46 @@ impl Config {
             "django" => {
                 if self.users.url.is_empty() {
                     err("users.url", "users.store = \"django\" needs the Django database URL (sqlite:///path/db.sqlite3 or postgres://…) in users.url".into());
+                } else if !["sqlite:", "postgres://", "postgresql://"].iter().any(|s| self.users.url.starts_with(s)) {
+                    err("users.url", "users.store = \"django\" reads a SQLite file (sqlite:///abs/path/db.sqlite3, sqlite://relative.db) or PostgreSQL (postgres://…)".into());
+                }
+                if self.auth.signup {
+                    err("auth.signup", "the Django user store is read-only: create users in Django (admin, createsuperuser) or set auth.signup = false".into());
                 }
             }
             other => err("users.store", format!("`{other}` is not one of \"sqlite\", \"postgres\", \"django\"")),
         }
+        if !crate::users::django::is_identifier(&self.users.django_table) {
+            err(
+                "users.django_table",
+                format!(
+                    "`{}` must be a plain table name ([A-Za-z_][A-Za-z0-9_]*), e.g. \"auth_user\" or your custom user model's db_table",
+                    self.users.django_table
+                ),
+            );
+        }
+        if !(1..=10_000_000).contains(&self.users.django_hash_iterations) {
+            err(
+                "users.django_hash_iterations",
+                format!(
+                    "{} is outside 1..=10000000; Django 5.2's default is 1000000",
+                    self.users.django_hash_iterations
+                ),
+            );
+        }
         if self.users.password_min_length == 0 {
-            err("users.password_min_length", "must be at least 1 (8 is the default; 15 is recommended without MFA)".into());
+            err(
+                "users.password_min_length",
+                "must be at least 1 (8 is the default; 15 is recommended without MFA)".into(),
+            );
         }
         if let Err(e) = self.users.argon2.build() {
-            err("users.argon2", format!("invalid Argon2 parameters: {e}; the defaults are memory_kib = 19456, iterations = 2, parallelism = 1"));
+            err(
+                "users.argon2",
+                format!(
+                    "invalid Argon2 parameters: {e}; the defaults are memory_kib = 19456, iterations = 2, parallelism = 1"
+                ),
+            );
         }
 
         let idle_timeout = self.session.idle_timeout.0;
@@ -285,7 +368,34 @@ impl Config {
             err("session.idle_timeout", "must be longer than zero, e.g. \"14d\"".into());
         }
         if absolute_timeout < idle_timeout {
-            err("session.absolute_timeout", format!("must be at least session.idle_timeout ({})", humantime::format_duration(idle_timeout)));
+            err(
+                "session.absolute_timeout",
+                format!("must be at least session.idle_timeout ({})", humantime::format_duration(idle_timeout)),
+            );
+        }
+
+        // Every header starting with the prefix is stripped from requests: it must not swallow
+        // headers the gateway or upstreams need.
+        let id_prefix = self.identity.header_prefix.to_ascii_lowercase().replace('_', "-");
+        if id_prefix.len() < 3 || http::HeaderName::try_from(self.identity.header_prefix.as_str()).is_err() {
+            err(
+                "identity.header_prefix",
+                format!(
+                    "`{}` must be at least 3 header-name characters, e.g. \"X-Auth-\"",
+                    self.identity.header_prefix
+                ),
+            );
+        } else if ["x-forwarded-", "x-csrftoken", "x-requested-with", "x-request-id"]
+            .iter()
+            .any(|h| h.starts_with(&id_prefix))
+        {
+            err(
+                "identity.header_prefix",
+                format!(
+                    "`{}` would also strip standard headers (X-Forwarded-*, X-CSRFToken…); use e.g. \"X-Auth-\"",
+                    self.identity.header_prefix
+                ),
+            );
         }
 
         let mut routes = Vec::new();
@@ -294,13 +404,26 @@ impl Config {
             if !r.prefix.starts_with('/') {
                 err(&key("prefix"), format!("`{}` must start with '/', e.g. \"/api/\"", r.prefix));
             }
+            let bare = r.prefix.trim_end_matches('/');
+            if bare == base_path || bare.starts_with(&format!("{base_path}/")) {
+                err(
+                    &key("prefix"),
+                    format!(
+                        "`{}` is inside auth.base_path (`{base_path}`), which the auth API answers; choose another prefix or move auth.base_path",
+                        r.prefix
+                    ),
+                );
+            }
             if self.routes[..i].iter().any(|o| o.prefix == r.prefix) {
                 err(&key("prefix"), format!("`{}` is listed twice", r.prefix));
             }
             let upstream = match url::Url::parse(&r.upstream) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
                 _ => {
-                    err(&key("upstream"), format!("`{}` is not an http(s) URL such as \"http://127.0.0.1:8000\"", r.upstream));
+                    err(
+                        &key("upstream"),
+                        format!("`{}` is not an http(s) URL such as \"http://127.0.0.1:8000\"", r.upstream),
+                    );
                     None
                 }
             };
@@ -328,7 +451,11 @@ impl Config {
         if !p.is_empty() {
             return Err(p);
         }
-        let data_dir = if self.data_dir.as_os_str().is_empty() { PathBuf::from("./sessiongate-data") } else { self.data_dir.clone() };
+        let data_dir = if self.data_dir.as_os_str().is_empty() {
+            PathBuf::from("./sessiongate-data")
+        } else {
+            self.data_dir.clone()
+        };
         Ok(Settings {
             raw: self.clone(),
             mode: self.mode,
@@ -380,7 +507,9 @@ mod tests {
 
     #[test]
     fn all_problems_reported_at_once_with_keys() {
-        let p = problems("[server]\nlisten = \"nowhere\"\n[session]\nstore = \"mongo\"\n[[routes]]\nprefix = \"api\"\nupstream = \"ftp://x\"\n");
+        let p = problems(
+            "[server]\nlisten = \"nowhere\"\n[session]\nstore = \"mongo\"\n[[routes]]\nprefix = \"api\"\nupstream = \"ftp://x\"\n",
+        );
         let all = p.join("\n");
         for key in ["server.listen", "session.store", "routes[0].prefix", "routes[0].upstream"] {
             assert!(all.contains(&format!("`{key}`")), "{key} missing in {all}");
@@ -388,14 +517,60 @@ mod tests {
     }
 
     #[test]
+    fn identity_prefix_and_route_prefixes_checked() {
+        for bad in ["", "X-", "X-Forwarded-", "X-CSRF", "X Auth"] {
+            let p = problems(&format!("[identity]\nheader_prefix = \"{bad}\"\n"));
+            assert!(p.iter().any(|m| m.contains("`identity.header_prefix`")), "{bad}: {p:?}");
+        }
+        let p = problems("[[routes]]\nprefix = \"/api/auth/x\"\nupstream = \"http://127.0.0.1:8000\"\n");
+        assert!(p.iter().any(|m| m.contains("`routes[0].prefix`") && m.contains("auth.base_path")), "{p:?}");
+        assert!(
+            load_str("[[routes]]\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:8000\"\n")
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            load_str("[[routes]]\nprefix = \"/api/authx\"\nupstream = \"http://127.0.0.1:8000\"\n")
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn django_store_settings_checked() {
+        let ok = "[users]\nstore = \"django\"\nurl = \"sqlite:///srv/app/db.sqlite3\"\n";
+        let s = load_str(ok).unwrap().validate().unwrap();
+        assert_eq!(s.raw.users.django_table, "auth_user");
+        assert_eq!(s.raw.users.django_hash_iterations, 1_000_000);
+        assert!(!s.raw.users.django_login_with_email && !s.raw.users.django_rehash_on_login);
+        for table in ["auth_user; DROP TABLE x", "1users", "", "a-b", "\"quoted\"", "accounts.user"] {
+            let p = problems(&format!("{ok}django_table = '{table}'\n"));
+            assert!(p.iter().any(|m| m.contains("`users.django_table`")), "{table}: {p:?}");
+        }
+        assert!(load_str(&format!("{ok}django_table = \"accounts_User2\"\n")).unwrap().validate().is_ok());
+        let p = problems("[users]\nstore = \"django\"\nurl = \"mysql://x/y\"\n");
+        assert!(p.iter().any(|m| m.contains("`users.url`")), "{p:?}");
+        let p = problems(&format!("{ok}django_hash_iterations = 0\n"));
+        assert!(p.iter().any(|m| m.contains("`users.django_hash_iterations`")), "{p:?}");
+        let p = problems(&format!("{ok}[auth]\nsignup = true\n"));
+        assert!(p.iter().any(|m| m.contains("`auth.signup`")), "{p:?}");
+    }
+
+    #[test]
     fn wildcard_cors_origin_refused() {
-        let p = problems("mode = \"cross-origin\"\npublic_url = \"https://api.example.com\"\n[cors]\nallowed_origins = [\"*\"]\n");
+        let p = problems(
+            "mode = \"cross-origin\"\npublic_url = \"https://api.example.com\"\n[cors]\nallowed_origins = [\"*\"]\n",
+        );
         assert!(p.iter().any(|m| m.contains("cors.allowed_origins") && m.contains("wildcard")), "{p:?}");
     }
 
     #[test]
     fn cross_origin_needs_https_except_localhost() {
-        let p = problems("mode = \"cross-origin\"\npublic_url = \"http://api.example.com\"\n[cors]\nallowed_origins = [\"http://app.example.com\"]\n");
+        let p = problems(
+            "mode = \"cross-origin\"\npublic_url = \"http://api.example.com\"\n[cors]\nallowed_origins = [\"http://app.example.com\"]\n",
+        );
         assert!(p.iter().any(|m| m.contains("`public_url`") && m.contains("https")), "{p:?}");
         let ok = load_str("mode = \"cross-origin\"\npublic_url = \"http://localhost:8080\"\n[cors]\nallowed_origins = [\"http://localhost:5173\"]\n")
             .unwrap()
@@ -429,13 +604,17 @@ mod tests {
 
     #[test]
     fn host_prefix_with_domain_refused() {
-        let p = problems("public_url = \"https://example.com\"\n[cookies]\nhost_prefix = true\ndomain = \"example.com\"\n");
+        let p =
+            problems("public_url = \"https://example.com\"\n[cookies]\nhost_prefix = true\ndomain = \"example.com\"\n");
         assert!(p.iter().any(|m| m.contains("`cookies.host_prefix`") && m.contains("Domain")), "{p:?}");
     }
 
     #[test]
     fn host_prefix_renames_cookies() {
-        let s = load_str("public_url = \"https://example.com\"\n[cookies]\nhost_prefix = true\n").unwrap().validate().unwrap();
+        let s = load_str("public_url = \"https://example.com\"\n[cookies]\nhost_prefix = true\n")
+            .unwrap()
+            .validate()
+            .unwrap();
         assert_eq!(s.cookies.session_name, "__Host-sessionid");
         assert_eq!(s.cookies.csrf_name, "__Host-csrftoken");
     }

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header;
+use http::{HeaderMap, header};
 
 use super::origin::OriginHeaders;
 use super::{TokenFailure, is_safe, verify_token};
@@ -27,44 +27,69 @@ pub async fn csrf_protect(State(state): State<AppState>, req: Request, next: Nex
     res
 }
 
-async fn verify(state: &AppState, req: Request) -> Result<Request, Problem> {
-    let h = req.headers();
-    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-    let origin_headers = OriginHeaders {
-        sec_fetch_site: get("sec-fetch-site"),
-        origin: get("origin"),
-        referer: get("referer"),
-    };
-    if let Err(why) = state.origins.check(origin_headers) {
-        tracing::debug!(reason = %why, "csrf: origin refused");
-        return Err(Problem::origin_not_allowed(why.to_string()));
-    }
-
+/// SPEC §6 steps 1–5 for one unsafe request. The request comes back unchanged (a form body read
+/// for its token is put back), so the proxy can forward it afterwards.
+pub async fn verify(state: &AppState, req: Request) -> Result<Request, Problem> {
+    check_origin(state, req.headers())?;
     let ctx = req.extensions().get::<RequestContext>().cloned().ok_or_else(Problem::internal)?;
+    if req.headers().contains_key(&state.settings.csrf_header) || !is_form(&req) {
+        check_token(state, req.headers(), &ctx, None)?;
+        return Ok(req);
+    }
+    let (req, token) = form_token(req, state.settings.max_body).await?;
+    check_token(state, req.headers(), &ctx, Some(token))?;
+    Ok(req)
+}
+
+/// The same checks from headers alone, for forward auth (`{base}/verify`), where the original
+/// request's headers arrive on a GET and its body never does.
+pub fn verify_headers(state: &AppState, headers: &HeaderMap, ctx: &RequestContext) -> Result<(), Problem> {
+    check_origin(state, headers)?;
+    check_token(state, headers, ctx, None)
+}
+
+/// Steps 1–3: fetch metadata, `Origin`, `Referer`.
+fn check_origin(state: &AppState, h: &HeaderMap) -> Result<(), Problem> {
+    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let origin_headers =
+        OriginHeaders { sec_fetch_site: get("sec-fetch-site"), origin: get("origin"), referer: get("referer") };
+    state.origins.check(origin_headers).map_err(|why| {
+        tracing::debug!(reason = %why, "csrf: origin refused");
+        Problem::origin_not_allowed(why.to_string())
+    })
+}
+
+/// Steps 4–5: the token from the header (or, when `form` is `Some`, the form field) against the
+/// cookie and the session's bound secret.
+fn check_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    ctx: &RequestContext,
+    form: Option<Option<String>>,
+) -> Result<(), Problem> {
     let bound = match &ctx.auth {
         AuthState::Authenticated(a) => Some(a.session.csrf_secret.clone()),
         AuthState::Anonymous => None,
-        AuthState::Unavailable => return Err(Problem::overloaded("The session store is unavailable; try again shortly.")),
-    };
-
-    let header_name = &state.settings.csrf_header;
-    let header_token = req.headers().get(header_name).map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
-    let (req, submitted, source) = match header_token {
-        Some(t) => (req, Some(t), format!("the '{}' HTTP header", state.settings.raw.csrf.header_name)),
-        None if is_form(&req) => {
-            let (req, t) = form_token(req, state.settings.max_body).await?;
-            (req, t, "POST".to_owned())
+        AuthState::Unavailable => {
+            return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
         }
-        None => (req, None, String::new()),
+    };
+    let (submitted, source) = match form {
+        Some(t) => (t, "POST".to_owned()),
+        None => (
+            headers.get(&state.settings.csrf_header).map(|v| v.to_str().unwrap_or("\u{0}").to_owned()),
+            format!("the '{}' HTTP header", state.settings.raw.csrf.header_name),
+        ),
     };
     verify_token(ctx.cookies.csrf.as_deref(), submitted.as_deref(), &source, bound.as_deref()).map_err(|why| {
         tracing::debug!(reason = %why, "csrf: token refused");
         match why {
-            TokenFailure::NoCookie => Problem::csrf_failed(format!("{why} Fetch one from {}/csrf first.", state.settings.base_path)),
+            TokenFailure::NoCookie => {
+                Problem::csrf_failed(format!("{why} Fetch one from {}/csrf first.", state.settings.base_path))
+            }
             _ => Problem::csrf_failed(why.to_string()),
         }
-    })?;
-    Ok(req)
+    })
 }
 
 fn is_form(req: &Request) -> bool {
@@ -78,11 +103,7 @@ fn is_form(req: &Request) -> bool {
 /// body is handed on unchanged.
 async fn form_token(req: Request, limit: u64) -> Result<(Request, Option<String>), Problem> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit as usize)
-        .await
-        .map_err(|_| Problem::payload_too_large(limit))?;
-    let token = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == FORM_FIELD)
-        .map(|(_, v)| v.into_owned());
+    let bytes = axum::body::to_bytes(body, limit as usize).await.map_err(|_| Problem::payload_too_large(limit))?;
+    let token = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == FORM_FIELD).map(|(_, v)| v.into_owned());
     Ok((Request::from_parts(parts, Body::from(bytes)), token))
 }

@@ -70,10 +70,10 @@ pub fn verify_token(
     if !token::matches(submitted, &secret) {
         return Err(TokenFailure::Incorrect { source: source.into() });
     }
-    if let Some(bound) = session_secret {
-        if !token::matches(submitted, bound) {
-            return Err(TokenFailure::NotBoundToSession);
-        }
+    if let Some(bound) = session_secret
+        && !token::matches(submitted, bound)
+    {
+        return Err(TokenFailure::NotBoundToSession);
     }
     Ok(())
 }
@@ -119,10 +119,7 @@ mod tests {
             Err(TokenFailure::Incorrect { .. })
         ));
         let other = new_secret();
-        assert_eq!(
-            verify_token(Some(SECRET), Some(MASKED), SRC, Some(&other)),
-            Err(TokenFailure::NotBoundToSession)
-        );
+        assert_eq!(verify_token(Some(SECRET), Some(MASKED), SRC, Some(&other)), Err(TokenFailure::NotBoundToSession));
         assert_eq!(
             TokenFailure::Incorrect { source: SRC.into() }.to_string(),
             "CSRF token from the 'X-CSRFToken' HTTP header incorrect."

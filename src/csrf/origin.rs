@@ -43,9 +43,7 @@ impl Origin {
     /// `localhost`, `*.localhost` and loopback addresses: browsers treat them as secure contexts.
     pub fn is_loopback(&self) -> bool {
         let h = self.host.trim_start_matches('[').trim_end_matches(']');
-        h == "localhost"
-            || h.ends_with(".localhost")
-            || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        h == "localhost" || h.ends_with(".localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The registrable domain ("site") of the host, per the Public Suffix List; IP addresses and
@@ -93,7 +91,9 @@ impl OriginPattern {
     pub fn parse(s: &str) -> Result<OriginPattern, String> {
         let s = s.trim();
         if s == "*" || s.contains("://*") && !s.contains("://*.") {
-            return Err(format!("`{s}`: a bare wildcard is never allowed; list origins such as \"https://app.example.com\" or \"https://*.example.com\""));
+            return Err(format!(
+                "`{s}`: a bare wildcard is never allowed; list origins such as \"https://app.example.com\" or \"https://*.example.com\""
+            ));
         }
         if let Some((scheme, rest)) = s.split_once("://*.") {
             let base = Origin::parse(&format!("{scheme}://{rest}")).ok_or_else(|| bad(s))?;
@@ -114,8 +114,7 @@ impl OriginPattern {
             OriginPattern::Subdomains(base) => {
                 base.scheme == o.scheme
                     && base.port == o.port
-                    && (o.host == base.host
-                        || o.host.strip_suffix(&base.host).is_some_and(|p| p.ends_with('.')))
+                    && (o.host == base.host || o.host.strip_suffix(&base.host).is_some_and(|p| p.ends_with('.')))
             }
         }
     }
@@ -129,7 +128,9 @@ impl OriginPattern {
 }
 
 fn bad(s: &str) -> String {
-    format!("`{s}` is not an origin; write \"https://app.example.com\" (scheme, host, optional port, no path) or \"https://*.example.com\"")
+    format!(
+        "`{s}` is not an origin; write \"https://app.example.com\" (scheme, host, optional port, no path) or \"https://*.example.com\""
+    )
 }
 
 impl fmt::Display for OriginPattern {
@@ -171,9 +172,7 @@ impl fmt::Display for OriginFailure {
                 write!(f, "Origin checking failed - {o} does not match any trusted origins.")
             }
             OriginFailure::NoReferer => f.write_str("Referer checking failed - no Referer."),
-            OriginFailure::MalformedReferer => {
-                f.write_str("Referer checking failed - Referer is malformed.")
-            }
+            OriginFailure::MalformedReferer => f.write_str("Referer checking failed - Referer is malformed."),
             OriginFailure::InsecureReferer => {
                 f.write_str("Referer checking failed - Referer is insecure while host is secure.")
             }
@@ -208,6 +207,16 @@ impl OriginPolicy {
         raw.and_then(Origin::parse).is_some_and(|o| self.allowed(&o))
     }
 
+    /// A WebSocket handshake is a GET, so the token steps do not apply, but a browser always
+    /// sends `Origin` on it: a foreign one is refused (cross-site WebSocket hijacking). Without
+    /// `Origin` the client is not a browser and carries no ambient cookies to abuse.
+    pub fn check_handshake(&self, origin: Option<&str>) -> Result<(), OriginFailure> {
+        match origin {
+            Some(o) if !self.trusted_origin(Some(o)) => Err(OriginFailure::UntrustedOrigin(o.to_owned())),
+            _ => Ok(()),
+        }
+    }
+
     /// Steps 1–3 of SPEC §6 for an unsafe request. Non-browser clients (no `Sec-Fetch-Site`,
     /// no `Origin`) pass over plain HTTP and still need the token.
     pub fn check(&self, h: OriginHeaders<'_>) -> Result<(), OriginFailure> {
@@ -217,10 +226,7 @@ impl OriginPolicy {
             return match site.as_str() {
                 "same-origin" | "none" => Ok(()),
                 _ if self.trusted_origin(h.origin) => Ok(()),
-                _ => Err(OriginFailure::CrossSiteRequest {
-                    fetch_site: site,
-                    origin: h.origin.map(str::to_owned),
-                }),
+                _ => Err(OriginFailure::CrossSiteRequest { fetch_site: site, origin: h.origin.map(str::to_owned) }),
             };
         }
         if let Some(origin) = h.origin {
@@ -279,7 +285,12 @@ mod tests {
         for ok in ["https://example.com", "https://app.example.com", "https://a.b.example.com"] {
             assert!(p.matches(&Origin::parse(ok).unwrap()), "{ok}");
         }
-        for no in ["http://app.example.com", "https://evilexample.com", "https://example.com.evil.net", "https://app.example.com:8443"] {
+        for no in [
+            "http://app.example.com",
+            "https://evilexample.com",
+            "https://example.com.evil.net",
+            "https://app.example.com:8443",
+        ] {
             assert!(!p.matches(&Origin::parse(no).unwrap()), "{no}");
         }
     }
@@ -309,13 +320,23 @@ mod tests {
     fn origin_step() {
         let p = policy("http://127.0.0.1:8080", &[]);
         assert!(p.check(h(None, Some("http://127.0.0.1:8080"), None)).is_ok());
-        assert_eq!(
-            p.check(h(None, Some("null"), None)),
-            Err(OriginFailure::UntrustedOrigin("null".into()))
-        );
+        assert_eq!(p.check(h(None, Some("null"), None)), Err(OriginFailure::UntrustedOrigin("null".into())));
         assert!(p.check(h(None, Some("http://localhost:8080"), None)).is_err());
         // Non-browser clients over plain HTTP pass to the token step.
         assert!(p.check(h(None, None, None)).is_ok());
+    }
+
+    #[test]
+    fn websocket_handshake_origin() {
+        let p = policy("https://example.com", &["https://*.example.org"]);
+        assert!(p.check_handshake(Some("https://example.com")).is_ok());
+        assert!(p.check_handshake(Some("https://ws.example.org")).is_ok());
+        assert!(p.check_handshake(None).is_ok(), "non-browser clients send no Origin");
+        assert_eq!(
+            p.check_handshake(Some("https://evil.test")),
+            Err(OriginFailure::UntrustedOrigin("https://evil.test".into()))
+        );
+        assert!(p.check_handshake(Some("null")).is_err());
     }
 
     #[test]

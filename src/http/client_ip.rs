@@ -47,7 +47,10 @@ mod tests {
     fn trusted_proxy_gives_rightmost_untrusted_hop() {
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(client_ip(peer, &h("6.6.6.6, 198.51.100.7, 10.0.0.1"), &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(peer, &h("6.6.6.6, 198.51.100.7, 10.0.0.1"), &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
     }
 }

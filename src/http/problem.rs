@@ -7,31 +7,37 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 /// An API error. Bodies never carry internals: those are logged once where they happen.
-#[derive(Clone, Debug, Serialize)]
+/// Serialises as `{type, title, status, detail, code, errors?}`; `type` is derived from `code`
+/// (kept out of the struct so `Result<_, Problem>` stays small).
+#[derive(Clone, Debug)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
     pub code: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<BTreeMap<String, String>>,
-    #[serde(skip)]
     pub retry_after: Option<u64>,
+}
+
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &format!("urn:sessiongate:problem:{}", self.code))?;
+        m.serialize_entry("title", self.title)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("detail", &self.detail)?;
+        m.serialize_entry("code", self.code)?;
+        if let Some(e) = &self.errors {
+            m.serialize_entry("errors", e)?;
+        }
+        m.end()
+    }
 }
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Problem {
-            kind: format!("urn:sessiongate:problem:{code}"),
-            title,
-            status: status.as_u16(),
-            detail: detail.into(),
-            code,
-            errors: None,
-            retry_after: None,
-        }
+        Problem { title, status: status.as_u16(), detail: detail.into(), code, errors: None, retry_after: None }
     }
 
     pub fn with_errors(mut self, errors: BTreeMap<String, String>) -> Self {
@@ -49,7 +55,12 @@ impl Problem {
     }
 
     pub fn invalid_credentials() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials", "The username or password is incorrect.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+            "The username or password is incorrect.",
+        )
     }
 
     pub fn not_authenticated() -> Self {
@@ -65,11 +76,21 @@ impl Problem {
     }
 
     pub fn reauth_required() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "reauth_required", "Re-authentication required", "Confirm your password to continue.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "reauth_required",
+            "Re-authentication required",
+            "Confirm your password to continue.",
+        )
     }
 
     pub fn signup_disabled() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "signup_disabled", "Signup disabled", "Self-service signup is turned off on this server.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "signup_disabled",
+            "Signup disabled",
+            "Self-service signup is turned off on this server.",
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -77,7 +98,12 @@ impl Problem {
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed", "This endpoint does not accept that method.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "Method not allowed",
+            "This endpoint does not accept that method.",
+        )
     }
 
     pub fn username_taken() -> Self {
@@ -91,11 +117,21 @@ impl Problem {
     }
 
     pub fn payload_too_large(limit: u64) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", format!("The request body exceeds {limit} bytes."))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("The request body exceeds {limit} bytes."),
+        )
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", "Send the body as JSON with Content-Type: application/json.")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "Send the body as JSON with Content-Type: application/json.",
+        )
     }
 
     pub fn weak_password(reason: impl Into<String>) -> Self {
@@ -105,7 +141,12 @@ impl Problem {
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut p = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests", format!("Too many attempts; try again in {retry_after_secs} seconds."));
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            format!("Too many attempts; try again in {retry_after_secs} seconds."),
+        );
         p.retry_after = Some(retry_after_secs.max(1));
         p
     }
@@ -117,15 +158,30 @@ impl Problem {
     }
 
     pub fn upstream_unavailable() -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", "Bad gateway", "The upstream server could not be reached.")
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "Bad gateway",
+            "The upstream server could not be reached.",
+        )
     }
 
     pub fn upstream_timeout() -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "Gateway timeout", "The upstream server did not answer in time.")
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "Gateway timeout",
+            "The upstream server did not answer in time.",
+        )
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on the server; it has been logged.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "Something went wrong on the server; it has been logged.",
+        )
     }
 
     pub fn status(&self) -> StatusCode {
@@ -167,7 +223,12 @@ impl From<crate::users::UserStoreError> for Problem {
         match e {
             E::UsernameTaken => Problem::username_taken(),
             E::EmailTaken => Problem::email_taken(),
-            E::Unsupported(what) => Problem::new(StatusCode::FORBIDDEN, "not_supported", "Not supported", format!("The configured user store does not support {what}.")),
+            E::Unsupported(what) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not_supported",
+                "Not supported",
+                format!("The configured user store does not support {what}."),
+            ),
             E::Unavailable(msg) => {
                 tracing::error!(error = %msg, "user store failed");
                 Problem::overloaded("The user store is unavailable; try again shortly.")
@@ -179,7 +240,9 @@ impl From<crate::users::UserStoreError> for Problem {
 impl From<crate::password::PasswordError> for Problem {
     fn from(e: crate::password::PasswordError) -> Self {
         match e {
-            crate::password::PasswordError::Overloaded => Problem::overloaded("Too many logins in progress; try again shortly."),
+            crate::password::PasswordError::Overloaded => {
+                Problem::overloaded("Too many logins in progress; try again shortly.")
+            }
             crate::password::PasswordError::Internal(msg) => {
                 tracing::error!(error = %msg, "password hashing failed");
                 Problem::internal()

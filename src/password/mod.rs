@@ -6,11 +6,11 @@
 //! may wait. When the queue is full the caller gets [`PasswordError::Overloaded`] (503) at once
 //! instead of unbounded latency — a login flood cannot stall whoami or proxied requests.
 
-pub mod django;
 pub mod common;
+pub mod django;
 pub mod policy;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -46,15 +46,33 @@ impl Argon2Params {
     }
 }
 
+/// The format a user store's password hashes must be written in
+/// ([`crate::users::UserStore::hash_format`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashFormat {
+    /// sessiongate's own: an Argon2id PHC string with `users.argon2`'s parameters.
+    Argon2id,
+    /// Django's `pbkdf2_sha256$<iterations>$<salt>$<digest>`, for a table Django still reads
+    /// (`users.store = "django"`): Django keeps verifying what sessiongate writes.
+    DjangoPbkdf2Sha256 { iterations: u32 },
+}
+
 /// Hashes and verifies passwords off the async runtime with bounded concurrency.
+///
+/// Configured for one [`HashFormat`] (the user store's, see [`Passwords::with_format`]): every
+/// hash it writes — `user add`/`passwd`, signup, resets, upgrades after login — is in that
+/// format, and unknown users cost the time of a hash in that format.
 #[derive(Clone)]
 pub struct Passwords {
     params: Params,
+    format: HashFormat,
     workers: Arc<Semaphore>,
     queue: Arc<Semaphore>,
     /// A real hash of a random password: unknown users are verified against it so they cost the
     /// same time as wrong passwords.
     dummy_hash: Arc<str>,
+    /// The same for [`HashFormat::DjangoPbkdf2Sha256`], computed on first need.
+    django_dummy: Arc<OnceLock<String>>,
 }
 
 impl Passwords {
@@ -64,55 +82,84 @@ impl Passwords {
         let dummy = hash_sync(&params, &crate::secret::random_b64(16)).map_err(|e| e.to_string())?;
         Ok(Passwords {
             params,
+            format: HashFormat::Argon2id,
             workers: Arc::new(Semaphore::new(workers)),
             queue: Arc::new(Semaphore::new(workers * 16)),
             dummy_hash: dummy.into(),
+            django_dummy: Arc::new(OnceLock::new()),
         })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        let _queued = self.queue.clone().try_acquire_owned().map_err(|_| PasswordError::Overloaded)?;
-        let _working = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| PasswordError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| PasswordError::Internal(e.to_string()))
+    /// Write (and time unknown users) in `format` instead of Argon2id.
+    #[must_use]
+    pub fn with_format(mut self, format: HashFormat) -> Self {
+        self.format = format;
+        self
     }
 
-    /// Argon2id PHC string for `password`.
+    /// The format [`Passwords::hash`] writes.
+    pub fn format(&self) -> HashFormat {
+        self.format
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+        let _queued = self.queue.clone().try_acquire_owned().map_err(|_| PasswordError::Overloaded)?;
+        let _working =
+            self.workers.clone().acquire_owned().await.map_err(|e| PasswordError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(f).await.map_err(|e| PasswordError::Internal(e.to_string()))
+    }
+
+    /// A hash of `password` in the configured format ([`Passwords::format`]).
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        self.hash_as(password, self.format).await
+    }
+
+    /// A hash of `password` in `format`: an Argon2id PHC string, or Django's `pbkdf2_sha256`.
+    pub async fn hash_as(&self, password: String, format: HashFormat) -> Result<String, PasswordError> {
         let params = self.params.clone();
-        self.run(move || hash_sync(&params, &password))
-            .await?
-            .map_err(|e| PasswordError::Internal(e.to_string()))
+        self.run(move || match format {
+            HashFormat::Argon2id => hash_sync(&params, &password).map_err(|e| e.to_string()),
+            HashFormat::DjangoPbkdf2Sha256 { iterations } => Ok(django::encode_pbkdf2_sha256(&password, iterations)),
+        })
+        .await?
+        .map_err(PasswordError::Internal)
     }
 
     /// Check `password` against `stored` (Argon2 PHC or a Django format). `None` (no such user)
     /// and unusable or unknown hashes verify against the dummy hash so they take the same time,
     /// then answer false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
-        let dummy = self.dummy_hash.clone();
+        let (dummy, django_dummy, format) = (self.dummy_hash.clone(), self.django_dummy.clone(), self.format);
         self.run(move || match stored {
             Some(h) if h.starts_with("$argon2") => verify_phc(&password, &h),
             Some(h) if django::identify(&h).is_some() => django::verify(&password, &h),
             _ => {
-                verify_phc(&password, &dummy);
+                match format {
+                    HashFormat::Argon2id => {
+                        verify_phc(&password, &dummy);
+                    }
+                    HashFormat::DjangoPbkdf2Sha256 { iterations } => {
+                        let dummy = django_dummy
+                            .get_or_init(|| django::encode_pbkdf2_sha256(&crate::secret::random_b64(16), iterations));
+                        std::hint::black_box(django::verify(&password, dummy));
+                    }
+                }
                 false
             }
         })
         .await
     }
 
-    /// Whether a stored hash should be replaced by an Argon2id hash with the current parameters
-    /// (imported Django hashes, or older Argon2 costs).
+    /// Whether a stored hash should be replaced by one in the configured format with the current
+    /// parameters: imported Django hashes or older Argon2 costs for Argon2id; for Django's
+    /// format anything but `pbkdf2_sha256` with the configured iterations (as Django's own
+    /// `must_update`). Callers decide whether to act on it
+    /// ([`crate::users::UserStore::rehash_on_login`]).
     pub fn needs_rehash(&self, stored: &str) -> bool {
+        if let HashFormat::DjangoPbkdf2Sha256 { iterations } = self.format {
+            let mut parts = stored.split('$');
+            return parts.next() != Some("pbkdf2_sha256") || parts.next() != Some(iterations.to_string().as_str());
+        }
         match PasswordHash::new(stored) {
             Ok(h) => {
                 h.algorithm.as_str() != "argon2id"
@@ -178,6 +225,25 @@ mod tests {
         let h = "pbkdf2_sha1$100000$seasalt1234567890abcde$8D2Vl/WTKu+ZWPaLCNDSrrchRAI=";
         assert!(p.verify("correct horse battery staple".into(), Some(h.into())).await.unwrap());
         assert!(p.needs_rehash(h));
+    }
+
+    #[tokio::test]
+    async fn django_format_writes_django_hashes() {
+        let p = cheap().with_format(HashFormat::DjangoPbkdf2Sha256 { iterations: 1000 });
+        let h = p.hash("correct horse".into()).await.unwrap();
+        assert!(h.starts_with("pbkdf2_sha256$1000$"), "{h}");
+        assert!(django::verify("correct horse", &h));
+        assert!(p.verify("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(!p.needs_rehash(&h));
+        assert!(p.needs_rehash(&django::encode_pbkdf2_sha256("x", 999)));
+        assert!(p.needs_rehash("pbkdf2_sha1$1000$salt$digest"));
+        let argon = p.hash_as("x".into(), HashFormat::Argon2id).await.unwrap();
+        assert!(argon.starts_with("$argon2id$"));
+        assert!(p.needs_rehash(&argon));
+        // Unknown users and unusable hashes still answer false (against the Django-format dummy).
+        assert!(!p.verify("x".into(), None).await.unwrap());
+        assert!(!p.verify("x".into(), Some("!unusable".into())).await.unwrap());
+        assert!(p.django_dummy.get().is_some_and(|d| d.starts_with("pbkdf2_sha256$1000$")));
     }
 
     #[tokio::test]

@@ -14,10 +14,8 @@ use super::SessionToken;
 use crate::state::{AppState, AuthState, Authenticated, RequestContext};
 
 pub async fn load_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let peer =
+        req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
     let client_ip = crate::http::client_ip(peer, req.headers(), &state.settings.trusted_proxies);
     let cookies = state.cookies.read(req.headers());
 
@@ -30,7 +28,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
                 clear = true;
                 AuthState::Anonymous
             }
-            Some(token) => match resolve(&state, &token).await {
+            Some(token) => match bounded_resolve(&state, &token).await {
                 Ok(Some((auth, moved))) => {
                     if moved && auth.session.remember {
                         reissue = Some(token);
@@ -72,6 +70,18 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
     res
 }
 
+/// Bound on the whole lookup (session, sliding touch, user): past it the request fails closed
+/// (503 `overloaded`) instead of waiting on a store that stopped answering. Every store call is
+/// bounded on its own too (Redis 2 s, PostgreSQL 3 s); this caps their sum.
+pub const LOOKUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn bounded_resolve(state: &AppState, token: &SessionToken) -> Result<Option<(Authenticated, bool)>, ()> {
+    tokio::time::timeout(LOOKUP_DEADLINE, resolve(state, token)).await.unwrap_or_else(|_| {
+        tracing::warn!("session lookup took longer than {LOOKUP_DEADLINE:?}; failing closed");
+        Err(())
+    })
+}
+
 async fn resolve(state: &AppState, token: &SessionToken) -> Result<Option<(Authenticated, bool)>, ()> {
     let loaded = state.sessions.load(token).await.map_err(|e| {
         tracing::warn!(error = %e, "session lookup failed; failing closed");
@@ -81,7 +91,9 @@ async fn resolve(state: &AppState, token: &SessionToken) -> Result<Option<(Authe
         tracing::warn!(error = %e, "user lookup failed; failing closed");
     })?;
     match user {
-        Some(user) if user.is_active => Ok(Some((Authenticated { session: loaded.session, user }, loaded.expiry_moved))),
+        Some(user) if user.is_active => {
+            Ok(Some((Authenticated { session: loaded.session, user }, loaded.expiry_moved)))
+        }
         _ => Ok(None),
     }
 }

@@ -21,8 +21,7 @@ impl Lifetimes {
     /// enough while real deployments (14 days idle) write at most once a minute.
     pub fn touch_interval(&self) -> chrono::Duration {
         let quarter = self.idle / 4;
-        chrono::Duration::from_std(quarter.min(Duration::from_secs(60)))
-            .unwrap_or(chrono::Duration::seconds(60))
+        chrono::Duration::from_std(quarter.min(Duration::from_secs(60))).unwrap_or(chrono::Duration::seconds(60))
     }
 
     fn idle_chrono(&self) -> chrono::Duration {

@@ -51,11 +51,7 @@ impl SessionStore for MemoryStore {
 
     async fn get(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
         let g = self.inner.read().expect("poisoned");
-        Ok(g.by_hash
-            .get(hash)
-            .and_then(|id| g.by_id.get(id))
-            .filter(|s| !s.is_expired(now))
-            .cloned())
+        Ok(g.by_hash.get(hash).and_then(|id| g.by_id.get(id)).filter(|s| !s.is_expired(now)).cloned())
     }
 
     async fn update(&self, old_hash: &TokenHash, session: &Session) -> Result<bool, StoreError> {
@@ -96,13 +92,7 @@ impl SessionStore for MemoryStore {
 
     async fn list(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
         let g = self.inner.read().expect("poisoned");
-        Ok(sorted(
-            g.by_id
-                .values()
-                .filter(|s| s.user_id == user_id && !s.is_expired(now))
-                .cloned()
-                .collect(),
-        ))
+        Ok(sorted(g.by_id.values().filter(|s| s.user_id == user_id && !s.is_expired(now)).cloned().collect()))
     }
 
     async fn delete_all(&self, user_id: i64, except: Option<&str>) -> Result<u64, StoreError> {
@@ -126,12 +116,7 @@ impl SessionStore for MemoryStore {
 
     async fn gc(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut g = self.inner.write().expect("poisoned");
-        let ids: Vec<String> = g
-            .by_id
-            .values()
-            .filter(|s| s.is_expired(now))
-            .map(|s| s.id.clone())
-            .collect();
+        let ids: Vec<String> = g.by_id.values().filter(|s| s.is_expired(now)).map(|s| s.id.clone()).collect();
         for id in &ids {
             g.remove(id);
         }

@@ -54,10 +54,7 @@ impl SessionToken {
 
     /// Accepts only strings that could be one of our tokens, so garbage never reaches a store.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         ok.then(|| SessionToken(raw.to_owned()))
     }
 
@@ -136,8 +133,7 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn create(&self, session: &Session) -> Result<(), StoreError>;
 
     /// Look a session up by the hash of its token.
-    async fn get(&self, hash: &TokenHash, now: DateTime<Utc>)
-    -> Result<Option<Session>, StoreError>;
+    async fn get(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<Session>, StoreError>;
 
     /// Replace the stored session with the same `id`, atomically moving it from `old_hash` to
     /// `session.token_hash` (they are equal when the token is not rotated). Returns false when the

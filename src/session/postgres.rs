@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row, postgres::PgRow};
 
+use crate::db::{Deadline, PG_OP_TIMEOUT, PG_SCAN_TIMEOUT};
+
 use super::{Session, SessionStore, StoreError, TokenHash};
 
 pub struct PostgresStore {
@@ -62,6 +64,7 @@ impl SessionStore for PostgresStore {
         .bind(&s.user_agent)
         .bind(s.remember)
         .execute(&self.pool)
+        .within(PG_OP_TIMEOUT)
         .await?;
         Ok(())
     }
@@ -71,6 +74,7 @@ impl SessionStore for PostgresStore {
             .bind(now)
             .bind(&hash.0)
             .fetch_optional(&self.pool)
+            .within(PG_OP_TIMEOUT)
             .await?;
         r.as_ref().map(row).transpose()
     }
@@ -96,6 +100,7 @@ impl SessionStore for PostgresStore {
         .bind(&s.id)
         .bind(&old_hash.0)
         .execute(&self.pool)
+        .within(PG_OP_TIMEOUT)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -106,24 +111,23 @@ impl SessionStore for PostgresStore {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
-                .bind(last_seen_at)
-                .bind(idle_expires_at)
-                .bind(&s.id)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
+            .bind(last_seen_at)
+            .bind(idle_expires_at)
+            .bind(&s.id)
+            .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete(&self, id: &str, owner: Option<i64>) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE id = $1 AND ($2::BIGINT IS NULL OR user_id = $2)",
-        )
-        .bind(id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND ($2::BIGINT IS NULL OR user_id = $2)")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -134,42 +138,42 @@ impl SessionStore for PostgresStore {
         .bind(now)
         .bind(user_id)
         .fetch_all(&self.pool)
+        .within(PG_OP_TIMEOUT)
         .await?;
         rows.iter().map(row).collect()
     }
 
     async fn delete_all(&self, user_id: i64, except: Option<&str>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE user_id = $1 AND ($2::TEXT IS NULL OR id <> $2)",
-        )
-        .bind(user_id)
-        .bind(except)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2::TEXT IS NULL OR id <> $2)")
+            .bind(user_id)
+            .bind(except)
+            .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
         Ok(done.rows_affected())
     }
 
     async fn list_all(&self, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM sessions WHERE {LIVE} ORDER BY created_at DESC, id COLLATE \"C\""
-        ))
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query(&format!("SELECT * FROM sessions WHERE {LIVE} ORDER BY created_at DESC, id COLLATE \"C\""))
+                .bind(now)
+                .fetch_all(&self.pool)
+                .within(PG_SCAN_TIMEOUT)
+                .await?;
         rows.iter().map(row).collect()
     }
 
     async fn gc(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM sessions WHERE LEAST(idle_expires_at, absolute_expires_at) <= $1")
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE LEAST(idle_expires_at, absolute_expires_at) <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .within(PG_SCAN_TIMEOUT)
+            .await?;
         Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.pool).within(PG_OP_TIMEOUT).await?;
         Ok(())
     }
 }

@@ -1,5 +1,18 @@
 //! Redis session store: native expiry, shared by any number of gateway instances.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), sessiongate::session::StoreError> {
+//! use std::sync::Arc;
+//! use sessiongate::session::SessionStore;
+//! use sessiongate::session::redis::{DEFAULT_PREFIX, RedisStore};
+//!
+//! // Fails within seconds (never hangs) when Redis is down; reconnects by itself later.
+//! let store: Arc<dyn SessionStore> =
+//!     Arc::new(RedisStore::connect("redis://127.0.0.1:6379", DEFAULT_PREFIX).await?);
+//! store.ping().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Key layout
 //!
 //! With the default prefix `sessiongate:` (`U` = user id, `ID` = public session id,
@@ -35,8 +48,9 @@
 //! between gateway instances). The record expires at `min(idle, absolute)` and `touch` moves it;
 //! the pointers expire at the absolute end, which never moves, so `touch` is a single script.
 //! The per-user index is extended to its latest member's end and pruned lazily: `list` and
-//! `delete_all` drop ids whose record has expired. [`SessionStore::gc`] has nothing to do and
-//! returns 0. Like every backend, reads also compare against the caller's `now`.
+//! `delete_all` drop ids whose record has expired (so `delete_all` counts only sessions Redis
+//! still held). [`SessionStore::gc`] has nothing to do and returns 0. Like every backend, reads
+//! also compare against the caller's `now`.
 //!
 //! # Deployment caveats
 //!
@@ -190,10 +204,7 @@ fn unavailable(e: RedisError) -> StoreError {
 }
 
 /// Run one store operation under a deadline, so a dead or stalled Redis never hangs a request.
-async fn bounded<T>(
-    limit: Duration,
-    op: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+async fn bounded<T>(limit: Duration, op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
     tokio::time::timeout(limit, op)
         .await
         .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("redis: no answer within {limit:?}"))))
@@ -216,8 +227,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
 
 /// Rebuild a session from its record fields (`touch` updates `seen`/`idle` without the JSON).
 fn decode(data: &str, seen: Option<&str>, idle: Option<&str>) -> Result<Session, StoreError> {
-    let mut s: Session =
-        serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("session json: {e}")))?;
+    let mut s: Session = serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("session json: {e}")))?;
     if let Some(seen) = seen {
         s.last_seen_at = parse_time(seen)?;
     }
@@ -263,13 +273,10 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(OP_TIMEOUT)
             .set_response_timeout(OP_TIMEOUT)
-            .set_number_of_retries(2)
-            .set_max_delay(500);
+            .set_number_of_retries(0);
         let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new_with_config(client, config))
             .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!("redis: no connection within {CONNECT_TIMEOUT:?}"))
-            })?
+            .map_err(|_| StoreError::Unavailable(format!("redis: no connection within {CONNECT_TIMEOUT:?}")))?
             .map_err(unavailable)?;
         Ok(RedisStore { conn, prefix: prefix.to_owned(), scripts: Scripts::new() })
     }
@@ -377,9 +384,7 @@ impl SessionStore for RedisStore {
             let Some((user, id)) = ptr.as_deref().and_then(|p| p.split_once(':')) else {
                 return Ok(None);
             };
-            let user: i64 = user
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("bad token pointer {ptr:?}")))?;
+            let user: i64 = user.parse().map_err(|_| StoreError::Corrupt(format!("bad token pointer {ptr:?}")))?;
             let (stored, data, seen, idle): Record = ::redis::cmd("HMGET")
                 .arg(self.session_key(user, id))
                 .arg(&["hash", "data", "seen", "idle"])
@@ -572,11 +577,7 @@ impl SessionStore for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         bounded(OP_TIMEOUT, async {
             let mut conn = self.conn.clone();
-            ::redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(|_| ())
-                .map_err(unavailable)
+            ::redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(unavailable)
         })
         .await
     }

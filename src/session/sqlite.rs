@@ -126,13 +126,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM sessions WHERE user_id = ?2 AND {LIVE} ORDER BY created_at DESC, id"
-        ))
-        .bind(ms(now))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query(&format!("SELECT * FROM sessions WHERE user_id = ?2 AND {LIVE} ORDER BY created_at DESC, id"))
+                .bind(ms(now))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(row).collect()
     }
 

@@ -1,12 +1,15 @@
 //! User accounts: the model and the store trait (native SQLite/PostgreSQL, or an existing Django
 //! `auth_user` table).
 
+pub mod django;
 pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::password::HashFormat;
 
 /// A stored account. `password_hash` is a PHC string (Argon2id) or a Django-encoded hash.
 #[derive(Clone, PartialEq)]
@@ -102,4 +105,31 @@ pub trait UserStore: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<User>, UserStoreError>;
     async fn count(&self) -> Result<i64, UserStoreError>;
     async fn ping(&self) -> Result<(), UserStoreError>;
+
+    /// The format password hashes must be written in for this store: `server::open_stores`
+    /// configures [`crate::password::Passwords`] with it, so every writer (`user passwd`, resets,
+    /// upgrades) produces hashes the store's other readers accept.
+    fn hash_format(&self) -> HashFormat {
+        HashFormat::Argon2id
+    }
+
+    /// Whether a successful login may rewrite an outdated or foreign hash
+    /// ([`crate::password::Passwords::needs_rehash`]). Native stores: always. The Django store:
+    /// only when configured, because Django logs a user out everywhere when their hash changes.
+    fn rehash_on_login(&self) -> bool {
+        true
+    }
+
+    /// Copy a user from another system (`sessiongate import-django`) with its hash as it is.
+    /// The default creates the user and then disables it when inactive; stores that can keep
+    /// `created_at` override it.
+    async fn import(&self, user: &User) -> Result<User, UserStoreError> {
+        let created = self
+            .create(NewUser { username: user.username.clone(), email: user.email.clone(), password_hash: user.password_hash.clone() })
+            .await?;
+        if !user.is_active {
+            self.set_active(created.id, false).await?;
+        }
+        Ok(User { is_active: user.is_active, ..created })
+    }
 }

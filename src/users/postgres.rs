@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row, postgres::PgRow};
 
+use crate::db::{Deadline, PG_OP_TIMEOUT, PG_SCAN_TIMEOUT};
+
 use super::{NewUser, User, UserStore, UserStoreError, login_key};
 
 pub struct PostgresUsers {
@@ -56,15 +58,13 @@ impl UserStore for PostgresUsers {
         )
         .bind(&key)
         .fetch_optional(&self.pool)
+        .within(PG_OP_TIMEOUT)
         .await?;
         r.as_ref().map(row).transpose()
     }
 
     async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError> {
-        let r = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).within(PG_OP_TIMEOUT).await?;
         r.as_ref().map(row).transpose()
     }
 
@@ -80,6 +80,7 @@ impl UserStore for PostgresUsers {
         .bind(&u.password_hash)
         .bind(Utc::now())
         .fetch_one(&self.pool)
+        .within(PG_OP_TIMEOUT)
         .await
         .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
         row(&r)
@@ -90,6 +91,7 @@ impl UserStore for PostgresUsers {
             .bind(hash)
             .bind(id)
             .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -99,42 +101,32 @@ impl UserStore for PostgresUsers {
             .bind(active)
             .bind(id)
             .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<(), UserStoreError> {
-        sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2")
-            .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2").bind(at).bind(id).execute(&self.pool).within(PG_OP_TIMEOUT).await?;
         Ok(())
     }
 
     async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&self.pool).within(PG_OP_TIMEOUT).await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn list(&self) -> Result<Vec<User>, UserStoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).within(PG_SCAN_TIMEOUT).await?;
         rows.iter().map(row).collect()
     }
 
     async fn count(&self) -> Result<i64, UserStoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).within(PG_SCAN_TIMEOUT).await?)
     }
 
     async fn ping(&self) -> Result<(), UserStoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.pool).within(PG_OP_TIMEOUT).await?;
         Ok(())
     }
 }

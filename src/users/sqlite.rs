@@ -39,11 +39,27 @@ fn unique_violation(e: &sqlx::Error) -> Option<UserStoreError> {
     if !db.is_unique_violation() {
         return None;
     }
-    Some(if db.message().contains("email") {
-        UserStoreError::EmailTaken
-    } else {
-        UserStoreError::UsernameTaken
-    })
+    Some(if db.message().contains("email") { UserStoreError::EmailTaken } else { UserStoreError::UsernameTaken })
+}
+
+impl SqliteUsers {
+    async fn insert(&self, u: &NewUser, active: bool, created_at: DateTime<Utc>) -> Result<User, UserStoreError> {
+        let r = sqlx::query(
+            "INSERT INTO users (username, username_key, email, email_key, password_hash, is_active, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(u.username.trim())
+        .bind(login_key(&u.username))
+        .bind(&u.email)
+        .bind(u.email.as_deref().map(login_key))
+        .bind(&u.password_hash)
+        .bind(active)
+        .bind(created_at.timestamp_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
+        Ok(row(&r))
+    }
 }
 
 #[async_trait]
@@ -62,29 +78,19 @@ impl UserStore for SqliteUsers {
     }
 
     async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError> {
-        let r = sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         Ok(r.as_ref().map(row))
     }
 
     async fn create(&self, u: NewUser) -> Result<User, UserStoreError> {
-        let now = Utc::now().timestamp_millis();
-        let r = sqlx::query(
-            "INSERT INTO users (username, username_key, email, email_key, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(u.username.trim())
-        .bind(login_key(&u.username))
-        .bind(&u.email)
-        .bind(u.email.as_deref().map(login_key))
-        .bind(&u.password_hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
-        Ok(row(&r))
+        self.insert(&u, true, Utc::now()).await
+    }
+
+    /// Keeps the imported user's `created_at` (Django's `date_joined`) and active flag.
+    async fn import(&self, u: &User) -> Result<User, UserStoreError> {
+        let new =
+            NewUser { username: u.username.clone(), email: u.email.clone(), password_hash: u.password_hash.clone() };
+        self.insert(&new, u.is_active, u.created_at).await
     }
 
     async fn set_password(&self, id: i64, hash: &str) -> Result<bool, UserStoreError> {
@@ -115,24 +121,17 @@ impl UserStore for SqliteUsers {
     }
 
     async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn list(&self) -> Result<Vec<User>, UserStoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(row).collect())
     }
 
     async fn count(&self) -> Result<i64, UserStoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
     }
 
     async fn ping(&self) -> Result<(), UserStoreError> {

@@ -32,11 +32,13 @@ async fn origin_checks_refuse_cross_site() {
     let token = b.csrf().await;
     let t = token.as_str();
 
-    let (s, code, detail) = attempt(&b, &[("X-CSRFToken", t), ("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")]).await;
+    let (s, code, detail) =
+        attempt(&b, &[("X-CSRFToken", t), ("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")]).await;
     assert_eq!((s, code.as_str()), (403, "origin_not_allowed"));
     assert!(detail.contains("Sec-Fetch-Site is cross-site"), "{detail}");
 
-    let (s, _, _) = attempt(&b, &[("X-CSRFToken", t), ("Sec-Fetch-Site", "same-site"), ("Origin", "http://sub.127.0.0.1")]).await;
+    let (s, _, _) =
+        attempt(&b, &[("X-CSRFToken", t), ("Sec-Fetch-Site", "same-site"), ("Origin", "http://sub.127.0.0.1")]).await;
     assert_eq!(s, 403, "same-site is not same-origin");
 
     let (s, code, detail) = attempt(&b, &[("X-CSRFToken", t), ("Origin", "https://evil.example")]).await;
@@ -140,13 +142,7 @@ async fn form_posts_carry_the_token_in_the_body() {
     let token = b.login().await;
     // Django's form field is accepted by the CSRF layer; the JSON API then refuses the form (415),
     // which proves the CSRF step passed.
-    let res = b
-        .client
-        .post(b.url("/logout"))
-        .form(&[("csrfmiddlewaretoken", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = b.client.post(b.url("/logout")).form(&[("csrfmiddlewaretoken", token.as_str())]).send().await.unwrap();
     assert_eq!(res.status(), 204, "logout takes no body, so the form is fine");
     let b = Browser::new(&gw);
     b.login().await;

@@ -26,7 +26,11 @@ async fn activity_slides_idle_but_absolute_never_moves() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let res = b.client.get(b.url("/session")).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        reissued |= res.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("sessionid=") && c.to_str().unwrap().contains("Max-Age=2"));
+        reissued |= res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("sessionid=") && c.to_str().unwrap().contains("Max-Age=2"));
     }
     assert!(reissued, "the cookie is re-issued when the expiry moves");
     // …until the absolute timeout.
@@ -42,7 +46,13 @@ async fn not_remembered_logins_get_a_browser_session_cookie() {
     let res = b
         .post("/login", &token, serde_json::json!({ "username": crate::harness::USER, "password": crate::harness::PASSWORD, "remember": false }))
         .await;
-    let c = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).find(|c| c.starts_with("sessionid=")).unwrap();
+    let c = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("sessionid="))
+        .unwrap();
     assert!(!c.contains("Max-Age"), "{c}");
 }
 

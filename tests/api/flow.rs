@@ -119,13 +119,8 @@ async fn sessions_listing_and_revocation() {
     assert!(!list.to_string().contains(&phone_cookie));
 
     // Someone else's (or a made-up) id is 404.
-    let res = laptop
-        .client
-        .delete(laptop.url("/sessions/not-a-session"))
-        .header("X-CSRFToken", &token)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        laptop.client.delete(laptop.url("/sessions/not-a-session")).header("X-CSRFToken", &token).send().await.unwrap();
     assert_eq!(problem(res).await.1, "not_found");
 
     let res = laptop.post("/sessions/revoke-others", &token, json!({})).await;
@@ -137,7 +132,13 @@ async fn sessions_listing_and_revocation() {
     // Revoke the current session by id: logged out, cookie cleared.
     let list: Value = laptop.client.get(laptop.url("/sessions")).send().await.unwrap().json().await.unwrap();
     let id = list["sessions"][0]["id"].as_str().unwrap().to_owned();
-    let res = laptop.client.delete(laptop.url(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send().await.unwrap();
+    let res = laptop
+        .client
+        .delete(laptop.url(&format!("/sessions/{id}")))
+        .header("X-CSRFToken", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(laptop.whoami().await, 401);
 }
@@ -158,7 +159,13 @@ async fn other_users_sessions_cannot_be_revoked() {
     let bob_token = bob.csrf().await;
     let alice_list: Value = alice.client.get(alice.url("/sessions")).send().await.unwrap().json().await.unwrap();
     let alice_id = alice_list["sessions"][0]["id"].as_str().unwrap();
-    let res = bob.client.delete(bob.url(&format!("/sessions/{alice_id}"))).header("X-CSRFToken", &bob_token).send().await.unwrap();
+    let res = bob
+        .client
+        .delete(bob.url(&format!("/sessions/{alice_id}")))
+        .header("X-CSRFToken", &bob_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(alice.whoami().await, 200);
 }
@@ -183,7 +190,13 @@ async fn signup_off_by_default_and_validated_when_on() {
     let taken = b.post("/signup", &token, json!({ "username": "ALICE", "password": "a fine long passphrase" })).await;
     assert_eq!(problem(taken).await.0, 409, "usernames are case-insensitively unique");
 
-    let res = b.post("/signup", &token, json!({ "username": "carol", "password": "a fine long passphrase", "email": "c@example.com" })).await;
+    let res = b
+        .post(
+            "/signup",
+            &token,
+            json!({ "username": "carol", "password": "a fine long passphrase", "email": "c@example.com" }),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     assert_eq!(b.whoami().await, 200, "signup logs in");
 }

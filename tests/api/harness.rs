@@ -60,11 +60,8 @@ pub struct Browser {
 impl Browser {
     pub fn new(gw: &Gateway) -> Self {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client =
+            Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { client, jar, base: gw.url.clone() }
     }
 
@@ -76,11 +73,7 @@ impl Browser {
     pub fn cookie(&self, name: &str) -> Option<String> {
         let url = self.base.parse().unwrap();
         let header = self.jar.cookies(&url)?;
-        header
-            .to_str()
-            .unwrap()
-            .split("; ")
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        header.to_str().unwrap().split("; ").find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
     }
 
     pub fn set_cookie(&self, cookie: &str) {
@@ -93,13 +86,7 @@ impl Browser {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .header("X-CSRFToken", token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url(path)).header("X-CSRFToken", token).json(&body).send().await.unwrap()
     }
 
     pub async fn login_as(&self, user: &str, password: &str) -> Response {

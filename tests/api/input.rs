@@ -16,7 +16,8 @@ async fn malformed_wrong_type_huge_and_non_json_bodies() {
     let (s, code, _) = problem(post("{\"username\": ".into(), "application/json").await.unwrap()).await;
     assert_eq!((s, code.as_str()), (400, "invalid_request"));
 
-    let (s, code, _) = problem(post("username=a&password=b".into(), "application/x-www-form-urlencoded").await.unwrap()).await;
+    let (s, code, _) =
+        problem(post("username=a&password=b".into(), "application/x-www-form-urlencoded").await.unwrap()).await;
     assert_eq!((s, code.as_str()), (415, "unsupported_media_type"));
 
     let (s, code, _) = problem(post("{}".into(), "text/plain").await.unwrap()).await;
@@ -26,19 +27,29 @@ async fn malformed_wrong_type_huge_and_non_json_bodies() {
     let (s, code, _) = problem(post(huge.into(), "application/json").await.unwrap()).await;
     assert_eq!((s, code.as_str()), (413, "payload_too_large"));
 
-    let (s, code, body) = problem(post(json!({"username": 5, "password": "x"}).to_string().into(), "application/json").await.unwrap()).await;
+    let (s, code, body) =
+        problem(post(json!({"username": 5, "password": "x"}).to_string().into(), "application/json").await.unwrap())
+            .await;
     assert_eq!((s, code.as_str()), (400, "invalid_request"));
     assert!(body["errors"]["username"].is_string(), "{body}");
 
-    let (s, _, body) = problem(post(json!({"username": USER, "password": "x", "remember": "yes"}).to_string().into(), "application/json").await.unwrap()).await;
+    let (s, _, body) = problem(
+        post(json!({"username": USER, "password": "x", "remember": "yes"}).to_string().into(), "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(body["errors"]["remember"].is_string(), "{body}");
 
-    let (s, _, body) = problem(post(json!({"username": USER}).to_string().into(), "application/json").await.unwrap()).await;
+    let (s, _, body) =
+        problem(post(json!({"username": USER}).to_string().into(), "application/json").await.unwrap()).await;
     assert_eq!(s, 400);
     assert!(body["detail"].as_str().unwrap().contains("password"), "{body}");
 
-    let (s, _, body) = problem(post(json!({"username": "", "password": "x"}).to_string().into(), "application/json").await.unwrap()).await;
+    let (s, _, body) =
+        problem(post(json!({"username": "", "password": "x"}).to_string().into(), "application/json").await.unwrap())
+            .await;
     assert_eq!(s, 400);
     assert!(body["errors"]["username"].is_string(), "{body}");
 }

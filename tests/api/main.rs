@@ -1,6 +1,7 @@
 //! HTTP-level tests of the auth API against an in-process gateway on a real port with a real
 //! SQLite file. One test binary (modules below) keeps link time down.
 
+mod cors;
 mod csrf;
 mod expiry;
 mod flow;

@@ -1,0 +1,157 @@
+//! CORS for cross-origin mode: an origin allowlist with credentials.
+//!
+//! Written here rather than with tower-http's `CorsLayer` because that layer answers *every*
+//! `OPTIONS` itself, so a proxied upstream that needs real `OPTIONS` requests would never see
+//! them; here only true preflights (`OPTIONS` + `Access-Control-Request-Method`) are answered.
+//!
+//! Rules: exact origins or `https://*.example.com` patterns (scheme and port must match), never
+//! `*` and never `null` unless listed; `Access-Control-Allow-Credentials: true` only for allowed
+//! origins; `Vary: Origin` on every response; preflights answered before authentication;
+//! disallowed origins get no CORS headers at all (the browser then blocks the response — CORS is
+//! not a CSRF defence, the CSRF layer is). Private Network Access only when asked.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use crate::csrf::origin::{Origin, OriginPattern};
+
+const METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
+
+#[derive(Clone, Debug)]
+pub struct CorsPolicy {
+    allowed: Vec<OriginPattern>,
+    allow_null: bool,
+    allow_headers: HeaderValue,
+    expose_headers: Option<HeaderValue>,
+    max_age: HeaderValue,
+}
+
+impl CorsPolicy {
+    /// `None` when no origin is allowed (same-origin mode): the layer is then not installed.
+    pub fn new(allowed: &[OriginPattern], raw: &crate::config::Cors) -> Option<Self> {
+        if raw.allowed_origins.is_empty() {
+            return None;
+        }
+        let join = |v: &[String]| v.iter().map(|h| h.trim().to_ascii_lowercase()).collect::<Vec<_>>().join(", ");
+        Some(CorsPolicy {
+            allowed: allowed.to_vec(),
+            allow_null: raw.allowed_origins.iter().any(|o| o == "null"),
+            allow_headers: HeaderValue::from_str(&join(&raw.allow_headers))
+                .unwrap_or(HeaderValue::from_static("content-type, x-csrftoken")),
+            expose_headers: Some(join(&raw.expose_headers))
+                .filter(|s| !s.is_empty())
+                .and_then(|s| HeaderValue::from_str(&s).ok()),
+            max_age: HeaderValue::from(Duration::as_secs(&raw.max_age.0)),
+        })
+    }
+
+    /// The request's `Origin` when it is allowed.
+    pub fn allowed_origin<'a>(&self, headers: &'a HeaderMap) -> Option<&'a HeaderValue> {
+        let raw = headers.get(header::ORIGIN)?;
+        let s = raw.to_str().ok()?;
+        if s == "null" {
+            return self.allow_null.then_some(raw);
+        }
+        let o = Origin::parse(s)?;
+        self.allowed.iter().any(|p| p.matches(&o)).then_some(raw)
+    }
+
+    fn is_preflight(req: &Request) -> bool {
+        req.method() == Method::OPTIONS
+            && req.headers().contains_key(header::ORIGIN)
+            && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    }
+
+    fn preflight(&self, req: &Request) -> Response {
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+        );
+        if let Some(origin) = self.allowed_origin(req.headers()) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(METHODS));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, self.allow_headers.clone());
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+            if req.headers().get("access-control-request-private-network").is_some_and(|v| v == "true") {
+                h.insert("access-control-allow-private-network", HeaderValue::from_static("true"));
+            }
+        }
+        res
+    }
+
+    fn decorate(&self, origin: Option<HeaderValue>, res: &mut Response) {
+        crate::session::layer::add_vary(res, "Origin");
+        let Some(origin) = origin else { return };
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        if let Some(e) = &self.expose_headers {
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
+        }
+    }
+}
+
+/// The middleware: outermost, so preflights never need a session and every response —
+/// 401, 403, 404, 502 and proxied ones included — carries the headers.
+pub async fn cors(State(policy): State<Option<std::sync::Arc<CorsPolicy>>>, req: Request, next: Next) -> Response {
+    let Some(policy) = policy else {
+        return next.run(req).await;
+    };
+    if CorsPolicy::is_preflight(&req) {
+        return policy.preflight(&req);
+    }
+    let origin = policy.allowed_origin(req.headers()).cloned();
+    let mut res = next.run(req).await;
+    // An upstream's own CORS headers must not widen our policy.
+    for name in [
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    ] {
+        res.headers_mut().remove(name);
+    }
+    policy.decorate(origin, &mut res);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cors;
+
+    fn policy(origins: &[&str]) -> CorsPolicy {
+        let raw = Cors { allowed_origins: origins.iter().map(|s| s.to_string()).collect(), ..Cors::default() };
+        let patterns: Vec<_> =
+            origins.iter().filter(|o| **o != "null").map(|o| OriginPattern::parse(o).unwrap()).collect();
+        CorsPolicy::new(&patterns, &raw).unwrap()
+    }
+
+    fn headers(origin: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ORIGIN, origin.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn allowlist_matching() {
+        let p = policy(&["https://app.example.com", "https://*.example.org"]);
+        assert!(p.allowed_origin(&headers("https://app.example.com")).is_some());
+        assert!(p.allowed_origin(&headers("https://x.y.example.org")).is_some());
+        assert!(p.allowed_origin(&headers("http://app.example.com")).is_none(), "scheme must match");
+        assert!(p.allowed_origin(&headers("https://evil.com")).is_none());
+        assert!(p.allowed_origin(&headers("null")).is_none(), "null only when listed");
+        assert!(policy(&["null", "https://a.example.com"]).allowed_origin(&headers("null")).is_some());
+    }
+
+    #[test]
+    fn no_policy_without_origins() {
+        assert!(CorsPolicy::new(&[], &Cors::default()).is_none());
+    }
+}

@@ -1,0 +1,162 @@
+//! What upstreams learn about the user: identity headers and, optionally, a signed assertion.
+//!
+//! With the default `identity.header_prefix = "X-Auth-"`, a request from a logged-in user reaches
+//! a proxied upstream (and a forward-auth `200` answers) with:
+//!
+//! | header | value |
+//! |---|---|
+//! | `X-Auth-User-Id` | the user's numeric id |
+//! | `X-Auth-User` | the username (UTF-8 bytes as they are) |
+//! | `X-Auth-Email` | the email address, when the account has one |
+//! | `X-Auth-Session` | the session's public id (as in `GET {base}/sessions`), never the cookie token |
+//! | `X-Auth-Assertion` | with `identity.jwt = true`: an EdDSA JWT, see [`jwt`] |
+//!
+//! Every header in that namespace that a *client* sent is removed first, on every route, in
+//! every spelling: case-insensitively and with `_` read as `-` (`x_auth_user`, `X-AUTH-USER`,
+//! repeated headers…). Backends such as WSGI/CGI servers fold `_` into `-`, which is how
+//! oauth2-proxy (GHSA-vjrc-mh2v-45x6) and Caddy (GHSA-7r4p-vjf4-gxv4) were fooled.
+
+pub mod jwt;
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::Settings;
+use crate::state::Authenticated;
+
+/// How long a signing key is current; the previous key stays published for one more period.
+pub const KEY_PERIOD: Duration = Duration::from_secs(30 * 86400);
+
+/// The identity header names and, with `identity.jwt`, the signing keys.
+pub struct Identity {
+    /// The prefix lower-cased with `_` folded to `-`: the form names are compared in.
+    prefix: Vec<u8>,
+    pub user_id: HeaderName,
+    pub user: HeaderName,
+    pub email: HeaderName,
+    pub session: HeaderName,
+    pub assertion: HeaderName,
+    pub keys: Option<jwt::KeyRing>,
+    issuer: String,
+}
+
+fn fold(b: u8) -> u8 {
+    if b == b'_' { b'-' } else { b.to_ascii_lowercase() }
+}
+
+impl Identity {
+    pub fn new(settings: &Settings) -> Self {
+        let prefix = &settings.raw.identity.header_prefix;
+        // Validation guarantees the prefix is made of header-name characters.
+        let name = |suffix: &str| {
+            HeaderName::try_from(format!("{prefix}{suffix}"))
+                .unwrap_or_else(|_| HeaderName::from_static("x-auth-invalid"))
+        };
+        Identity {
+            prefix: prefix.bytes().map(fold).collect(),
+            user_id: name("User-Id"),
+            user: name("User"),
+            email: name("Email"),
+            session: name("Session"),
+            assertion: name("Assertion"),
+            keys: settings.raw.identity.jwt.then(|| jwt::KeyRing::new(settings.data_dir.join("jwt-keys"), KEY_PERIOD)),
+            issuer: settings.public_origin.to_string(),
+        }
+    }
+
+    /// Whether `name` is in the identity namespace, in any spelling.
+    pub fn is_identity_header(&self, name: &str) -> bool {
+        let n = name.as_bytes();
+        n.len() >= self.prefix.len() && n.iter().zip(&self.prefix).all(|(a, p)| fold(*a) == *p)
+    }
+
+    /// Remove every client-supplied identity header (all values of each).
+    pub fn strip(&self, headers: &mut HeaderMap) {
+        let spoofed: Vec<HeaderName> =
+            headers.keys().filter(|n| self.is_identity_header(n.as_str())).cloned().collect();
+        for name in spoofed {
+            headers.remove(&name);
+        }
+    }
+
+    /// The headers that describe `auth` to an upstream whose origin is `audience` (the JWT's
+    /// `aud`). Fails (logged here) only when `identity.jwt` is on and no key can be read or
+    /// written; callers answer 500, as the upstream would refuse the request anyway.
+    pub fn headers(&self, auth: &Authenticated, audience: &str) -> std::io::Result<Vec<(HeaderName, HeaderValue)>> {
+        let mut out = vec![(self.user_id.clone(), HeaderValue::from(auth.user.id))];
+        let mut text = |name: &HeaderName, value: &str| match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(v) => out.push((name.clone(), v)),
+            Err(_) => {
+                tracing::warn!(header = %name, user_id = auth.user.id, "identity value not representable in a header; omitted")
+            }
+        };
+        text(&self.user, &auth.user.username);
+        if let Some(email) = &auth.user.email {
+            text(&self.email, email);
+        }
+        text(&self.session, &auth.session.id);
+        if let Some(keys) = &self.keys {
+            let claims = jwt::Claims::new(&self.issuer, auth, audience, chrono::Utc::now().timestamp());
+            let token = keys.sign(&claims).inspect_err(|e| {
+                tracing::error!(error = %e, "identity.jwt: cannot read or create the signing key");
+            })?;
+            out.push((self.assertion.clone(), HeaderValue::from_str(&token).expect("JWT is base64url and dots")));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(prefix: &str) -> Identity {
+        let cfg = crate::config::load_str(&format!("[identity]\nheader_prefix = \"{prefix}\"\n")).unwrap();
+        Identity::new(&cfg.validate().unwrap())
+    }
+
+    #[test]
+    fn names_follow_the_prefix() {
+        let id = identity("X-Auth-");
+        assert_eq!(id.user_id, "x-auth-user-id");
+        assert_eq!(id.user, "x-auth-user");
+        assert_eq!(id.email, "x-auth-email");
+        assert_eq!(id.session, "x-auth-session");
+        assert_eq!(id.assertion, "x-auth-assertion");
+        assert!(id.keys.is_none());
+    }
+
+    #[test]
+    fn every_spelling_is_stripped() {
+        let id = identity("X-Auth-");
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-auth-user", "a"),
+            ("X-AUTH-USER", "b"),
+            ("x_auth_user", "c"),
+            ("X_Auth-User_Id", "1"),
+            ("x-auth-anything-else", "d"),
+            ("x-authority", "keep"),
+            ("x-auth", "keep"),
+            ("x-csrftoken", "keep"),
+            ("cookie", "keep"),
+        ] {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_static(v));
+        }
+        h.append("x-auth-email", HeaderValue::from_static("dup1"));
+        h.append("x-auth-email", HeaderValue::from_static("dup2"));
+        id.strip(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["cookie", "x-auth", "x-authority", "x-csrftoken"]);
+    }
+
+    #[test]
+    fn prefix_with_underscores_is_folded_too() {
+        let id = identity("X_Remote_");
+        assert!(id.is_identity_header("x-remote-user"));
+        assert!(id.is_identity_header("X_REMOTE_USER"));
+        assert!(!id.is_identity_header("x-remotely"));
+    }
+}

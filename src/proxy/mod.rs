@@ -1,0 +1,222 @@
+//! The reverse proxy (SPEC §8): `[[routes]]` forwarded to upstreams with the user's identity.
+//!
+//! ```toml
+//! [[routes]]
+//! prefix = "/api/"                  # longest prefix wins
+//! upstream = "http://127.0.0.1:8000"
+//! auth = "required"                 # 401 problem without a session; "optional"; "none"
+//! strip_prefix = false              # true: /api/x reaches the upstream as /x
+//! timeout = "30s"                   # until the upstream's response head (504 after)
+//! max_body = "10MiB"                # optional; unset: request bodies stream unlimited
+//! ```
+//!
+//! ## One request
+//! 1. Route: longest prefix of the percent-decoded path ([`routes`]); paths with dot segments
+//!    get 400. No route: the request goes on to the SPA.
+//! 2. Auth: `required` answers 401 `not_authenticated` to anonymous requests, `required` and
+//!    `optional` answer 503 `overloaded` when the session store cannot be asked (fail closed).
+//!    `none` routes ignore the session.
+//! 3. `required`/`optional` only: a WebSocket handshake with a foreign `Origin` gets 403
+//!    `origin_not_allowed`; unsafe methods pass the CSRF checks of SPEC §6
+//!    ([`crate::csrf::layer::verify`], the same code path as the auth API).
+//! 4. Headers ([`headers`], [`crate::identity`]): hop-by-hop headers removed; `Host` set to the
+//!    upstream's; every client-sent identity header removed in every spelling (all routes); the
+//!    session cookie removed from `Cookie` (other cookies, the CSRF cookie included, pass);
+//!    `X-Forwarded-For/-Proto/-Host` set; identity headers (and the JWT) added for a session on
+//!    `required`/`optional` routes.
+//! 5. Forward with the route's timeout covering connect, sending and the response head: 504
+//!    `upstream_timeout` after it, 502 `upstream_unavailable` when the upstream cannot be reached
+//!    or answers garbage — each logged once at `warn` with the route prefix (never headers).
+//! 6. The response streams back with hop-by-hop headers removed, `Vary: Cookie` added on
+//!    routes that carry identity, and any `Set-Cookie` for the gateway's session cookie dropped
+//!    (logged): only the gateway issues it.
+//!
+//! ## Bodies and upgrades
+//! Bodies stream both ways: the incoming body is handed to the upstream request as it arrives
+//! and the upstream's body to the client, with backpressure and no buffering — a 50 MB upload
+//! holds a few socket buffers of memory. `max_body` answers 413 `payload_too_large` up front
+//! for a larger `Content-Length`, and stops a chunked body once it passes the limit. (The one
+//! exception is the CSRF form-field fallback, which, like Django, reads an
+//! `application/x-www-form-urlencoded` body without an `X-CSRFToken` header, up to
+//! `server.max_body`.) WebSocket upgrades are forwarded as such: both `101`s, then the two
+//! connections are spliced ([`upgrade`]). Other upgrade protocols are not passed through.
+//! Response bodies have no timeout, so long polls and downloads work.
+//!
+//! ## Deployment caveat
+//! Upstreams must not be reachable except through the gateway (bind them to localhost or a
+//! private network): identity headers are only trustworthy when no one else can send them. Use
+//! `identity.jwt = true` when that cannot be guaranteed.
+
+pub mod client;
+pub mod headers;
+pub mod routes;
+pub mod upgrade;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_LENGTH, EXPECT, HOST, ORIGIN};
+use http::{HeaderValue, StatusCode, Version};
+
+use crate::config::{RouteAuth, Settings};
+use crate::http::Problem;
+use crate::session::layer::add_vary;
+use crate::state::{AppState, AuthState, RequestContext};
+use client::{Failure, Upstream};
+use routes::{Route, RouteTable};
+
+/// The route table and the pooled client. Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy(Arc<Inner>);
+
+struct Inner {
+    routes: RouteTable,
+    client: Upstream,
+    /// The scheme clients use to reach this listener, for `X-Forwarded-Proto`.
+    scheme: &'static str,
+}
+
+impl Proxy {
+    pub fn new(settings: &Settings) -> Self {
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        Proxy(Arc::new(Inner { routes: RouteTable::new(&settings.routes), client: client::build(), scheme }))
+    }
+
+    /// Forward `req` when a route matches; otherwise hand it back for the SPA.
+    pub async fn handle(&self, state: &AppState, req: Request) -> Result<Response, Request> {
+        if self.0.routes.is_empty() {
+            return Err(req);
+        }
+        let decoded = routes::percent_decode(req.uri().path());
+        let Some(route) = self.0.routes.find(&decoded) else {
+            return Err(req);
+        };
+        if routes::has_dot_segment(&decoded) {
+            return Ok(Problem::invalid_request("The path has '.' or '..' segments.").into_response());
+        }
+        let route = route.clone();
+        let unsafe_checked = route.auth != RouteAuth::None && !crate::csrf::is_safe(req.method());
+        let mut res = match self.forward(state, &route, req).await {
+            Ok(res) => res,
+            Err(p) => p.into_response(),
+        };
+        if unsafe_checked {
+            add_vary(&mut res, "Origin");
+            add_vary(&mut res, "Sec-Fetch-Site");
+        }
+        Ok(res)
+    }
+
+    async fn forward(&self, state: &AppState, route: &Route, mut req: Request) -> Result<Response, Problem> {
+        let ctx = req.extensions().get::<RequestContext>().cloned().ok_or_else(Problem::internal)?;
+        let user = match (route.auth, &ctx.auth) {
+            (RouteAuth::None, _) => None,
+            (_, AuthState::Unavailable) => {
+                return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
+            }
+            (_, AuthState::Authenticated(a)) => Some(a.clone()),
+            (RouteAuth::Required, AuthState::Anonymous) => return Err(Problem::not_authenticated()),
+            (RouteAuth::Optional, AuthState::Anonymous) => None,
+        };
+
+        let websocket = headers::is_websocket_upgrade(req.headers());
+        if route.auth != RouteAuth::None {
+            if websocket {
+                let origin = req.headers().get(ORIGIN).map(|v| v.to_str().unwrap_or("\u{0}"));
+                state.origins.check_handshake(origin).map_err(|why| Problem::origin_not_allowed(why.to_string()))?;
+            }
+            if !crate::csrf::is_safe(req.method()) {
+                req = crate::csrf::layer::verify(state, req).await?;
+            }
+        }
+        if let Some(max) = route.max_body {
+            let declared =
+                req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > max) {
+                return Err(Problem::payload_too_large(max));
+            }
+        }
+
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        let (parts, body) = req.into_parts();
+        let uri = route.upstream_uri(parts.uri.path(), parts.uri.query()).map_err(|e| {
+            tracing::warn!(route = %route.prefix, error = %e, "cannot build the upstream URI");
+            Problem::invalid_request("The request path cannot be forwarded.")
+        })?;
+        let host = parts
+            .headers
+            .get(HOST)
+            .cloned()
+            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+
+        let mut h = parts.headers;
+        headers::remove_hop_by_hop(&mut h);
+        h.remove(HOST); // the client sets the upstream's
+        h.remove(EXPECT); // hyper answers `100-continue` to the client itself
+        state.identity.strip(&mut h);
+        state.cookies.strip_session(&mut h);
+        let trusted = crate::http::client_ip::is_trusted(peer, &state.settings.trusted_proxies);
+        headers::set_forwarded(&mut h, peer, trusted, self.0.scheme, host);
+        if let Some(a) = &user {
+            for (name, value) in state.identity.headers(a, &route.origin).map_err(|_| Problem::internal())? {
+                h.insert(name, value);
+            }
+        }
+        if websocket {
+            headers::set_websocket_upgrade(&mut h);
+        }
+
+        let body = match route.max_body {
+            Some(max) => Body::new(http_body_util::Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))),
+            None => body,
+        };
+        let mut upstream_req = http::Request::new(body);
+        *upstream_req.method_mut() = parts.method;
+        *upstream_req.uri_mut() = uri;
+        *upstream_req.version_mut() = Version::HTTP_11;
+        *upstream_req.headers_mut() = h;
+
+        let mut res = match tokio::time::timeout(route.timeout, self.0.client.request(upstream_req)).await {
+            Ok(Ok(res)) => res,
+            Ok(Err(e)) => {
+                return Err(match client::classify(&e) {
+                    Failure::TooLarge => Problem::payload_too_large(route.max_body.unwrap_or(0)),
+                    Failure::Unreachable(why) => {
+                        tracing::warn!(route = %route.prefix, upstream = %route.origin, error = %why, "upstream unavailable");
+                        Problem::upstream_unavailable()
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(route = %route.prefix, upstream = %route.origin, timeout = ?route.timeout, "upstream timed out");
+                return Err(Problem::upstream_timeout());
+            }
+        };
+
+        let upgraded = match client_upgrade {
+            Some(c) if res.status() == StatusCode::SWITCHING_PROTOCOLS => Some((c, hyper::upgrade::on(&mut res))),
+            _ => None,
+        };
+        let (parts, body) = res.into_parts();
+        let mut out = Response::new(Body::new(body));
+        *out.status_mut() = parts.status;
+        *out.headers_mut() = parts.headers;
+        let h = out.headers_mut();
+        headers::remove_hop_by_hop(h);
+        if headers::drop_set_cookie(h, &state.settings.cookies.session_name) {
+            tracing::warn!(route = %route.prefix, "upstream tried to set the gateway's session cookie; dropped");
+        }
+        if let Some((client, upstream)) = upgraded {
+            headers::set_websocket_upgrade(out.headers_mut());
+            upgrade::tunnel(client, upstream, route.prefix.clone());
+        }
+        if route.auth != RouteAuth::None {
+            add_vary(&mut out, "Cookie");
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,98 @@
+//! The connection layer: HTTPS with a dev certificate (HTTP/1.1 and HTTP/2), HSTS, certificate
+//! reload, the slowloris header timeout and the header size limit (431).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessiongate::listener::{Limits, ReloadableTls};
+use sessiongate::{config, server, state::AppState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn gateway(https: bool, limits: Limits) -> (SocketAddr, tempfile::TempDir, Option<Arc<ReloadableTls>>, String) {
+    let _ = tokio_rustls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = config::load_str("[session]\nstore = \"memory\"\n").unwrap();
+    cfg.data_dir = dir.path().join("data");
+    cfg.server.listen = addr.to_string();
+    cfg.auth.bootstrap_admin = false;
+    let (tls, ca) = if https {
+        let c = sessiongate::devcert::generate(&["localhost".into()], &dir.path().join("cert")).unwrap();
+        cfg.server.tls_cert = c.cert.display().to_string();
+        cfg.server.tls_key = c.key.display().to_string();
+        cfg.public_url = format!("https://localhost:{}", addr.port());
+        (Some(ReloadableTls::load(&c.cert, &c.key).unwrap()), std::fs::read_to_string(c.ca_cert).unwrap())
+    } else {
+        (None, String::new())
+    };
+    let settings = Arc::new(cfg.validate().unwrap());
+    let stores = server::open_stores(&settings).await.unwrap();
+    let state = AppState::new(settings, stores.sessions, stores.users, stores.passwords);
+    let app = server::app(state);
+    let t = tls.clone();
+    tokio::spawn(async move { sessiongate::listener::serve(listener, app, t, limits, std::future::pending()).await });
+    (addr, dir, tls, ca)
+}
+
+fn tokio_rustls_provider() -> bool {
+    tokio_rustls::rustls::crypto::ring::default_provider().install_default().is_ok()
+}
+
+#[tokio::test]
+async fn https_with_a_dev_cert_speaks_h1_and_h2_and_sends_hsts() {
+    let (addr, _dir, tls, ca) = gateway(true, Limits::default()).await;
+    let ca = reqwest::Certificate::from_pem(ca.as_bytes()).unwrap();
+    let url = format!("https://localhost:{}/healthz", addr.port());
+    for http2 in [false, true] {
+        let mut b = reqwest::Client::builder().add_root_certificate(ca.clone()).resolve("localhost", addr);
+        if !http2 {
+            b = b.http1_only();
+        }
+        let res = b.build().unwrap().get(&url).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.version(), if http2 { reqwest::Version::HTTP_2 } else { reqwest::Version::HTTP_11 });
+        assert!(res.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    }
+    // Reloading re-reads the files; the server keeps answering.
+    tls.unwrap().reload().unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(ca).resolve("localhost", addr).build().unwrap();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    // Plain HTTP on the TLS port gets nowhere.
+    let plain = reqwest::get(format!("http://{addr}/healthz")).await;
+    assert!(!plain.is_ok_and(|r| r.status().is_success()));
+}
+
+#[tokio::test]
+async fn slowloris_connections_are_closed() {
+    let limits = Limits { header_read_timeout: Duration::from_millis(300), ..Limits::default() };
+    let (addr, _dir, _, _) = gateway(false, limits).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server closed the connection by itself");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let limits = Limits { max_header_bytes: 16 * 1024, ..Limits::default() };
+    let (addr, _dir, _, _) = gateway(false, limits).await;
+    let res = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .header("x-big", "a".repeat(64 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 431);
+    let ok = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .header("x-small", "a".repeat(1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
