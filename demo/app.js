@@ -40,7 +40,51 @@ const el = {
   newPassword: $('new-password'),
   passwordButton: $('password-button'),
   passwordMessage: $('password-message'),
+  forgotLink: $('forgot-link'),
+  forgotView: $('forgot-view'),
+  forgotForm: $('forgot-form'),
+  forgotEmail: $('forgot-email'),
+  forgotButton: $('forgot-button'),
+  forgotCancel: $('forgot-cancel'),
+  forgotMessage: $('forgot-message'),
+  resetView: $('reset-view'),
+  resetForm: $('reset-form'),
+  resetPassword: $('reset-password'),
+  resetButton: $('reset-button'),
+  resetCancel: $('reset-cancel'),
+  resetMessage: $('reset-message'),
+  reauthPanel: $('reauth-panel'),
+  reauthReason: $('reauth-reason'),
+  reauthForm: $('reauth-form'),
+  reauthLabel: $('reauth-label'),
+  reauthSecret: $('reauth-secret'),
+  reauthMessage: $('reauth-message'),
+  reauthButton: $('reauth-button'),
+  reauthSwitch: $('reauth-switch'),
+  reauthCancel: $('reauth-cancel'),
+  mfaState: $('mfa-state'),
+  mfaEnableButton: $('mfa-enable-button'),
+  mfaDisableButton: $('mfa-disable-button'),
+  mfaPanelMessage: $('mfa-panel-message'),
+  mfaSetup: $('mfa-setup'),
+  mfaQr: $('mfa-qr'),
+  mfaSecret: $('mfa-secret'),
+  mfaConfirmForm: $('mfa-confirm-form'),
+  mfaConfirmCode: $('mfa-confirm-code'),
+  mfaConfirmButton: $('mfa-confirm-button'),
+  mfaConfirmMessage: $('mfa-confirm-message'),
+  mfaSetupCancel: $('mfa-setup-cancel'),
+  mfaRecovery: $('mfa-recovery'),
+  mfaRecoveryList: $('mfa-recovery-list'),
+  mfaRecoveryDone: $('mfa-recovery-done'),
+  emailForm: $('email-form'),
+  emailNew: $('email-new'),
+  emailButton: $('email-button'),
+  emailMessage: $('email-message'),
 };
+
+/** The signed-in user as last seen (for the 2FA panel and the reauth prompt). */
+let currentUser = null;
 
 const client = createClient({
   onUnauthenticated: () => {
@@ -188,7 +232,7 @@ function shortUserAgent(ua) {
 
 function showView(view) {
   el.boot.hidden = true;
-  for (const v of [el.loginView, el.mfaView, el.appView]) v.hidden = v !== view;
+  for (const v of [el.loginView, el.mfaView, el.appView, el.forgotView, el.resetView]) v.hidden = v !== view;
   refreshCookieNames();
 }
 
@@ -213,6 +257,11 @@ async function showApp(user) {
   el.loginForm.reset();
   el.remember.checked = true;
   showMessage(el.passwordMessage, '');
+  showMessage(el.emailMessage, '');
+  showMessage(el.mfaPanelMessage, '');
+  el.mfaSetup.hidden = true;
+  el.mfaRecovery.hidden = true;
+  el.reauthPanel.hidden = true;
   el.apiResult.hidden = true;
   el.apiResult.textContent = '';
   renderUser(user);
@@ -220,6 +269,13 @@ async function showApp(user) {
 }
 
 function renderUser(user) {
+  currentUser = user;
+  el.mfaState.textContent = user.mfa
+    ? 'On: signing in asks for a code from your authenticator app.'
+    : 'Off: your password alone signs you in.';
+  el.mfaState.classList.toggle('on', !!user.mfa);
+  el.mfaEnableButton.hidden = !!user.mfa;
+  el.mfaDisableButton.hidden = !user.mfa;
   el.whoamiUsername.textContent = user.username;
   el.whoamiEmail.textContent = user.email ? `${user.email}${user.emailVerified ? '' : ' (unverified)'}` : 'No email address on file';
   el.avatar.textContent = (user.username || '?').slice(0, 1).toUpperCase();
@@ -387,22 +443,318 @@ on(el.passwordForm, 'submit', async (e) => {
   e.preventDefault();
   showMessage(el.passwordMessage, '');
   await busy(el.passwordButton, async () => {
+    const current = el.currentPassword.value;
+    const change = () => client.changePassword(current, el.newPassword.value);
     try {
-      await client.changePassword(el.currentPassword.value, el.newPassword.value);
+      try {
+        await change();
+      } catch (err) {
+        if (!(err instanceof ReauthRequiredError)) throw err;
+        // Signed in too long ago: the current password typed above re-authenticates
+        // (POST /reauth), then the change is tried again.
+        await client.reauth(current);
+        await change();
+      }
       el.passwordForm.reset();
       showMessage(el.passwordMessage, 'Password changed. Your other sessions were signed out.', 'success');
       await refreshSessions();
     } catch (err) {
-      if (err instanceof ReauthRequiredError) {
-        showMessage(
-          el.passwordMessage,
-          'Re-authentication required: you signed in too long ago for this change. Sign out, sign in again, then retry.',
-        );
-      } else {
-        showMessage(el.passwordMessage, describe(err));
-      }
+      showMessage(el.passwordMessage, describe(err));
     }
   });
+});
+
+// ---- re-authentication ---------------------------------------------------------------------
+
+class Cancelled extends Error {}
+
+let reauthPending = null; // { resolve, reject } while the prompt is open
+let reauthWithCode = false;
+
+function setReauthMode(withCode) {
+  reauthWithCode = withCode;
+  el.reauthLabel.textContent = withCode ? 'Code from your authenticator app' : 'Password';
+  el.reauthSecret.type = withCode ? 'text' : 'password';
+  el.reauthSecret.autocomplete = withCode ? 'one-time-code' : 'current-password';
+  el.reauthSecret.inputMode = withCode ? 'numeric' : 'text';
+  el.reauthSwitch.textContent = withCode ? 'Use your password' : 'Use an authenticator code';
+  el.reauthSecret.value = '';
+}
+
+/** Show the "confirm it's you" prompt; resolves once POST /reauth succeeded, rejects on Cancel. */
+function askReauth(reason) {
+  if (reauthPending) reauthPending.reject(new Cancelled());
+  el.reauthReason.textContent = reason;
+  setReauthMode(false);
+  el.reauthSwitch.hidden = !(currentUser && currentUser.mfa);
+  showMessage(el.reauthMessage, '');
+  el.reauthPanel.hidden = false;
+  el.reauthPanel.scrollIntoView({ block: 'nearest' });
+  el.reauthSecret.focus();
+  return new Promise((resolve, reject) => {
+    reauthPending = { resolve, reject };
+  });
+}
+
+function closeReauth() {
+  el.reauthPanel.hidden = true;
+  el.reauthSecret.value = '';
+  reauthPending = null;
+}
+
+/** Run `action`; on 403 reauth_required ask the user to confirm, then run it once more. */
+async function withReauth(reason, action) {
+  try {
+    return await action();
+  } catch (err) {
+    if (!(err instanceof ReauthRequiredError)) throw err;
+    await askReauth(reason);
+    return action();
+  }
+}
+
+on(el.reauthForm, 'submit', async (e) => {
+  e.preventDefault();
+  showMessage(el.reauthMessage, '');
+  const value = el.reauthSecret.value;
+  await busy(el.reauthButton, async () => {
+    try {
+      await client.reauth(reauthWithCode ? { code: value.replace(/\s+/g, '') } : value);
+      const pending = reauthPending;
+      closeReauth();
+      pending?.resolve();
+    } catch (err) {
+      showMessage(el.reauthMessage, describe(err));
+      el.reauthSecret.select();
+    }
+  });
+});
+
+on(el.reauthSwitch, 'click', () => {
+  setReauthMode(!reauthWithCode);
+  el.reauthSecret.focus();
+});
+
+on(el.reauthCancel, 'click', () => {
+  const pending = reauthPending;
+  closeReauth();
+  pending?.reject(new Cancelled());
+});
+
+/** Errors of an action the user may have cancelled at the reauth prompt. */
+function report(node, err) {
+  if (err instanceof Cancelled) return showMessage(node, 'Cancelled.', 'info');
+  showMessage(node, describe(err));
+}
+
+async function refreshUser() {
+  const current = await client.session();
+  if (current) renderUser(current.user);
+}
+
+// ---- two-factor authentication ---------------------------------------------------------------
+
+/** SVG text → a data: URL for <img> (no inline markup: the CSP stays strict). */
+function svgDataUrl(svg) {
+  const bytes = new TextEncoder().encode(svg);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return `data:image/svg+xml;base64,${btoa(bin)}`;
+}
+
+on(el.mfaEnableButton, 'click', async () => {
+  showMessage(el.mfaPanelMessage, '');
+  await busy(el.mfaEnableButton, async () => {
+    try {
+      const setup = await withReauth('Turning on two-factor authentication needs a recent sign-in.', () => client.setupTotp());
+      el.mfaQr.src = svgDataUrl(setup.qrSvg);
+      el.mfaSecret.textContent = setup.secret.replace(/(.{4})(?=.)/g, '$1 ');
+      el.mfaConfirmForm.reset();
+      showMessage(el.mfaConfirmMessage, '');
+      el.mfaSetup.hidden = false;
+      el.mfaEnableButton.hidden = true;
+      el.mfaConfirmCode.focus();
+    } catch (err) {
+      report(el.mfaPanelMessage, err);
+    }
+  });
+});
+
+on(el.mfaConfirmForm, 'submit', async (e) => {
+  e.preventDefault();
+  showMessage(el.mfaConfirmMessage, '');
+  const code = el.mfaConfirmCode.value.replace(/\s+/g, '');
+  await busy(el.mfaConfirmButton, async () => {
+    try {
+      const codes = await withReauth('Confirm it is you to finish turning on two-factor authentication.', () =>
+        client.confirmTotp(code),
+      );
+      el.mfaSetup.hidden = true;
+      el.mfaQr.removeAttribute('src');
+      el.mfaSecret.textContent = '';
+      el.mfaRecoveryList.replaceChildren(...codes.map((c) => item('li', '', c)));
+      el.mfaRecovery.hidden = false;
+      el.mfaRecoveryDone.focus();
+      showMessage(el.mfaPanelMessage, 'Two-factor authentication is on. Your other sessions were signed out.', 'success');
+      await refreshUser();
+      el.mfaEnableButton.hidden = true;
+      el.mfaDisableButton.hidden = true;
+      await refreshSessions();
+    } catch (err) {
+      report(el.mfaConfirmMessage, err);
+      el.mfaConfirmCode.select();
+    }
+  });
+});
+
+on(el.mfaSetupCancel, 'click', () => {
+  el.mfaSetup.hidden = true;
+  el.mfaQr.removeAttribute('src');
+  el.mfaSecret.textContent = '';
+  if (currentUser) renderUser(currentUser);
+});
+
+on(el.mfaRecoveryDone, 'click', () => {
+  el.mfaRecovery.hidden = true;
+  el.mfaRecoveryList.replaceChildren();
+  if (currentUser) renderUser(currentUser);
+});
+
+on(el.mfaDisableButton, 'click', async () => {
+  showMessage(el.mfaPanelMessage, '');
+  await busy(el.mfaDisableButton, async () => {
+    try {
+      await withReauth('Turning off two-factor authentication needs a recent sign-in.', () => client.disableTotp());
+      await refreshUser();
+      showMessage(el.mfaPanelMessage, 'Two-factor authentication is off. Your other sessions were signed out.', 'success');
+      await refreshSessions();
+    } catch (err) {
+      report(el.mfaPanelMessage, err);
+    }
+  });
+});
+
+// ---- email address ---------------------------------------------------------------------------
+
+on(el.emailForm, 'submit', async (e) => {
+  e.preventDefault();
+  showMessage(el.emailMessage, '');
+  const email = el.emailNew.value.trim();
+  await busy(el.emailButton, async () => {
+    try {
+      await withReauth('Changing your email address needs a recent sign-in.', () => client.changeEmail(email));
+      el.emailForm.reset();
+      showMessage(el.emailMessage, `Check ${email}: the change takes effect when you open the link we sent there.`, 'success');
+    } catch (err) {
+      report(el.emailMessage, err);
+    }
+  });
+});
+
+// ---- forgotten password ----------------------------------------------------------------------
+
+let resetToken = null;
+
+/** `#/reset?token=…` → { path: '/reset', token: '…' } */
+function parseRoute() {
+  const hash = location.hash.replace(/^#/, '');
+  const [path, query = ''] = hash.split('?');
+  return { path, token: new URLSearchParams(query).get('token') };
+}
+
+/** Drop the route (and any token) from the address bar and the history. */
+function forgetRoute() {
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+function showForgot() {
+  showView(el.forgotView);
+  showMessage(el.forgotMessage, '');
+  el.forgotEmail.value = el.username.value.includes('@') ? el.username.value.trim() : '';
+  el.forgotEmail.focus();
+}
+
+function showReset() {
+  showView(el.resetView);
+  el.resetForm.reset();
+  showMessage(el.resetMessage, '');
+  el.resetPassword.focus();
+}
+
+on(el.forgotLink, 'click', (e) => {
+  e.preventDefault();
+  showForgot();
+});
+
+on(el.forgotCancel, 'click', () => showLogin());
+on(el.resetCancel, 'click', () => {
+  resetToken = null;
+  showLogin();
+});
+
+on(el.forgotForm, 'submit', async (e) => {
+  e.preventDefault();
+  showMessage(el.forgotMessage, '');
+  const email = el.forgotEmail.value.trim();
+  await busy(el.forgotButton, async () => {
+    try {
+      await client.requestPasswordReset(email);
+      showMessage(el.forgotMessage, `If an account uses ${email}, a link to choose a new password is on its way.`, 'success');
+    } catch (err) {
+      showMessage(el.forgotMessage, describe(err));
+    }
+  });
+});
+
+on(el.resetForm, 'submit', async (e) => {
+  e.preventDefault();
+  showMessage(el.resetMessage, '');
+  await busy(el.resetButton, async () => {
+    try {
+      await client.confirmPasswordReset(resetToken, el.resetPassword.value);
+      resetToken = null;
+      showLogin();
+      setStatus('Your password was changed and every session signed out. Sign in with the new password.', 'success', 0);
+    } catch (err) {
+      showMessage(el.resetMessage, describe(err));
+      el.resetPassword.select();
+    }
+  });
+});
+
+/** Links into the SPA: `#/forgot`, and the mailed `#/reset?token=…` and `#/verify-email?token=…`. */
+async function handleRoute() {
+  const route = parseRoute();
+  if (route.path === '/reset' && route.token) {
+    forgetRoute();
+    resetToken = route.token;
+    showReset();
+    return true;
+  }
+  if (route.path === '/verify-email' && route.token) {
+    forgetRoute();
+    try {
+      const res = await client.verifyEmail(route.token);
+      setStatus(`Your email address ${res.email} is confirmed.`, 'success', 10000);
+      if (!el.appView.hidden) await refreshUser();
+    } catch (err) {
+      setStatus(`This confirmation link does not work: ${describe(err)}`, 'error', 0);
+    }
+    return false;
+  }
+  if (route.path === '/forgot') {
+    forgetRoute();
+    if (el.appView.hidden) {
+      showForgot();
+      return true;
+    }
+  }
+  return false;
+}
+
+// The same links followed while the page is open (only the fragment changes: no reload).
+window.addEventListener('hashchange', () => {
+  handleRoute().catch(unexpected);
 });
 
 window.addEventListener('focus', refreshCookieNames);
@@ -411,6 +763,7 @@ window.addEventListener('focus', refreshCookieNames);
 
 async function start() {
   refreshCookieNames();
+  if (await handleRoute()) return;
   let current = null;
   try {
     current = await client.session();

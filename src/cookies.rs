@@ -62,6 +62,31 @@ impl CookiePolicy {
         self.build(&self.settings.session_name, "", Some(0), true)
     }
 
+    /// Another cookie of ours (e.g. the pending two-step login), HttpOnly, with the same
+    /// attributes as the session cookie; `max_age` 0 deletes it. `name` gets the `__Host-` prefix
+    /// when the session cookie has it.
+    pub fn named(&self, name: &str, value: &str, max_age: u64) -> HeaderValue {
+        self.build(&self.prefixed(name), value, Some(max_age), true)
+    }
+
+    /// `name` as sent by browsers: with `__Host-` when `cookies.host_prefix` is on.
+    pub fn prefixed(&self, name: &str) -> String {
+        if self.settings.session_name.starts_with("__Host-") { format!("__Host-{name}") } else { name.to_owned() }
+    }
+
+    /// The first value of the cookie `name` (as [`CookiePolicy::prefixed`]) in the request.
+    pub fn read_named(&self, headers: &HeaderMap, name: &str) -> Option<String> {
+        let name = self.prefixed(name);
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+    }
+
     /// The CSRF cookie: readable by the page's JavaScript (Django's default), a year long.
     pub fn csrf(&self, secret: &str) -> HeaderValue {
         self.build(&self.settings.csrf_name, secret, Some(CSRF_MAX_AGE), false)

@@ -32,6 +32,8 @@ pub mod devcert;
 pub mod http;
 pub mod identity;
 pub mod listener;
+pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod proxy;
 pub mod ratelimit;

@@ -175,6 +175,10 @@ pub struct Limits {
     pub login_account: Box<dyn FailureLimiter>,
     pub signup_ip: Box<dyn RateLimiter>,
     pub reset_ip: Box<dyn RateLimiter>,
+    /// Reset mails per address (key: [`crate::users::login_key`] of the address).
+    pub reset_address: Box<dyn RateLimiter>,
+    /// Wrong second-factor codes per account (key: `user:{id}`).
+    pub mfa_account: Box<dyn FailureLimiter>,
     /// Where the counters live: `"memory"` (this process) or `"redis"` (shared).
     pub backend: &'static str,
 }
@@ -187,6 +191,8 @@ impl Limits {
             login_account: Box::new(Failures::new(cfg.login_per_account)),
             signup_ip: Box::new(PerKey::<String>::new(cfg.signup_per_ip)),
             reset_ip: Box::new(PerKey::<String>::new(cfg.reset_per_ip)),
+            reset_address: Box::new(PerKey::<String>::new(cfg.reset_per_address)),
+            mfa_account: Box::new(Failures::new(cfg.mfa_per_account)),
             backend: "memory",
         }
     }
@@ -209,6 +215,8 @@ impl Limits {
             )),
             signup_ip: ip("signup_ip", cfg.signup_per_ip),
             reset_ip: ip("reset_ip", cfg.reset_per_ip),
+            reset_address: ip("reset_address", cfg.reset_per_address),
+            mfa_account: Box::new(redis::RedisFailures::new(conn.clone(), prefix, "mfa_account", cfg.mfa_per_account)),
             backend: "redis",
         }
     }
@@ -229,6 +237,8 @@ impl Limits {
         self.login_account.cleanup();
         self.signup_ip.cleanup();
         self.reset_ip.cleanup();
+        self.reset_address.cleanup();
+        self.mfa_account.cleanup();
     }
 }
 

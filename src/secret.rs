@@ -41,6 +41,25 @@ impl SecretKey {
         &self.0
     }
 
+    /// A 256-bit key for one purpose, derived with HKDF-SHA-256 (RFC 5869): keys for different
+    /// `purpose` labels are independent, and none reveals the secret key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"sessiongate key derivation"), &self.0);
+        let mut out = [0u8; 32];
+        hk.expand(purpose.as_bytes(), &mut out).expect("32 bytes is a valid HKDF-SHA-256 length");
+        out
+    }
+
+    /// The key a configuration names: `secret_key`, or `data_dir/secret.key` (created when
+    /// missing).
+    pub fn for_settings(settings: &crate::config::Settings) -> std::io::Result<Self> {
+        if settings.raw.secret_key.is_empty() {
+            Self::load_or_create(&settings.data_dir.join("secret.key"))
+        } else {
+            Ok(Self::from_config(&settings.raw.secret_key))
+        }
+    }
+
     /// Read `path`, or create it with 32 fresh random bytes (base64url) and mode 0600.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         match std::fs::read_to_string(path) {

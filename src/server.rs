@@ -198,8 +198,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let stores = open_stores(&settings).await?;
     bootstrap_admin(&settings, &stores).await?;
-    let state = AppState::new(settings.clone(), stores.sessions, stores.users, stores.passwords);
+    let state =
+        AppState::with_secret(settings.clone(), stores.sessions, stores.users, stores.passwords, &stores.secret);
     spawn_housekeeping(state.clone());
+    tracing::info!("mail: {}", state.mailer.describe());
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -235,6 +237,11 @@ fn spawn_housekeeping(state: AppState) {
                     Ok(0) => {}
                     Ok(k) => tracing::debug!(removed = k, "expired sessions removed"),
                     Err(e) => tracing::warn!(error = %e, "session gc failed"),
+                }
+                match state.users.purge_tokens(chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(k) => tracing::debug!(removed = k, "expired one-time tokens removed"),
+                    Err(e) => tracing::warn!(error = %e, "one-time token cleanup failed"),
                 }
             }
             n += 1;

@@ -25,6 +25,11 @@ pub struct Inner {
     pub limits: Limits,
     /// Identity header names and, with `identity.jwt`, the signing keys (proxy and `/verify`).
     pub identity: Identity,
+    /// Where account mail goes (`[mail]`): SMTP, or `.eml` files in development.
+    pub mailer: Arc<dyn crate::mail::Mailer>,
+    /// Keys derived from the secret key for 2FA (sealed TOTP secrets, recovery codes, pending
+    /// two-step logins).
+    pub mfa: crate::mfa::Keys,
 }
 
 impl std::ops::Deref for AppState {
@@ -41,12 +46,39 @@ impl AppState {
         users: Arc<dyn UserStore>,
         passwords: Passwords,
     ) -> Self {
+        let secret = crate::secret::SecretKey::for_settings(&settings).expect(
+            "the secret key (secret_key, or data_dir/secret.key) cannot be read; server::open_stores reports why",
+        );
+        Self::with_secret(settings, sessions, users, passwords, &secret)
+    }
+
+    /// [`AppState::new`] with the secret key already loaded ([`crate::server::Stores::secret`]).
+    pub fn with_secret(
+        settings: Arc<Settings>,
+        sessions: SessionManager,
+        users: Arc<dyn UserStore>,
+        passwords: Passwords,
+        secret: &crate::secret::SecretKey,
+    ) -> Self {
+        let mailer = crate::mail::from_settings(&settings).expect("[mail] was validated with the configuration");
+        let mfa = crate::mfa::Keys::new(secret);
         let cookies = CookiePolicy::new(settings.cookies.clone());
         let origins =
             OriginPolicy { public: settings.public_origin.clone(), trusted: settings.trusted_origins.clone() };
         let limits = Limits::for_settings(&settings);
         let identity = Identity::new(&settings);
-        AppState(Arc::new(Inner { settings, sessions, users, passwords, cookies, origins, limits, identity }))
+        AppState(Arc::new(Inner {
+            settings,
+            sessions,
+            users,
+            passwords,
+            cookies,
+            origins,
+            limits,
+            identity,
+            mailer,
+            mfa,
+        }))
     }
 }
 

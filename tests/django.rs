@@ -56,7 +56,10 @@ fn django() -> &'static Django {
         // Leftovers of earlier runs (each run has its own directory).
         if let Ok(entries) = std::fs::read_dir(root) {
             for e in entries.flatten() {
-                let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(3600));
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(3600));
                 if e.file_name().to_string_lossy().starts_with("django-") && old {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
@@ -79,9 +82,14 @@ fn django() -> &'static Django {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        let python = stdout.lines().find_map(|l| l.strip_prefix("python=")).expect("setup.sh prints python=PATH").into();
+        let python =
+            stdout.lines().find_map(|l| l.strip_prefix("python=")).expect("setup.sh prints python=PATH").into();
         // Django hashed each user with the hasher named in the username.
-        let prefixes: Value = stdout.lines().find(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).expect("user summary");
+        let prefixes: Value = stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .expect("user summary");
         for h in HASHERS {
             assert_eq!(prefixes[format!("u_{h}")], h, "{prefixes}");
         }
@@ -116,9 +124,9 @@ impl Db {
 
     fn env(&self, cmd: &mut Command) {
         match self {
-            Db::Sqlite(p) => cmd.env("SESSIONGATE_DJANGO_DB", p),
+            Db::Sqlite(p) => cmd.env("GATETEST_DB", p),
             Db::Postgres(schema, _) => cmd.env(
-                "SESSIONGATE_DJANGO_PG",
+                "GATETEST_PG",
                 json!({
                     "ENGINE": "django.db.backends.postgresql",
                     "NAME": "test", "USER": "postgres", "HOST": "127.0.0.1", "PORT": "5432",
@@ -178,28 +186,32 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The Django test app under gunicorn, stopped on drop.
+/// The Django test app under gunicorn, stopped on drop (its log is printed if the test failed).
 struct Gunicorn {
     child: Child,
     url: String,
+    log: PathBuf,
 }
 
 impl Gunicorn {
     /// Start on a free port. `--header-map dangerous` makes gunicorn pass `X_Auth_User` on as
     /// `HTTP_X_AUTH_USER` (as older gunicorn and other WSGI servers do), so only the gateway's
     /// stripping stands between a client and a spoofed identity.
-    async fn start(db: &Db, trusted_origin: &str) -> Gunicorn {
+    async fn start(db: &Db, trusted_origin: &str, log: PathBuf) -> Gunicorn {
         let dj = django();
         let port = free_port();
+        let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(&dj.python);
         cmd.current_dir(&dj.project)
             .args(["-m", "gunicorn", "gatetest.wsgi", "--bind", &format!("127.0.0.1:{port}"), "--workers", "1"])
             .args(["--header-map", "dangerous", "--log-level", "warning"])
             .env("DJANGO_CSRF_TRUSTED_ORIGINS", trusted_origin)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
         db.env(&mut cmd);
         let child = cmd.spawn().expect("gunicorn starts");
-        let g = Gunicorn { child, url: format!("http://127.0.0.1:{port}") };
+        let g = Gunicorn { child, url: format!("http://127.0.0.1:{port}"), log };
         for _ in 0..150 {
             if reqwest::get(format!("{}/public/whoami", g.url)).await.is_ok_and(|r| r.status() == 200) {
                 return g;
@@ -212,6 +224,9 @@ impl Gunicorn {
 
 impl Drop for Gunicorn {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- gunicorn log ----\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        }
         // SIGTERM lets the master stop its worker; SIGKILL if it lingers.
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         for _ in 0..50 {
@@ -267,7 +282,8 @@ struct Browser {
 impl Browser {
     fn new(base: &str) -> Self {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client =
+            Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { client, jar, base: base.to_owned() }
     }
 
@@ -277,7 +293,8 @@ impl Browser {
     }
 
     async fn login(&self, username: &str, password: &str) -> (u16, Value) {
-        let v: Value = self.client.get(format!("{}/api/auth/csrf", self.base)).send().await.unwrap().json().await.unwrap();
+        let v: Value =
+            self.client.get(format!("{}/api/auth/csrf", self.base)).send().await.unwrap().json().await.unwrap();
         let res = self
             .client
             .post(format!("{}/api/auth/login", self.base))
@@ -345,15 +362,31 @@ async fn django_store_logins(db: &Db, data_dir: &Path) {
         assert_eq!(status, 200, "{user}: {body}");
         assert_eq!(body["user"]["username"], user.as_str());
         assert_eq!(body["user"]["email"], format!("{h}@example.com"));
-        assert_eq!((body["user"]["emailVerified"].as_bool(), body["user"]["mfa"].as_bool()), (Some(false), Some(false)));
+        assert_eq!(
+            (body["user"]["emailVerified"].as_bool(), body["user"]["mfa"].as_bool()),
+            (Some(false), Some(false))
+        );
         assert_eq!(b.get("/api/auth/session").await.status(), 200);
-        assert_eq!(login_status(&gw.url, &user, &format!("{}x", password_of(&user))).await, 401, "{user}: wrong password");
+        assert_eq!(
+            login_status(&gw.url, &user, &format!("{}x", password_of(&user))).await,
+            401,
+            "{user}: wrong password"
+        );
     }
-    for (user, why) in [("nopass", "unusable password"), ("inactive", "is_active = False"), ("carol", "usernames are case-sensitive"), ("nobody", "unknown")] {
+    for (user, why) in [
+        ("nopass", "unusable password"),
+        ("inactive", "is_active = False"),
+        ("carol", "usernames are case-sensitive"),
+        ("nobody", "unknown"),
+    ] {
         assert_eq!(login_status(&gw.url, user, &password_of(user)).await, 401, "{user}: {why}");
     }
     assert_eq!(login_status(&gw.url, "Carol", &password_of("Carol")).await, 200);
-    assert_eq!(login_status(&gw.url, "alice@example.com", &password_of("alice")).await, 401, "email login is off by default");
+    assert_eq!(
+        login_status(&gw.url, "alice@example.com", &password_of("alice")).await,
+        401,
+        "email login is off by default"
+    );
 
     let b = Browser::new(&gw.url);
     let before = chrono::Utc::now();
@@ -382,7 +415,11 @@ async fn email_login_and_opt_in_rehash() {
     let extra = "django_login_with_email = true\ndjango_rehash_on_login = true\ndjango_hash_iterations = 120000\n";
     let gw = django_store_gateway(&db, extra, dir.path()).await;
     assert_eq!(login_status(&gw.url, "CAROL@example.com", &password_of("Carol")).await, 200);
-    assert_eq!(login_status(&gw.url, "shared@example.com", &password_of("shared1")).await, 401, "address shared by two accounts");
+    assert_eq!(
+        login_status(&gw.url, "shared@example.com", &password_of("shared1")).await,
+        401,
+        "address shared by two accounts"
+    );
     assert_eq!(login_status(&gw.url, "u_md5", &password_of("u_md5")).await, 200);
     let h = stored_hash_when(&gw.state, "u_md5", |h| h.starts_with("pbkdf2_sha256$")).await;
     assert!(h.starts_with("pbkdf2_sha256$120000$"), "rewritten as Django's own login would: {h}");
@@ -397,7 +434,7 @@ async fn django_app_behind_the_gateway() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = format!("http://{}", listener.local_addr().unwrap());
     // The gateway sends the upstream's Host, so Django needs the gateway's origin trusted.
-    let app = Gunicorn::start(&db, &public).await;
+    let app = Gunicorn::start(&db, &public, dir.path().join("gunicorn.log")).await;
     let toml = format!(
         "[users]\nstore = \"django\"\nurl = \"{}\"\n\
          [[routes]]\nprefix = \"/api/\"\nupstream = \"{up}\"\nauth = \"required\"\n\
@@ -451,8 +488,15 @@ async fn django_app_behind_the_gateway() {
     };
     assert_eq!(post_direct(format!("csrftoken={secret}"), token.clone(), &public).await.unwrap().status(), 200);
     assert_eq!(post_direct(String::new(), token.clone(), &public).await.unwrap().status(), 403, "no cookie");
-    assert_eq!(post_direct(format!("csrftoken={secret}"), "x".repeat(64), &public).await.unwrap().status(), 403, "bad token");
-    assert_eq!(post_direct(format!("csrftoken={secret}"), token.clone(), "http://evil.example").await.unwrap().status(), 403);
+    assert_eq!(
+        post_direct(format!("csrftoken={secret}"), "x".repeat(64), &public).await.unwrap().status(),
+        403,
+        "bad token"
+    );
+    assert_eq!(
+        post_direct(format!("csrftoken={secret}"), token.clone(), "http://evil.example").await.unwrap().status(),
+        403
+    );
 
     // A server-rendered form's token ({% csrf_token %}) works through the gateway too, and
     // Django re-sends the same secret: the gateway's session binding stays intact.
@@ -487,11 +531,32 @@ async fn django_app_behind_the_gateway() {
     let who: Value = spoof("/public/whoami", &anon, &gw.url).await.unwrap().json().await.unwrap();
     assert_eq!(who, json!({ "username": null, "identityHeaders": {} }), "auth = none route");
     // Control: sent straight to Django, the underscore spelling would have worked.
-    let who: Value = anon.get(format!("{}/api/whoami", app.url)).header("X_Auth_User", "admin").send().await.unwrap().json().await.unwrap();
+    let who: Value = anon
+        .get(format!("{}/api/whoami", app.url))
+        .header("X_Auth_User", "admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(who["username"], "admin", "gunicorn maps X_Auth_User to HTTP_X_AUTH_USER: {who}");
 
+    // Non-ASCII usernames arrive intact (UTF-8 through the header, latin-1 in WSGI, undone).
+    let zoe = Browser::new(&gw.url);
+    assert_eq!(zoe.login("zoë", &password_of("zoë")).await.0, 200);
+    let who: Value = zoe.get("/api/whoami").await.json().await.unwrap();
+    assert_eq!(who["username"], "zoë", "{who}");
+
     // Logging out of the gateway logs out of Django at once (the middleware is stateless).
-    let res = b.client.post(format!("{}/api/auth/logout", gw.url)).header("X-CSRFToken", &token).json(&json!({})).send().await.unwrap();
+    let res = b
+        .client
+        .post(format!("{}/api/auth/logout", gw.url))
+        .header("X-CSRFToken", &token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(b.get("/api/whoami").await.status(), 401);
     let who: Value = b.get("/public/whoami").await.json().await.unwrap();
@@ -536,6 +601,13 @@ async fn password_changed_by_sessiongate_verifies_in_django() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         assert!(text(&out).contains("users.store = \"django\""), "{args:?}: {}", text(&out));
     }
+    let out = sg(dir.path(), &["check"], None);
+    assert!(out.status.success() && text(&out).contains("configuration ok"), "{}", text(&out));
+    let toml = std::fs::read_to_string(dir.path().join("sessiongate.toml")).unwrap();
+    std::fs::write(dir.path().join("wrong-table.toml"), format!("{toml}django_table = \"accounts_user\"\n")).unwrap();
+    let out = sg(dir.path(), &["-c", "wrong-table.toml", "check"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("accounts_user"), "names the table: {}", text(&out));
     let out = sg(dir.path(), &["user", "list", "--json"], None);
     assert!(out.status.success() && text(&out).contains("\"u_argon2\""), "{}", text(&out));
     assert!(django_user(&db, "alice")["password"].as_str().unwrap().starts_with("pbkdf2_sha256$1000000$"), "untouched");
@@ -547,16 +619,23 @@ async fn import_then_upgrade(db: &Db, dir: &Path) {
     let config = dir.join("sessiongate.toml");
     std::fs::write(
         &config,
-        format!("data_dir = \"{}\"\n[users]\nargon2 = {{ memory_kib = 1024, iterations = 1, parallelism = 1 }}\n", dir.join("data").display()),
+        format!(
+            "data_dir = \"{}\"\n[users]\nargon2 = {{ memory_kib = 1024, iterations = 1, parallelism = 1 }}\n",
+            dir.join("data").display()
+        ),
     )
     .unwrap();
     let out = sg(dir, &["import-django", "--from", &db.url()], None);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    assert!(t.contains("imported 14 of 14 users from auth_user (1 inactive, 1 without a usable password)"), "{t}");
+    assert!(t.contains("imported 15 of 15 users from auth_user (1 inactive, 1 without a usable password)"), "{t}");
     assert!(t.contains("imported without email (address already used by another user): shared2"), "{t}");
     let again = sg(dir, &["import-django", "--from", &db.url()], None);
-    assert!(again.status.success() && text(&again).contains("imported 0 of 14") && text(&again).contains("skipped 14"), "{}", text(&again));
+    assert!(
+        again.status.success() && text(&again).contains("imported 0 of 15") && text(&again).contains("skipped 15"),
+        "{}",
+        text(&again)
+    );
     let bad = sg(dir, &["import-django", "--from", &db.url(), "--table", "auth_user;"], None);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 
@@ -624,11 +703,18 @@ fn setup_is_reused() {
     let started = Instant::now();
     let out = Command::new("bash")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/django/setup.sh"))
-        .arg(django().project.with_extension("again"))
+        .arg("--venv-only")
+        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("creating the Django virtualenv"), "the virtualenv was reused");
-    eprintln!("setup.sh: {first:.1?} in this run, {:.1?} again with the cached virtualenv", started.elapsed());
-    let _ = std::fs::remove_dir_all(django().project.with_extension("again"));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("creating the Django virtualenv"),
+        "the virtualenv was reused"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("python={}", django().python.display())));
+    eprintln!(
+        "setup.sh: {first:.1?} for the project in this run; {:.1?} to check the cached virtualenv",
+        started.elapsed()
+    );
 }

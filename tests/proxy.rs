@@ -348,6 +348,8 @@ fn sample_peak(done: Arc<AtomicU64>) -> tokio::task::JoinHandle<u64> {
     })
 }
 
+// Buffering either way would add ≥ 50 MiB (98 MiB measured with a deliberately buffering proxy);
+// the allowance absorbs allocator noise on a busy machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_megabytes_stream_both_ways_without_buffering() {
     let _alone = MEMORY_TEST.write().await;
@@ -376,7 +378,7 @@ async fn fifty_megabytes_stream_both_ways_without_buffering() {
     assert_eq!(e["bodyLen"], MB50);
     let growth = peak.saturating_sub(baseline);
     eprintln!("upload: RSS +{} KiB", growth >> 10);
-    assert!(growth < 20 << 20, "RSS grew by {} MiB while streaming 50 MiB up", growth >> 20);
+    assert!(growth < 40 << 20, "RSS grew by {} MiB while streaming 50 MiB up", growth >> 20);
     assert_eq!(seen(&e, "transfer-encoding"), ["chunked"], "streamed on, not collected to get a length");
     assert!(seen(&e, "content-length").is_empty());
 
@@ -396,7 +398,7 @@ async fn fifty_megabytes_stream_both_ways_without_buffering() {
     assert_eq!(n, MB50);
     let growth = peak.saturating_sub(baseline);
     eprintln!("download: RSS +{} KiB", growth >> 10);
-    assert!(growth < 20 << 20, "RSS grew by {} MiB while streaming 50 MiB down", growth >> 20);
+    assert!(growth < 40 << 20, "RSS grew by {} MiB while streaming 50 MiB down", growth >> 20);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use sessiongate::db::{connect_postgres, open_sqlite};
 use sessiongate::secret::random_b64;
 use sessiongate::users::postgres::PostgresUsers;
 use sessiongate::users::sqlite::SqliteUsers;
-use sessiongate::users::{NewUser, UserStore, UserStoreError};
+use sessiongate::users::{AccountToken, NewUser, TokenPurpose, UserStore, UserStoreError};
 use sqlx::postgres::PgPoolOptions;
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -94,6 +94,131 @@ async fn conformance(store: Arc<dyn UserStore>) {
     // A removed name is free again.
     store.create(new_user("Carol", None)).await.unwrap();
     assert_eq!(store.count().await.unwrap(), 5);
+
+    account_lifecycle(store.as_ref()).await;
+}
+
+/// Email changes, TOTP state, recovery codes and one-time tokens (issue 5).
+async fn account_lifecycle(store: &dyn UserStore) {
+    let frank = store.create(new_user("frank", Some("frank@example.com"))).await.unwrap();
+    let grace = store.create(new_user("grace", Some("grace@example.com"))).await.unwrap();
+    assert!(!frank.mfa);
+
+    // Email: lookup by address only, change, verification, uniqueness.
+    assert_eq!(store.find_by_email("FRANK@example.com").await.unwrap().map(|u| u.id), Some(frank.id));
+    assert!(store.find_by_email("frank").await.unwrap().is_none(), "a username is not an address");
+    assert!(store.set_email(frank.id, Some("Frank@New.example"), true).await.unwrap());
+    let f = store.get(frank.id).await.unwrap().unwrap();
+    assert_eq!((f.email.as_deref(), f.email_verified), (Some("Frank@New.example"), true));
+    assert_eq!(store.find_by_email("frank@new.example").await.unwrap().map(|u| u.id), Some(frank.id));
+    assert!(store.find_by_email("frank@example.com").await.unwrap().is_none());
+    let err = store.set_email(frank.id, Some("GRACE@example.com"), false).await.unwrap_err();
+    assert!(matches!(err, UserStoreError::EmailTaken), "{err:?}");
+    assert!(store.set_email(frank.id, None, true).await.unwrap());
+    let f = store.get(frank.id).await.unwrap().unwrap();
+    assert_eq!((f.email, f.email_verified), (None, false), "no address is never verified");
+    assert!(!store.set_email(frank.id + 10_000, Some("x@example.com"), false).await.unwrap());
+
+    // TOTP: pending secret, enabling with recovery codes, single-use steps, disabling.
+    assert!(store.totp(frank.id).await.unwrap().is_none());
+    assert!(store.set_totp_pending(frank.id, b"sealed-1").await.unwrap());
+    assert!(store.set_totp_pending(frank.id, b"sealed-2").await.unwrap(), "a pending secret is replaced");
+    let t = store.totp(frank.id).await.unwrap().unwrap();
+    assert_eq!((t.sealed_secret.as_slice(), t.enabled, t.last_step), (b"sealed-2".as_slice(), false, None));
+    assert!(!store.use_totp_step(frank.id, 100).await.unwrap(), "no codes before enabling");
+    let hashes: Vec<String> = (0..10).map(|i| format!("hash-{i}")).collect();
+    assert!(store.enable_totp(frank.id, 100, &hashes).await.unwrap());
+    assert!(!store.enable_totp(frank.id, 100, &hashes).await.unwrap(), "already enabled");
+    assert!(!store.set_totp_pending(frank.id, b"sealed-3").await.unwrap(), "enabled: disable first");
+    assert!(store.get(frank.id).await.unwrap().unwrap().mfa);
+    assert!(store.find_by_login("frank").await.unwrap().unwrap().mfa);
+    let t = store.totp(frank.id).await.unwrap().unwrap();
+    assert_eq!((t.enabled, t.last_step), (true, Some(100)));
+    assert!(!store.use_totp_step(frank.id, 100).await.unwrap(), "the confirming step is used");
+    assert!(!store.use_totp_step(frank.id, 99).await.unwrap(), "older steps are refused");
+    assert!(store.use_totp_step(frank.id, 101).await.unwrap());
+    assert!(!store.use_totp_step(frank.id, 101).await.unwrap(), "each step once");
+    // Concurrent uses of one step: exactly one wins.
+    let wins = futures_util::future::join_all((0..8).map(|_| store.use_totp_step(frank.id, 102))).await;
+    assert_eq!(wins.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
+
+    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 10);
+    let at = Utc::now();
+    assert!(store.use_recovery_code(frank.id, "hash-3", at).await.unwrap());
+    assert!(!store.use_recovery_code(frank.id, "hash-3", at).await.unwrap(), "single use");
+    assert!(!store.use_recovery_code(grace.id, "hash-4", at).await.unwrap(), "another user's code");
+    assert!(!store.use_recovery_code(frank.id, "nope", at).await.unwrap());
+    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 9);
+    let wins = futures_util::future::join_all((0..8).map(|_| store.use_recovery_code(frank.id, "hash-5", at))).await;
+    assert_eq!(wins.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
+
+    assert!(store.disable_totp(frank.id).await.unwrap());
+    assert!(!store.disable_totp(frank.id).await.unwrap());
+    assert!(store.totp(frank.id).await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 0);
+    assert!(!store.get(frank.id).await.unwrap().unwrap().mfa);
+    // Re-enrolling replaces the codes.
+    assert!(store.set_totp_pending(frank.id, b"sealed-4").await.unwrap());
+    assert!(store.enable_totp(frank.id, 5, &hashes[..2]).await.unwrap());
+    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 2);
+
+    // One-time tokens: stored by hash, live until used or expired, single use.
+    let ttl = Duration::from_secs(1800);
+    let (raw, reset) =
+        AccountToken::generate(TokenPurpose::PasswordReset, grace.id, Some("grace@example.com".into()), ttl);
+    assert_eq!(raw.len(), 43);
+    assert_eq!(reset.token_hash, AccountToken::hash(&raw));
+    store.create_token(&reset).await.unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap(),
+        Some(reset.clone())
+    );
+    assert!(store.find_token(&reset.token_hash, TokenPurpose::Email, now).await.unwrap().is_none(), "purpose");
+    let later = reset.expires_at + chrono::Duration::seconds(1);
+    assert!(
+        store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, later).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, later).await.unwrap().is_none());
+    let used = store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().unwrap();
+    assert_eq!((used.user_id, used.email.as_deref()), (grace.id, Some("grace@example.com")));
+    assert!(store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none(), "once");
+    assert!(store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
+
+    // Concurrent consumption: exactly one wins.
+    let (_, t2) = AccountToken::generate(TokenPurpose::Email, grace.id, Some("g2@example.com".into()), ttl);
+    store.create_token(&t2).await.unwrap();
+    let wins = futures_util::future::join_all(
+        (0..8).map(|_| store.consume_token(&t2.token_hash, TokenPurpose::Email, Utc::now())),
+    )
+    .await;
+    assert_eq!(wins.into_iter().filter(|r| r.as_ref().unwrap().is_some()).count(), 1);
+
+    // Revocation by user and purpose; purge of expired tokens.
+    let (_, t3) = AccountToken::generate(TokenPurpose::PasswordReset, grace.id, None, ttl);
+    let (_, t4) = AccountToken::generate(TokenPurpose::Email, grace.id, None, ttl);
+    let (_, t5) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl);
+    for t in [&t3, &t4, &t5] {
+        store.create_token(t).await.unwrap();
+    }
+    assert_eq!(store.revoke_tokens(grace.id, TokenPurpose::PasswordReset).await.unwrap(), 1);
+    assert!(store.find_token(&t3.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
+    assert!(store.find_token(&t4.token_hash, TokenPurpose::Email, now).await.unwrap().is_some(), "other purpose kept");
+    assert!(
+        store.find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_some(),
+        "other user kept"
+    );
+    assert_eq!(store.purge_tokens(now).await.unwrap(), 0, "nothing expired yet");
+    assert!(store.purge_tokens(later + chrono::Duration::hours(1)).await.unwrap() >= 5);
+    assert!(store.find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
+
+    // Removing a user removes their tokens and codes.
+    let (_, t6) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl);
+    store.create_token(&t6).await.unwrap();
+    assert!(store.remove(frank.id).await.unwrap());
+    assert!(store.find_token(&t6.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -55,6 +55,18 @@ export interface CurrentSession {
 
 export type MfaCredentials = { code: string } | { recoveryCode: string };
 
+export type ReauthCredentials = { password: string } | MfaCredentials;
+
+/** `POST /mfa/totp/setup`: show `qrSvg` (or `secret`) to the user, then `confirmTotp(code)`. */
+export interface TotpSetup {
+  /** Base32 secret, for typing into an authenticator app. */
+  secret: string;
+  /** `otpauth://totp/…` URL (what the QR code encodes). */
+  otpauthUrl: string;
+  /** The QR code as a standalone SVG document. */
+  qrSvg: string;
+}
+
 export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 
 export interface ClientOptions {
@@ -102,8 +114,21 @@ export interface SessiongateClient {
   revokeOthers(): Promise<number>;
   /** POST /password (needs a recent login: may throw ReauthRequiredError). */
   changePassword(currentPassword: string, newPassword: string): Promise<void>;
-  /** POST /reauth: refreshes the session's `authenticatedAt`. */
-  reauth(password: string): Promise<void>;
+  /**
+   * POST /reauth: refreshes the session's `authenticatedAt` and rotates it (the new CSRF token
+   * is kept). A string is the password; or pass `{password}`, `{code}` or `{recoveryCode}`.
+   */
+  reauth(credentials: string | ReauthCredentials): Promise<void>;
+  /** POST /mfa/totp/setup (needs a recent login: may throw ReauthRequiredError). */
+  setupTotp(): Promise<TotpSetup>;
+  /** POST /mfa/totp/confirm with the first code: resolves to the 10 single-use recovery codes. */
+  confirmTotp(code: string): Promise<string[]>;
+  /** POST /mfa/totp/disable (needs a recent login). Other sessions are revoked. */
+  disableTotp(): Promise<void>;
+  /** POST /email (needs a recent login): the new address takes effect once confirmed by mail. */
+  changeEmail(email: string): Promise<void>;
+  /** POST /email/verify with the token from the confirmation mail. */
+  verifyEmail(token: string): Promise<{ email: string; emailVerified: true }>;
   /** POST /password/reset: always succeeds (no account enumeration). */
   requestPasswordReset(email: string): Promise<void>;
   /** POST /password/reset/confirm with the token from the reset mail. */

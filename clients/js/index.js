@@ -320,9 +320,39 @@ export function createClient(options = {}) {
       await api('POST', '/password', { currentPassword, newPassword });
     },
 
-    /** POST /reauth `{password}`: refreshes `authenticatedAt` (new token kept). */
-    async reauth(password) {
-      await api('POST', '/reauth', { password });
+    /**
+     * POST /reauth: refreshes `authenticatedAt` and rotates the session (new CSRF token kept).
+     * Pass the password as a string, or `{password}`, `{code}` (2FA app) or `{recoveryCode}`.
+     */
+    async reauth(credentials) {
+      const body = typeof credentials === 'string' ? { password: credentials } : { ...credentials };
+      await api('POST', '/reauth', body);
+    },
+
+    /** POST /mfa/totp/setup (recent login needed): resolves to `{secret, otpauthUrl, qrSvg}`. */
+    setupTotp() {
+      return api('POST', '/mfa/totp/setup');
+    },
+
+    /** POST /mfa/totp/confirm with the app's first code: resolves to the recovery codes (array). */
+    async confirmTotp(code) {
+      const data = await api('POST', '/mfa/totp/confirm', { code: String(code) });
+      return (data && data.recoveryCodes) || [];
+    },
+
+    /** POST /mfa/totp/disable (recent login needed). */
+    async disableTotp() {
+      await api('POST', '/mfa/totp/disable');
+    },
+
+    /** POST /email (recent login needed): mails a confirmation link to the new address (202). */
+    async changeEmail(email) {
+      await api('POST', '/email', { email });
+    },
+
+    /** POST /email/verify with the token from the confirmation mail: `{email, emailVerified}`. */
+    verifyEmail(verifyToken) {
+      return api('POST', '/email/verify', { token: verifyToken }, { unauthOk: true });
     },
 
     /** POST /password/reset: always resolves (202), whether or not the address is known. */

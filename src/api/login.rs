@@ -55,22 +55,69 @@ pub async fn login(
         }
     };
     state.limits.login_account.clear(&account).await;
+    let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
 
+    if user.mfa {
+        // Two steps: no session yet, only a sealed 5-minute "password OK" cookie bound to the
+        // password hash; `/login/mfa` finishes (see `crate::mfa`).
+        let hash = upgrade_hash_now(&state, &user, candidate).await;
+        let pending = crate::mfa::Pending::new(user.id, remember, &hash);
+        let cookie = state.cookies.named(
+            crate::mfa::PENDING_COOKIE,
+            &state.mfa.seal_pending(&pending),
+            crate::mfa::PENDING_TTL.as_secs(),
+        );
+        tracing::info!(user_id = user.id, ip = %ctx.client_ip, "login: password ok, second factor required");
+        return Ok(with_cookies(Json(json!({ "mfaRequired": true })), [cookie]));
+    }
+    upgrade_hash(&state, &user, candidate);
+    open_session(&state, &ctx, &headers, &user, remember).await
+}
+
+/// The end of a successful login (`/login`, or `/login/mfa` for accounts with 2FA): a brand-new
+/// session (the request's previous one deleted: no fixation) with a fresh CSRF secret, returned
+/// as `{user, csrfToken}` with both cookies.
+pub async fn open_session(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    user: &crate::users::User,
+    remember: bool,
+) -> Result<Response, Problem> {
     if let Some(prior) = ctx.authenticated() {
         state.sessions.delete_by_token(&prior.session).await?;
     }
-    let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
     let secret = crate::csrf::new_secret();
-    let (token, session) =
-        state.sessions.create(user.id, client_info(&ctx, &headers), remember, secret.clone()).await?;
+    let (token, session) = state.sessions.create(user.id, client_info(ctx, headers), remember, secret.clone()).await?;
     if let Err(e) = state.users.record_login(user.id, Utc::now()).await {
         tracing::warn!(error = %e, "could not record last login");
     }
-    upgrade_hash(&state, &user, candidate);
     tracing::info!(user_id = user.id, session = %session.id, ip = %ctx.client_ip, "login ok");
 
-    let body = Json(json!({ "user": PublicUser::from(&user), "csrfToken": crate::csrf::mask(&secret) }));
-    Ok(with_cookies(body, session_cookies(&state, &token, &session)))
+    let body = Json(json!({ "user": PublicUser::from(user), "csrfToken": crate::csrf::mask(&secret) }));
+    Ok(with_cookies(body, session_cookies(state, &token, &session)))
+}
+
+/// [`upgrade_hash`] inline, for two-step logins whose pending state is bound to the hash:
+/// returns the hash the user has afterwards.
+async fn upgrade_hash_now(state: &AppState, user: &crate::users::User, password: String) -> String {
+    if !state.users.rehash_on_login() || !state.passwords.needs_rehash(&user.password_hash) {
+        return user.password_hash.clone();
+    }
+    match state.passwords.hash(password).await {
+        Ok(h) => match state.users.set_password(user.id, &h).await {
+            Ok(true) => h,
+            Ok(false) => user.password_hash.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "password hash upgrade failed");
+                user.password_hash.clone()
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "password hash upgrade skipped");
+            user.password_hash.clone()
+        }
+    }
 }
 
 /// Imported (Django) or outdated hashes are replaced after a successful login, off the request

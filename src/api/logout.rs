@@ -11,6 +11,7 @@ use crate::state::{AppState, AuthState, RequestContext};
 pub async fn logout(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    headers: http::HeaderMap,
 ) -> Result<Response, Problem> {
     match &ctx.auth {
         AuthState::Authenticated(a) => {
@@ -22,5 +23,10 @@ pub async fn logout(
         }
         AuthState::Anonymous => {}
     }
-    Ok(with_cookies(StatusCode::NO_CONTENT, [state.cookies.clear_session()]))
+    // Also abandon a half-finished two-step login.
+    let pending = state
+        .cookies
+        .read_named(&headers, crate::mfa::PENDING_COOKIE)
+        .map(|_| state.cookies.named(crate::mfa::PENDING_COOKIE, "", 0));
+    Ok(with_cookies(StatusCode::NO_CONTENT, std::iter::once(state.cookies.clear_session()).chain(pending)))
 }

@@ -1,10 +1,15 @@
 //! The JSON auth API (SPEC §4), mounted under `auth.base_path`. One file per flow. Handlers
 //! never parse cookies or check origins: they read the [`RequestContext`] the layers built.
 
+mod account;
 mod csrf;
+mod email;
 mod health;
 mod login;
 mod logout;
+mod mfa;
+mod password;
+mod reauth;
 mod session;
 mod sessions;
 mod signup;
@@ -39,6 +44,16 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}", delete(sessions::revoke))
         .route("/sessions/revoke-others", post(sessions::revoke_others))
         .route("/verify", any(verify::verify))
+        .route("/password", post(password::change))
+        .route("/password/reset", post(password::request_reset))
+        .route("/password/reset/confirm", post(password::confirm_reset))
+        .route("/reauth", post(reauth::reauth))
+        .route("/login/mfa", post(mfa::login_mfa))
+        .route("/mfa/totp/setup", post(mfa::setup))
+        .route("/mfa/totp/confirm", post(mfa::confirm))
+        .route("/mfa/totp/disable", post(mfa::disable))
+        .route("/email", post(email::change))
+        .route("/email/verify", post(email::verify))
         .fallback(|| async { Problem::not_found("No such endpoint.") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
 }
@@ -50,6 +65,14 @@ pub fn require_auth(ctx: &RequestContext) -> Result<Arc<Authenticated>, Problem>
         AuthState::Anonymous => Err(Problem::not_authenticated()),
         AuthState::Unavailable => Err(Problem::overloaded("The session store is unavailable; try again shortly.")),
     }
+}
+
+/// SPEC §7: sensitive operations (password, 2FA and email changes) need the session's
+/// `authenticatedAt` (login or `/reauth`) within `auth.reauth_window`, else 403 `reauth_required`.
+pub fn require_recent_auth(a: &Authenticated, window: std::time::Duration) -> Result<(), Problem> {
+    let age = Utc::now().signed_duration_since(a.session.authenticated_at);
+    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+    if age <= window { Ok(()) } else { Err(Problem::reauth_required()) }
 }
 
 /// SPEC §4 `Session`: `id` is the public identifier, never the cookie token.

@@ -66,6 +66,11 @@ pub async fn signup(
     let (token, session) =
         state.sessions.create(user.id, client_info(&ctx, &headers), remember, secret.clone()).await?;
     tracing::info!(user_id = user.id, ip = %ctx.client_ip, "signup");
+    if let Some(email) = user.email.clone()
+        && let Err(e) = super::account::send_verification(&state, &user, &email).await
+    {
+        tracing::warn!(user_id = user.id, error = %e, "signup: verification mail not sent");
+    }
     let body = Json(json!({ "user": PublicUser::from(&user), "csrfToken": crate::csrf::mask(&secret) }));
     Ok(with_cookies((StatusCode::CREATED, body).into_response(), session_cookies(&state, &token, &session)))
 }

@@ -124,6 +124,17 @@ pub struct Auth {
     pub signup: bool,
     pub bootstrap_admin: bool,
     pub reauth_window: HumanDuration,
+    /// The password-reset link mailed to users: a path on `public_url` or an absolute http(s)
+    /// URL (cross-origin SPAs); `{token}` is replaced by the token, else it is appended.
+    pub reset_url: String,
+    /// The email-verification link, same rules as `reset_url`.
+    pub verify_email_url: String,
+    /// How long a password-reset link works.
+    pub reset_token_ttl: HumanDuration,
+    /// How long an email-verification link works.
+    pub verify_token_ttl: HumanDuration,
+    /// The issuer shown in authenticator apps; empty: `public_url`'s host.
+    pub totp_issuer: String,
 }
 
 impl Default for Auth {
@@ -133,6 +144,11 @@ impl Default for Auth {
             signup: false,
             bootstrap_admin: true,
             reauth_window: HumanDuration::secs(600),
+            reset_url: "/#/reset?token=".into(),
+            verify_email_url: "/#/verify-email?token=".into(),
+            reset_token_ttl: HumanDuration::secs(1800),
+            verify_token_ttl: HumanDuration::secs(86400),
+            totp_issuer: String::new(),
         }
     }
 }
@@ -253,6 +269,10 @@ pub struct RateLimit {
     pub login_per_account: Rate,
     pub signup_per_ip: Rate,
     pub reset_per_ip: Rate,
+    /// Reset mails per address; beyond it requests are still answered 202 but send nothing.
+    pub reset_per_address: Rate,
+    /// Failed second-factor codes (login, reauth) per account.
+    pub mfa_per_account: Rate,
 }
 
 impl Default for RateLimit {
@@ -264,6 +284,8 @@ impl Default for RateLimit {
             login_per_account: r(10, 60),
             signup_per_ip: r(10, 3600),
             reset_per_ip: r(10, 3600),
+            reset_per_address: r(3, 3600),
+            mfa_per_account: r(5, 300),
         }
     }
 }

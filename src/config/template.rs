@@ -50,7 +50,12 @@ fallback = "index.html"           # history-API fallback for navigations
 base_path = "/api/auth"
 signup = false
 bootstrap_admin = true            # create `admin` on first start with an empty user store
-reauth_window = "10m"
+reauth_window = "10m"             # password/MFA/email changes need a login or reauth this recent
+reset_url = "/#/reset?token="     # mailed reset link: a path on public_url, or an absolute URL
+verify_email_url = "/#/verify-email?token="   # ({{token}} is replaced, else appended)
+reset_token_ttl = "30m"
+verify_token_ttl = "24h"
+totp_issuer = ""                  # name in authenticator apps; empty: public_url's host
 
 [session]
 store = "sqlite"                  # "memory", "sqlite", "postgres", "redis"
@@ -93,16 +98,20 @@ django_rehash_on_login = false    # true: rewrite md5/bcrypt/old hashes on login
 login_per_ip = "30/1m"
 login_per_account = "10/1m"       # failed logins per account
 signup_per_ip = "10/1h"
-reset_per_ip = "10/1h"
+reset_per_ip = "10/1h"            # password-reset and email-change requests per IP
+reset_per_address = "3/1h"        # reset mails per address (beyond: still 202, nothing sent)
+mfa_per_account = "5/5m"          # wrong 2FA codes per account
 
 [identity]
 header_prefix = "X-Auth-"
 jwt = false
 
 [mail]
-smtp_url = ""                     # smtp://user:pass@host:587 (STARTTLS) or smtps://
-from = ""
-outbox_dir = ""                   # development: write .eml files here instead of sending
+# smtp://user:pass@host:587 (STARTTLS; required with credentials, ?tls=required|opportunistic|none)
+# or smtps://user:pass@host:465. Empty: mail is written as .eml files to outbox_dir.
+smtp_url = ""
+from = ""                         # e.g. "Example <noreply@example.com>"; empty: noreply@ public host
+outbox_dir = ""                   # development; empty: data_dir/outbox
 "#
     )
 }

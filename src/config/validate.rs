@@ -193,7 +193,7 @@ impl Config {
                 for o in &cors_origins {
                     if !o.base().same_site(&public_origin) {
                         warnings.push(format!(
-                            "cors.allowed_origins: {o} is on another site than {public_origin}: the session cookie becomes a third-party cookie (SameSite=None), which Safari, Firefox and Brave block and Chrome may block. Serve the SPA from a subdomain of {} or put both behind one origin with nginx.",
+                            "cors.allowed_origins: {o} is on another site than {public_origin}: the session cookie becomes a third-party cookie (SameSite=None), which Safari and Brave block, Firefox partitions per site, and Chrome blocks when the user (or a headless default) disables third-party cookies. Serve the SPA from a subdomain of {} or put both behind one origin with nginx.",
                             public_origin.site()
                         ));
                     }
@@ -360,6 +360,39 @@ impl Config {
                     "invalid Argon2 parameters: {e}; the defaults are memory_kib = 19456, iterations = 2, parallelism = 1"
                 ),
             );
+        }
+
+        // Account lifecycle: mail links and transport (see `crate::mail`).
+        for (key, v) in
+            [("auth.reset_url", &self.auth.reset_url), ("auth.verify_email_url", &self.auth.verify_email_url)]
+        {
+            if let Err(m) = crate::mail::check_link_template(v) {
+                err(key, m);
+            }
+        }
+        for (key, d) in [
+            ("auth.reset_token_ttl", self.auth.reset_token_ttl.0),
+            ("auth.verify_token_ttl", self.auth.verify_token_ttl.0),
+        ] {
+            if d.is_zero() {
+                err(key, "must be longer than zero, e.g. \"30m\"".into());
+            }
+        }
+        if !self.mail.smtp_url.is_empty() {
+            if let Err(m) = crate::mail::SmtpUrl::parse(&self.mail.smtp_url) {
+                err("mail.smtp_url", m);
+            }
+            if !self.mail.outbox_dir.is_empty() {
+                err(
+                    "mail.outbox_dir",
+                    "set either mail.smtp_url (send) or mail.outbox_dir (write .eml files), not both".into(),
+                );
+            }
+        }
+        if !self.mail.from.trim().is_empty()
+            && let Err(m) = crate::mail::parse_from(&self.mail.from)
+        {
+            err("mail.from", m);
         }
 
         let idle_timeout = self.session.idle_timeout.0;

@@ -84,6 +84,31 @@ impl Problem {
         )
     }
 
+    /// A wrong, reused or expired second-factor code (`/login/mfa`, `/reauth`).
+    pub fn invalid_code() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+            "The code is incorrect, expired or was already used.",
+        )
+    }
+
+    /// `/login/mfa` without a live password step (none, expired, or the password changed since).
+    pub fn mfa_not_pending() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "not_authenticated",
+            "Not authenticated",
+            "No two-step login in progress, or it expired: log in with your password again.",
+        )
+    }
+
+    /// A mailed one-time token that is unknown, already used or expired.
+    pub fn invalid_token() -> Self {
+        Self::field("token", "invalid, already used or expired; ask for a new link")
+    }
+
     pub fn signup_disabled() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

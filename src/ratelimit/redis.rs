@@ -7,12 +7,12 @@
 //!
 //! | key | type | algorithm | expires |
 //! |---|---|---|---|
-//! | `PREFIX rl:{login_ip:IP}`, `rl:{signup_ip:IP}`, `rl:{reset_ip:IP}` | string | GCRA: the theoretical arrival time (µs) | when the allowance is full again (≤ the rate's period) |
-//! | `PREFIX rl:{login_account:H}` | sorted set | the latest `N` failure times (µs) | the window after the last failure |
+//! | `PREFIX rl:{login_ip:IP}`, `rl:{signup_ip:IP}`, `rl:{reset_ip:IP}`, `rl:{reset_address:H}` | string | GCRA: the theoretical arrival time (µs) | when the allowance is full again (≤ the rate's period) |
+//! | `PREFIX rl:{login_account:H}`, `rl:{mfa_account:H}` | sorted set | the latest `N` failure times (µs) | the window after the last failure |
 //!
-//! `H` is the first 32 hex digits of the SHA-256 of [`crate::users::login_key`] of the submitted
-//! username, so usernames and email addresses are not stored in Redis. To lift a block by hand:
-//! `DEL` the key.
+//! `H` is the first 32 hex digits of the SHA-256 of the limiter's key (e.g.
+//! [`crate::users::login_key`] of the submitted username): usernames and email addresses are
+//! not stored in Redis; client IPs are, as they are. To lift a block by hand: `DEL` the key.
 //!
 //! Same semantics as the in-process limiters ([`super::PerKey`], [`super::Failures`]): a burst
 //! of `N` then one attempt every `DURATION / N`; `N` failures within `DURATION` block the account
@@ -34,6 +34,7 @@ use tokio::sync::OnceCell;
 
 use super::{FailureLimiter, RateLimiter, Refusal};
 use crate::config::Rate;
+use crate::session::redis::{KeepAlive, keep_alive, never_sent};
 
 /// Bound on every limiter call, the same as the Redis session store's.
 pub const OP_TIMEOUT: Duration = crate::session::redis::OP_TIMEOUT;
@@ -89,7 +90,15 @@ pub struct Shared(Arc<SharedInner>);
 
 struct SharedInner {
     client: Result<Client, String>,
-    conn: OnceCell<ConnectionManager>,
+    conn: OnceCell<(ConnectionManager, KeepAlive)>,
+}
+
+/// Whether a script may run again after a failure: always for read-only ones, else only when
+/// it was never sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    ReadOnly,
+    IfNeverSent,
 }
 
 impl Shared {
@@ -100,7 +109,7 @@ impl Shared {
 
     async fn conn(&self) -> Result<ConnectionManager, String> {
         let client = self.0.client.as_ref().map_err(Clone::clone)?;
-        let conn = self
+        let (conn, _) = self
             .0
             .conn
             .get_or_try_init(|| async {
@@ -108,21 +117,31 @@ impl Shared {
                     .set_connection_timeout(OP_TIMEOUT)
                     .set_response_timeout(OP_TIMEOUT)
                     .set_number_of_retries(0);
-                ConnectionManager::new_with_config(client.clone(), config).await.map_err(|e| e.to_string())
+                let conn =
+                    ConnectionManager::new_with_config(client.clone(), config).await.map_err(|e| e.to_string())?;
+                let keepalive = keep_alive(&conn);
+                Ok::<_, String>((conn, keepalive))
             })
             .await?;
         Ok(conn.clone())
     }
 
     /// Run `script` on `key` under [`OP_TIMEOUT`]; the answer is a wait in ms (0 = go ahead).
-    async fn run(&self, script: &Script, key: &str, args: &[String]) -> Result<u64, String> {
+    /// A failure on a connection that just broke is retried once (per `retry`) on the manager's
+    /// fresh one, so the first attempt after Redis comes back is not refused.
+    async fn run(&self, script: &Script, retry: Retry, key: &str, args: &[String]) -> Result<u64, String> {
         bounded(async {
             let mut conn = self.conn().await?;
             let mut call = script.key(key);
             for a in args {
                 call.arg(a);
             }
-            call.invoke_async::<u64>(&mut conn).await.map_err(|e| e.to_string())
+            match call.invoke_async::<u64>(&mut conn).await {
+                Err(e) if retry == Retry::ReadOnly || never_sent(&e) => {
+                    call.invoke_async::<u64>(&mut conn).await.map_err(|e| e.to_string())
+                }
+                done => done.map_err(|e| e.to_string()),
+            }
         })
         .await
     }
@@ -134,6 +153,13 @@ async fn bounded<T>(op: impl Future<Output = Result<T, String>>) -> Result<T, St
 
 fn key_for(prefix: &str, name: &str, key: &str) -> String {
     format!("{prefix}rl:{{{name}:{key}}}")
+}
+
+/// The first 32 hex digits of the SHA-256 of `key`: names and addresses stay out of Redis.
+fn digest(key: &str) -> String {
+    let mut hex = hex::encode(Sha256::digest(key.as_bytes()));
+    hex.truncate(32);
+    hex
 }
 
 fn micros(d: Duration) -> u64 {
@@ -183,8 +209,17 @@ impl RedisRate {
 #[async_trait]
 impl RateLimiter for RedisRate {
     async fn check(&self, key: &str) -> Result<(), Refusal> {
-        let key = key_for(&self.prefix, self.name, key);
-        let answer = self.conn.run(&self.script, &key, &[self.interval_us.to_string(), self.burst.to_string()]).await;
+        // Client IPs are kept readable (operators look for them); anything else (an email
+        // address, a username) is stored hashed.
+        let key = if key.parse::<std::net::IpAddr>().is_ok() {
+            key_for(&self.prefix, self.name, key)
+        } else {
+            key_for(&self.prefix, self.name, &digest(key))
+        };
+        let answer = self
+            .conn
+            .run(&self.script, Retry::IfNeverSent, &key, &[self.interval_us.to_string(), self.burst.to_string()])
+            .await;
         verdict(self.name, answer)
     }
 }
@@ -214,8 +249,7 @@ impl RedisFailures {
     }
 
     fn key(&self, account: &str) -> String {
-        let digest = hex::encode(Sha256::digest(account.as_bytes()));
-        key_for(&self.prefix, self.name, &digest[..32])
+        key_for(&self.prefix, self.name, &digest(account))
     }
 }
 
@@ -223,12 +257,12 @@ impl RedisFailures {
 impl FailureLimiter for RedisFailures {
     async fn blocked(&self, key: &str) -> Result<(), Refusal> {
         let args = [self.window_us.to_string(), self.count.to_string()];
-        verdict(self.name, self.conn.run(&self.blocked, &self.key(key), &args).await)
+        verdict(self.name, self.conn.run(&self.blocked, Retry::ReadOnly, &self.key(key), &args).await)
     }
 
     async fn fail(&self, key: &str) {
         let args = [self.window_us.to_string(), self.count.to_string(), crate::secret::random_b64(6)];
-        if let Err(e) = self.conn.run(&self.fail, &self.key(key), &args).await {
+        if let Err(e) = self.conn.run(&self.fail, Retry::IfNeverSent, &self.key(key), &args).await {
             tracing::warn!(limit = self.name, error = %e, "could not record a failed login in Redis");
         }
     }
@@ -237,7 +271,12 @@ impl FailureLimiter for RedisFailures {
         let key = self.key(key);
         let done = bounded(async {
             let mut conn = self.conn.conn().await?;
-            ::redis::cmd("DEL").arg(&key).query_async::<()>(&mut conn).await.map_err(|e| e.to_string())
+            let del = ::redis::cmd("DEL").arg(&key).clone();
+            // Idempotent: one retry on any failure.
+            match del.query_async::<()>(&mut conn).await {
+                Err(_) => del.query_async::<()>(&mut conn).await.map_err(|e| e.to_string()),
+                done => done.map_err(|e| e.to_string()),
+            }
         })
         .await;
         if let Err(e) = done {

@@ -197,6 +197,44 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     scripts: Scripts,
+    _keepalive: KeepAlive,
+}
+
+/// How often an idle connection is exercised (see [`keep_alive`]).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A background `PING` on a [`ConnectionManager`] every [`KEEPALIVE_INTERVAL`], stopped on drop.
+///
+/// The manager reconnects only when a command fails, and hands a failed reconnection attempt
+/// to the next command before trying again. Without traffic, the first request after Redis
+/// comes back would therefore still fail; with this, a working connection is ready within about
+/// half a second of Redis answering again, even on an idle instance.
+pub struct KeepAlive(tokio::task::AbortHandle);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub fn keep_alive(conn: &ConnectionManager) -> KeepAlive {
+    let mut conn = conn.clone();
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEEPALIVE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let ping = ::redis::cmd("PING");
+            let _ = tokio::time::timeout(OP_TIMEOUT, ping.query_async::<String>(&mut conn)).await;
+        }
+    });
+    KeepAlive(task.abort_handle())
+}
+
+/// Whether a command failed before anything was sent (the manager's stored reconnection
+/// attempt had failed), so running it again cannot apply it twice.
+pub fn never_sent(e: &RedisError) -> bool {
+    e.is_io_error() && e.to_string().starts_with("Reconnecting failed")
 }
 
 fn unavailable(e: RedisError) -> StoreError {
@@ -278,7 +316,8 @@ impl RedisStore {
             .await
             .map_err(|_| StoreError::Unavailable(format!("redis: no connection within {CONNECT_TIMEOUT:?}")))?
             .map_err(unavailable)?;
-        Ok(RedisStore { conn, prefix: prefix.to_owned(), scripts: Scripts::new() })
+        let _keepalive = keep_alive(&conn);
+        Ok(RedisStore { conn, prefix: prefix.to_owned(), scripts: Scripts::new(), _keepalive })
     }
 
     /// The record key of a session (for operators and tests; see the module docs).
@@ -337,6 +376,28 @@ impl RedisStore {
         }
     }
 
+    async fn get_once(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ptr: Option<String> = conn.get(self.token_key(hash)).await.map_err(unavailable)?;
+        let Some((user, id)) = ptr.as_deref().and_then(|p| p.split_once(':')) else {
+            return Ok(None);
+        };
+        let user: i64 = user.parse().map_err(|_| StoreError::Corrupt(format!("bad token pointer {ptr:?}")))?;
+        let (stored, data, seen, idle): Record = ::redis::cmd("HMGET")
+            .arg(self.session_key(user, id))
+            .arg(&["hash", "data", "seen", "idle"])
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        // A stale pointer (rotated or revoked session) leads to a record for another token.
+        if stored.as_deref() != Some(hash.0.as_str()) {
+            return Ok(None);
+        }
+        let Some(data) = data else { return Ok(None) };
+        let s = decode(&data, seen.as_deref(), idle.as_deref())?;
+        Ok((!s.is_expired(now)).then_some(s))
+    }
+
     async fn delete_in(&self, user_id: i64, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let hash: Option<String> = self
@@ -378,26 +439,14 @@ impl SessionStore for RedisStore {
     }
 
     async fn get(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
+        // Read-only, so a failure on a connection that just broke is retried once on the
+        // manager's fresh one (within the same bound): the first request after Redis comes
+        // back succeeds instead of answering 503.
         bounded(OP_TIMEOUT, async {
-            let mut conn = self.conn.clone();
-            let ptr: Option<String> = conn.get(self.token_key(hash)).await.map_err(unavailable)?;
-            let Some((user, id)) = ptr.as_deref().and_then(|p| p.split_once(':')) else {
-                return Ok(None);
-            };
-            let user: i64 = user.parse().map_err(|_| StoreError::Corrupt(format!("bad token pointer {ptr:?}")))?;
-            let (stored, data, seen, idle): Record = ::redis::cmd("HMGET")
-                .arg(self.session_key(user, id))
-                .arg(&["hash", "data", "seen", "idle"])
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            // A stale pointer (rotated or revoked session) leads to a record for another token.
-            if stored.as_deref() != Some(hash.0.as_str()) {
-                return Ok(None);
+            match self.get_once(hash, now).await {
+                Err(StoreError::Unavailable(_)) => self.get_once(hash, now).await,
+                done => done,
             }
-            let Some(data) = data else { return Ok(None) };
-            let s = decode(&data, seen.as_deref(), idle.as_deref())?;
-            Ok((!s.is_expired(now)).then_some(s))
         })
         .await
     }

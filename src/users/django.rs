@@ -180,10 +180,13 @@ impl DjangoUsers {
         } else if url.starts_with("sqlite:") {
             // No create_if_missing: a typo in the path must not silently yield an empty table.
             let o = SqliteConnectOptions::from_str(url)?.busy_timeout(CONNECT_TIMEOUT);
-            let pool = SqlitePoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT).connect_lazy_with(o);
+            let pool =
+                SqlitePoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT).connect_lazy_with(o);
             (Db::Sqlite(pool), false)
         } else {
-            return Err(UserStoreError::Unavailable("the Django database URL must start with sqlite: or postgres://".into()));
+            return Err(UserStoreError::Unavailable(
+                "the Django database URL must start with sqlite: or postgres://".into(),
+            ));
         };
         let store = DjangoUsers {
             db,
@@ -264,7 +267,8 @@ impl UserStore for DjangoUsers {
         if !(self.login_with_email && login.contains('@')) {
             return Ok(None);
         }
-        let rows: Vec<Row> = on_pool!(&self.db, |p| sqlx::query_as(&self.sql.by_email).bind(login).fetch_all(p).await?);
+        let rows: Vec<Row> =
+            on_pool!(&self.db, |p| sqlx::query_as(&self.sql.by_email).bind(login).fetch_all(p).await?);
         if rows.len() > 1 {
             tracing::info!("login by email: several Django accounts share the address; refused");
             return Ok(None);
@@ -314,7 +318,8 @@ impl UserStore for DjangoUsers {
 
     /// Reachable, and the table has every column this store reads.
     async fn ping(&self) -> Result<(), UserStoreError> {
-        let probe: Result<Vec<Row>, sqlx::Error> = on_pool!(&self.db, |p| sqlx::query_as(&self.sql.probe).fetch_all(p).await);
+        let probe: Result<Vec<Row>, sqlx::Error> =
+            on_pool!(&self.db, |p| sqlx::query_as(&self.sql.probe).fetch_all(p).await);
         probe.map(drop).map_err(|e| {
             UserStoreError::Unavailable(format!(
                 "cannot read the Django user table `{}` (users.django_table; it needs id, username, email, \
@@ -371,7 +376,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
         let url = format!("sqlite://{}", path.display());
-        let raw = SqlitePool::connect_with(SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true)).await.unwrap();
+        let raw = SqlitePool::connect_with(SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true))
+            .await
+            .unwrap();
         sqlx::query(AUTH_USER).execute(&raw).await.unwrap();
         let rows = [
             ("alice", "alice@example.com", "pbkdf2_sha256$1000$salt$x", 1),
@@ -423,7 +430,11 @@ mod tests {
 
         let at = DateTime::parse_from_rfc3339("2025-06-07T08:09:10.111213Z").unwrap().with_timezone(&Utc);
         store.record_login(alice.id, at).await.unwrap();
-        let stored: String = sqlx::query_scalar("SELECT last_login FROM auth_user WHERE id = ?").bind(alice.id).fetch_one(&raw).await.unwrap();
+        let stored: String = sqlx::query_scalar("SELECT last_login FROM auth_user WHERE id = ?")
+            .bind(alice.id)
+            .fetch_one(&raw)
+            .await
+            .unwrap();
         assert_eq!(stored, "2025-06-07 08:09:10.111213", "Django's SQLite format");
         assert_eq!(store.get(alice.id).await.unwrap().unwrap().last_login, Some(at));
 

@@ -125,11 +125,194 @@ pub trait UserStore: Send + Sync + 'static {
     /// `created_at` override it.
     async fn import(&self, user: &User) -> Result<User, UserStoreError> {
         let created = self
-            .create(NewUser { username: user.username.clone(), email: user.email.clone(), password_hash: user.password_hash.clone() })
+            .create(NewUser {
+                username: user.username.clone(),
+                email: user.email.clone(),
+                password_hash: user.password_hash.clone(),
+            })
             .await?;
         if !user.is_active {
             self.set_active(created.id, false).await?;
         }
         Ok(User { is_active: user.is_active, ..created })
+    }
+
+    // ---- account lifecycle (email, TOTP, recovery codes, one-time tokens) ----------------------
+    // Native stores implement all of these; the defaults answer `Unsupported` for stores that
+    // cannot hold the data (Django's `auth_user` has no such columns).
+
+    /// The user whose email address is `email` (case-insensitive), for password resets. The
+    /// default asks [`UserStore::find_by_login`] and keeps only an exact email match.
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, UserStoreError> {
+        let key = login_key(email);
+        Ok(self.find_by_login(email).await?.filter(|u| u.email.as_deref().map(login_key).as_deref() == Some(&key)))
+    }
+
+    /// Set (or clear) the email address and whether it is verified. `EmailTaken` when another
+    /// user has it; false when there is no such user.
+    async fn set_email(&self, _id: i64, _email: Option<&str>, _verified: bool) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("changing email addresses"))
+    }
+
+    /// The user's TOTP state (sealed secret, enabled, last used step); None when they have none.
+    async fn totp(&self, _id: i64) -> Result<Option<TotpState>, UserStoreError> {
+        Ok(None)
+    }
+
+    /// Store a new, unconfirmed TOTP secret (sealed). False when TOTP is already enabled (it must
+    /// be disabled first) or there is no such user.
+    async fn set_totp_pending(&self, _id: i64, _sealed_secret: &[u8]) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("two-factor authentication"))
+    }
+
+    /// Confirm the pending secret: enable TOTP with `step` as the last used time step, and
+    /// replace the recovery codes by `recovery_hashes`, atomically. False when nothing is pending.
+    async fn enable_totp(&self, _id: i64, _step: i64, _recovery_hashes: &[String]) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("two-factor authentication"))
+    }
+
+    /// Remove the TOTP secret and every recovery code. False when there was nothing to remove.
+    async fn disable_totp(&self, _id: i64) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("two-factor authentication"))
+    }
+
+    /// Record `step` as used, atomically and only if it is later than the last used step: true
+    /// means the code may be accepted (single use, RFC 6238 §5.2).
+    async fn use_totp_step(&self, _id: i64, _step: i64) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("two-factor authentication"))
+    }
+
+    /// Mark the unused recovery code with this hash as used, atomically: true exactly once.
+    async fn use_recovery_code(&self, _id: i64, _code_hash: &str, _at: DateTime<Utc>) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("two-factor authentication"))
+    }
+
+    /// How many unused recovery codes the user has left.
+    async fn recovery_codes_left(&self, _id: i64) -> Result<i64, UserStoreError> {
+        Ok(0)
+    }
+
+    /// Store a one-time token (only its hash).
+    async fn create_token(&self, _token: &AccountToken) -> Result<(), UserStoreError> {
+        Err(UserStoreError::Unsupported("password resets and email verification"))
+    }
+
+    /// A live token: unused, not expired at `now`, for `purpose`.
+    async fn find_token(
+        &self,
+        _token_hash: &str,
+        _purpose: TokenPurpose,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        Ok(None)
+    }
+
+    /// Use a live token, atomically: Some exactly once, None when unknown, used or expired.
+    async fn consume_token(
+        &self,
+        _token_hash: &str,
+        _purpose: TokenPurpose,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        Ok(None)
+    }
+
+    /// Invalidate every unused token of the user for `purpose`; returns how many.
+    async fn revoke_tokens(&self, _user_id: i64, _purpose: TokenPurpose) -> Result<u64, UserStoreError> {
+        Ok(0)
+    }
+
+    /// Delete tokens that expired before `now` (housekeeping).
+    async fn purge_tokens(&self, _now: DateTime<Utc>) -> Result<u64, UserStoreError> {
+        Ok(0)
+    }
+}
+
+/// A user's TOTP state as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpState {
+    /// The secret, sealed with [`crate::mfa::Keys`] (never stored in clear).
+    pub sealed_secret: Vec<u8>,
+    /// False while enrollment awaits its first code.
+    pub enabled: bool,
+    /// The last accepted time step: codes for it or earlier steps are refused.
+    pub last_step: Option<i64>,
+}
+
+impl std::fmt::Debug for TotpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpState").field("enabled", &self.enabled).field("last_step", &self.last_step).finish()
+    }
+}
+
+/// What a mailed one-time token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// `POST /password/reset` → `/password/reset/confirm`.
+    PasswordReset,
+    /// Verify an address (signup) or change to a new one (`POST /email`) → `/email/verify`.
+    Email,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::Email => "email",
+        }
+    }
+}
+
+/// A one-time token as stored: the SHA-256 of the 256-bit random token mailed to the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountToken {
+    /// Hex SHA-256 of the token ([`AccountToken::hash`]).
+    pub token_hash: String,
+    pub purpose: TokenPurpose,
+    pub user_id: i64,
+    /// The address the token was sent to (for `Email`, the address being verified).
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+impl AccountToken {
+    /// A fresh token: 32 bytes from the OS CSPRNG, base64url (43 characters), and the record to
+    /// store (with only its hash).
+    pub fn generate(
+        purpose: TokenPurpose,
+        user_id: i64,
+        email: Option<String>,
+        ttl: std::time::Duration,
+    ) -> (String, AccountToken) {
+        let token = crate::secret::random_b64(32);
+        // Millisecond precision: what every store keeps.
+        let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(30));
+        let record = AccountToken {
+            token_hash: Self::hash(&token),
+            purpose,
+            user_id,
+            email,
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+        };
+        (token, record)
+    }
+
+    /// Hex SHA-256 of a token as received (garbage just hashes to an unknown value).
+    pub fn hash(token: &str) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(token.trim().as_bytes()))
+    }
+}
+
+pub(crate) fn purpose_from_str(s: &str) -> Option<TokenPurpose> {
+    match s {
+        "password_reset" => Some(TokenPurpose::PasswordReset),
+        "email" => Some(TokenPurpose::Email),
+        _ => None,
     }
 }

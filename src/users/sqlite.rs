@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
-use super::{NewUser, User, UserStore, UserStoreError, login_key};
+use super::{
+    AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
+};
 
 pub struct SqliteUsers {
     pool: SqlitePool,
@@ -28,7 +30,7 @@ fn row(r: &SqliteRow) -> User {
         email_verified: r.get("email_verified"),
         password_hash: r.get("password_hash"),
         is_active: r.get("is_active"),
-        mfa: false,
+        mfa: r.get("totp_enabled"),
         created_at: time(r.get("created_at")),
         last_login: r.get::<Option<i64>, _>("last_login").map(time),
     }
@@ -138,4 +140,206 @@ impl UserStore for SqliteUsers {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, UserStoreError> {
+        let r = sqlx::query("SELECT * FROM users WHERE email_key = ?")
+            .bind(login_key(email))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.as_ref().map(row))
+    }
+
+    async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError> {
+        let email = email.map(str::trim);
+        let done = sqlx::query("UPDATE users SET email = ?, email_key = ?, email_verified = ? WHERE id = ?")
+            .bind(email)
+            .bind(email.map(login_key))
+            .bind(verified && email.is_some())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn totp(&self, id: i64) -> Result<Option<TotpState>, UserStoreError> {
+        let r = sqlx::query(
+            "SELECT totp_secret, totp_enabled, totp_last_step FROM users WHERE id = ? AND totp_secret IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.map(|r| TotpState {
+            sealed_secret: r.get("totp_secret"),
+            enabled: r.get("totp_enabled"),
+            last_step: r.get("totp_last_step"),
+        }))
+    }
+
+    async fn set_totp_pending(&self, id: i64, sealed: &[u8]) -> Result<bool, UserStoreError> {
+        let done =
+            sqlx::query("UPDATE users SET totp_secret = ?, totp_last_step = NULL WHERE id = ? AND totp_enabled = 0")
+                .bind(sealed)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enable_totp(&self, id: i64, step: i64, recovery_hashes: &[String]) -> Result<bool, UserStoreError> {
+        // The first statement writes, so the transaction takes the write lock at once (no
+        // read-then-write upgrade, no SQLITE_BUSY_SNAPSHOT).
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET totp_enabled = 1, totp_last_step = ?
+             WHERE id = ? AND totp_secret IS NOT NULL AND totp_enabled = 0",
+        )
+        .bind(step)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+        for h in recovery_hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+                .bind(id)
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn disable_totp(&self, id: i64) -> Result<bool, UserStoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET totp_secret = NULL, totp_enabled = 0, totp_last_step = NULL
+             WHERE id = ? AND totp_secret IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_totp_step(&self, id: i64, step: i64) -> Result<bool, UserStoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = ?1
+             WHERE id = ?2 AND totp_enabled = 1 AND (totp_last_step IS NULL OR totp_last_step < ?1)",
+        )
+        .bind(step)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_recovery_code(&self, id: i64, code_hash: &str, at: DateTime<Utc>) -> Result<bool, UserStoreError> {
+        let done = sqlx::query(
+            "UPDATE recovery_codes SET used_at = ? WHERE id = (
+                 SELECT id FROM recovery_codes WHERE user_id = ? AND code_hash = ? AND used_at IS NULL LIMIT 1)",
+        )
+        .bind(at.timestamp_millis())
+        .bind(id)
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn recovery_codes_left(&self, id: i64) -> Result<i64, UserStoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
+        sqlx::query(
+            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.token_hash)
+        .bind(t.purpose.as_str())
+        .bind(t.user_id)
+        .bind(&t.email)
+        .bind(t.created_at.timestamp_millis())
+        .bind(t.expires_at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        let r = sqlx::query(
+            "SELECT * FROM account_tokens
+             WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(hash)
+        .bind(purpose.as_str())
+        .bind(now.timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.as_ref().and_then(token_row))
+    }
+
+    async fn consume_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        let r = sqlx::query(
+            "UPDATE account_tokens SET used_at = ?1
+             WHERE token_hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1
+             RETURNING *",
+        )
+        .bind(now.timestamp_millis())
+        .bind(hash)
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.as_ref().and_then(token_row))
+    }
+
+    async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
+        let done =
+            sqlx::query("UPDATE account_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL")
+                .bind(Utc::now().timestamp_millis())
+                .bind(user_id)
+                .bind(purpose.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError> {
+        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= ?")
+            .bind(now.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn token_row(r: &SqliteRow) -> Option<AccountToken> {
+    Some(AccountToken {
+        token_hash: r.get("token_hash"),
+        purpose: purpose_from_str(r.get("purpose"))?,
+        user_id: r.get("user_id"),
+        email: r.get("email"),
+        created_at: time(r.get("created_at")),
+        expires_at: time(r.get("expires_at")),
+        used_at: r.get::<Option<i64>, _>("used_at").map(time),
+    })
 }

@@ -44,10 +44,17 @@ pub async fn start_with(toml: &str, edit: impl FnOnce(&mut Config)) -> Gateway {
         .create(NewUser { username: USER.into(), email: Some("alice@example.com".into()), password_hash: hash })
         .await
         .unwrap();
-    let state = AppState::new(settings, stores.sessions, stores.users, stores.passwords);
+    let state = AppState::with_secret(settings, stores.sessions, stores.users, stores.passwords, &stores.secret);
     let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Gateway { url: format!("http://{addr}"), state, _dir: dir }
+}
+
+impl Gateway {
+    /// The gateway's data directory (SQLite file, secret key, default mail outbox).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
 }
 
 /// A browser-like client: its own cookie jar.

@@ -3,8 +3,13 @@
 
 mod cors;
 mod csrf;
+mod email;
 mod expiry;
 mod flow;
 mod harness;
 mod input;
 mod limits;
+mod mfa;
+mod password;
+mod reset;
+mod smtp;

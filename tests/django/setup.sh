@@ -2,9 +2,10 @@
 # Prepare a real Django project for sessiongate's Django interoperability tests (tests/django.rs).
 #
 #   tests/django/setup.sh OUT_DIR
+#   tests/django/setup.sh --venv-only      (scripts/test: just make sure the virtualenv is there)
 #
 # 1. A Python virtualenv with Django 5.2 LTS, argon2-cffi, bcrypt, gunicorn and psycopg, at
-#    ${SESSIONGATE_DJANGO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sessiongate-django-venv}; created
+#    ${DJANGO_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sessiongate-django-venv}; created
 #    once and reused while its requirements stamp matches (a lock serialises concurrent runs).
 # 2. OUT_DIR: a copy of tests/django/project/ with a migrated SQLite database (OUT_DIR/db.sqlite3)
 #    whose users were created by Django itself, each password hashed with a different hasher.
@@ -14,8 +15,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:?usage: tests/django/setup.sh OUT_DIR}
-venv=${SESSIONGATE_DJANGO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sessiongate-django-venv}
+out=${1:?usage: tests/django/setup.sh OUT_DIR | --venv-only}
+venv=${DJANGO_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sessiongate-django-venv}
 requirements=("django>=5.2,<5.3" "argon2-cffi" "bcrypt" "gunicorn>=22" "psycopg[binary]>=3.1")
 stamp="$venv/.sessiongate-requirements"
 
@@ -34,11 +35,16 @@ if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "${requir
 fi
 flock -u 9
 exec 9>&-
+if [[ "$out" == --venv-only ]]; then
+    echo "venv=$venv"
+    echo "python=$venv/bin/python"
+    exit 0
+fi
 
 mkdir -p "$out"
 cp -R "$here/project/." "$out/"
 cd "$out"
-export SESSIONGATE_DJANGO_DB="$out/db.sqlite3"
+export GATETEST_DB="$out/db.sqlite3"
 "$venv/bin/python" manage.py migrate --noinput -v 0
 "$venv/bin/python" manage.py shell --no-imports -c "$(cat create_users.py)"
 echo "venv=$venv"

@@ -12,6 +12,11 @@
 //   E2E_NGINX              nginx executable (default: `nginx` on PATH, else /usr/sbin/nginx)
 //   E2E_KEEP=1             keep temp dirs (configs, data, nginx logs) for debugging
 //
+// HTTPS with real hostnames (the cross-origin matrix): `devCert()` makes a CA and a server
+// certificate with `sessiongate dev-cert`; `startGateway({ tls })` and `startStatic(pages, { tls })`
+// serve HTTPS with it on 127.0.0.1; `launchBrowser({ args: hostArgs(cert) })` maps the test
+// hostnames (*.example.test, *.other.test) to 127.0.0.1 and trusts the certificate by its SPKI hash.
+//
 // SESSIONGATE_* variables are never passed to the processes started here: sessiongate reads
 // them as configuration and refuses unknown keys.
 
@@ -19,6 +24,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,21 +103,23 @@ export const q = (s) => JSON.stringify(String(s));
 
 /**
  * Start a long-running process; its output is kept (the last 400 lines) for diagnostics.
- * Returns { child, name, output(), exited, stop() }.
+ * Returns { child, name, output(), stderr(), exited, stop() }.
  */
 export function startProcess(name, cmd, args, { env = childEnv(), cwd = REPO } = {}) {
   const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const lines = [];
-  const keep = (chunk) => {
+  const errLines = []; // stderr alone (the first 400 lines: start-up messages live there)
+  const keep = (chunk, err) => {
     for (const line of String(chunk).split('\n')) {
       if (!line) continue;
       lines.push(line);
       if (lines.length > 400) lines.shift();
+      if (err && errLines.length < 400) errLines.push(line);
     }
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout.on('data', (c) => keep(c, false));
+  child.stderr.on('data', (c) => keep(c, true));
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       live.delete(child);
@@ -133,6 +141,8 @@ export function startProcess(name, cmd, args, { env = childEnv(), cwd = REPO } =
       return !done;
     },
     output: () => lines.join('\n'),
+    /** What the process wrote to stderr, without ANSI colours. */
+    stderr: () => errLines.join('\n').replace(/\x1b\[[0-9;]*m/g, ''),
     async stop(signal = 'SIGTERM') {
       if (done) return exited;
       child.kill(signal);
@@ -144,8 +154,11 @@ export function startProcess(name, cmd, args, { env = childEnv(), cwd = REPO } =
   };
 }
 
-/** Poll `url` until it answers (any HTTP status), the process dies, or `ms` pass. */
-export async function waitForHttp(url, proc, ms = 30000) {
+/**
+ * Poll `url` until it answers (any HTTP status), the process dies, or `ms` pass.
+ * `tls` ({ ca, servername }) checks an https URL against the dev CA (see `httpsGet`).
+ */
+export async function waitForHttp(url, proc, ms = 30000, tls = null) {
   const deadline = Date.now() + ms;
   let last;
   while (Date.now() < deadline) {
@@ -153,6 +166,7 @@ export async function waitForHttp(url, proc, ms = 30000) {
       throw new Error(`${proc.name} exited before answering ${url}:\n${proc.output()}`);
     }
     try {
+      if (tls) return await httpsGet(url, tls);
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
       return res;
@@ -162,6 +176,23 @@ export async function waitForHttp(url, proc, ms = 30000) {
     await sleep(100);
   }
   throw new Error(`${url} did not answer within ${ms} ms (${last?.cause?.code ?? last?.message})${proc ? `:\n${proc.output()}` : ''}`);
+}
+
+/**
+ * GET an https URL on 127.0.0.1 the way a browser reaching `servername` would, verifying the
+ * certificate against `ca` (PEM). Resolves to { status, headers, text }.
+ */
+export function httpsGet(url, { ca, servername, headers = {} }) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, servername, headers, timeout: 2000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
 }
 
 /** Run a command to completion; throws with its output when it fails. */
@@ -194,6 +225,36 @@ export async function withLogs(services, fn) {
   }
 }
 
+// ---- HTTPS: a development CA ----------------------------------------------------------------
+
+/**
+ * `sessiongate dev-cert --host … --out TMP`: a CA and one server certificate for every host.
+ * Returns { dir, cert, key, ca (paths), certPem, keyPem, caPem, spki, hosts, printed, stop() }; `spki` is
+ * the base64 SHA-256 of the server key's SubjectPublicKeyInfo, read from the command's output
+ * (what Chromium's --ignore-certificate-errors-spki-list takes).
+ */
+export async function devCert(hosts) {
+  if (!fs.existsSync(BIN)) {
+    throw new Error(`sessiongate binary not found at ${BIN}: run \`cargo build --bins\` (CARGO_TARGET_DIR=${TARGET_DIR})`);
+  }
+  const dir = await tempDir('sg-devcert-');
+  const out = run(BIN, ['dev-cert', ...hosts.flatMap((h) => ['--host', h]), '--out', dir]);
+  const m = out.match(/--ignore-certificate-errors-spki-list=([A-Za-z0-9+/=]+)/);
+  if (!m) throw new Error(`sessiongate dev-cert printed no SPKI hash:\n${out}`);
+  const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem'), ca: path.join(dir, 'ca.pem') };
+  return {
+    dir,
+    ...files,
+    certPem: await fsp.readFile(files.cert, 'utf8'),
+    keyPem: await fsp.readFile(files.key, 'utf8'),
+    caPem: await fsp.readFile(files.ca, 'utf8'),
+    spki: m[1],
+    hosts,
+    printed: out, // what the command printed
+    stop: () => removeDir(dir),
+  };
+}
+
 // ---- sessiongate -----------------------------------------------------------------------------
 
 /**
@@ -207,6 +268,10 @@ export async function withLogs(services, fn) {
  *   users       [{ name, password, email? }] created with `user add --password-stdin` first
  *   toml        extra TOML appended to the config (sections only)
  *   trustedProxies  server.trusted_proxies
+ *   mode        top-level `mode` ("same-origin" | "cross-origin")
+ *   tls         { cert, key, caPem, servername }: serve HTTPS with these PEM files (server.tls_cert,
+ *               server.tls_key); the health check verifies the certificate against caPem for
+ *               `servername` (default: the host of publicUrl), and `url` is https://127.0.0.1:PORT
  */
 export async function startGateway(options = {}) {
   if (!fs.existsSync(BIN)) {
@@ -217,10 +282,13 @@ export async function startGateway(options = {}) {
   const listen = `127.0.0.1:${port}`;
   const config = path.join(dir, 'sessiongate.toml');
   const lines = [`data_dir = ${q(path.join(dir, 'data'))}`];
+  if (options.mode) lines.push(`mode = ${q(options.mode)}`);
   if (options.publicUrl) lines.push(`public_url = ${q(options.publicUrl)}`);
   lines.push('', '[server]', `listen = ${q(listen)}`);
+  if (options.tls) lines.push(`tls_cert = ${q(options.tls.cert)}`, `tls_key = ${q(options.tls.key)}`);
   if (options.trustedProxies) lines.push(`trusted_proxies = [${options.trustedProxies.map(q).join(', ')}]`);
-  lines.push('', '[auth]', 'bootstrap_admin = false', '', '[users]', CHEAP_ARGON2, '');
+  // options.auth: extra `key = value` lines for [auth] (e.g. 'reauth_window = "2s"').
+  lines.push('', '[auth]', 'bootstrap_admin = false', ...(options.auth ?? []), '', '[users]', CHEAP_ARGON2, '');
   if (options.toml) lines.push(options.toml, '');
   await fsp.writeFile(config, lines.join('\n'));
 
@@ -233,9 +301,15 @@ export async function startGateway(options = {}) {
   for (const r of options.routes ?? []) args.push('--route', r);
   if (options.spa) args.push('--spa', options.spa);
   const proc = startProcess('sessiongate', BIN, args);
-  const url = `http://${listen}`;
+  const url = `${options.tls ? 'https' : 'http'}://${listen}`;
+  const tlsCheck = options.tls
+    ? {
+        ca: options.tls.caPem,
+        servername: options.tls.servername ?? (options.publicUrl ? new URL(options.publicUrl).hostname : undefined),
+      }
+    : null;
   try {
-    await waitForHttp(`${url}/healthz`, proc);
+    await waitForHttp(`${url}/healthz`, proc, 30000, tlsCheck);
   } catch (e) {
     await proc.stop();
     throw e;
@@ -323,10 +397,13 @@ function pairs(raw) {
 /**
  * A static server for fixed pages: `pages` maps a path to { type, body } (or a string: HTML).
  * Listens on 127.0.0.1; reach it as http://localhost:PORT to be another site than 127.0.0.1.
+ * `options.tls` ({ certPem, keyPem }, e.g. a `devCert()`) serves HTTPS instead (`scheme` says
+ * which); reach it by any hostname the certificate names (`hostArgs` maps them to 127.0.0.1).
+ * `options.port`: listen there (default: a free port); `pages` may be filled in after the start.
  */
-export async function startStatic(pages) {
+export async function startStatic(pages, options = {}) {
   const hits = [];
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const p = new URL(req.url, 'http://x').pathname;
     hits.push(`${req.method} ${p}`);
     const page = pages[p];
@@ -338,9 +415,19 @@ export async function startStatic(pages) {
     const { type, body } = typeof page === 'string' ? { type: 'text/html; charset=utf-8', body: page } : page;
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
     res.end(body);
-  });
-  const port = await listen(server);
-  return { name: 'static server', port, hits, output: () => hits.join('\n'), stop: () => closeServer(server) };
+  };
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.certPem, key: options.tls.keyPem }, handler)
+    : http.createServer(handler);
+  const port = await listen(server, options.port ?? 0);
+  return {
+    name: options.name ?? 'static server',
+    port,
+    scheme: options.tls ? 'https' : 'http',
+    hits,
+    output: () => hits.join('\n'),
+    stop: () => closeServer(server),
+  };
 }
 
 // ---- nginx -----------------------------------------------------------------------------------
@@ -453,13 +540,73 @@ export async function startNginx({ port, spaDir, gateway, backend }) {
 
 // ---- Chromium --------------------------------------------------------------------------------
 
-/** Debian's Chromium via playwright-core (never a downloaded browser). */
-export async function launchBrowser() {
+/**
+ * Debian's Chromium via playwright-core (never a downloaded browser).
+ * `options.args` are added to CHROMIUM_ARGS (e.g. `hostArgs(cert)`).
+ */
+export async function launchBrowser(options = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: scripts/test installs Debian's chromium (or set E2E_CHROMIUM)`);
   }
   const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60000 });
+  const args = [...CHROMIUM_ARGS, ...(options.args ?? [])];
+  return chromium.launch({ executablePath: CHROMIUM, args, headless: true, timeout: 60000 });
+}
+
+/** The test hostnames: every *.example.test and *.other.test name resolves to 127.0.0.1. */
+export const HOST_RESOLVER_RULES = 'MAP *.example.test 127.0.0.1, MAP *.other.test 127.0.0.1';
+
+/**
+ * Chromium flags for the HTTPS matrix: resolve the test hostnames to 127.0.0.1 and accept the
+ * dev certificate (`devCert()`) by its SPKI hash, as `sessiongate dev-cert` suggests.
+ */
+export function hostArgs(cert) {
+  return [`--host-resolver-rules=${HOST_RESOLVER_RULES}`, `--ignore-certificate-errors-spki-list=${cert.spki}`];
+}
+
+/**
+ * Chromium's third-party cookie setting: the profile preference `profile.cookie_controls_mode`
+ * (chrome://settings/cookies). 0 = allow third-party cookies, 1 = block them, 2 = block them in
+ * incognito only. Debian's Chromium 156 in headless mode blocks them by default (a fresh profile
+ * behaves as 1, and the off-the-record contexts of `browser.newContext()` always block them).
+ * The command-line switches of the 2024 "phase-out" experiment (`--test-third-party-cookie-phaseout`,
+ * `--enable-features=TrackingProtection3pcd`) no longer change anything in this version.
+ */
+export const THIRD_PARTY_COOKIES = { allow: 0, block: 1, blockInIncognito: 2 };
+
+/**
+ * Chromium with a real (persistent, temporary) profile whose third-party cookie setting is
+ * `thirdPartyCookies` ('allow' | 'block' | 'blockInIncognito'), written to its Preferences before
+ * the start ('default': no preference written, the build's default). Returns the BrowserContext (one per profile: cookies are the profile's); its
+ * `close()` stops the browser and removes the profile.
+ */
+export async function launchProfile({ thirdPartyCookies = 'block', args = [] } = {}) {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: scripts/test installs Debian's chromium (or set E2E_CHROMIUM)`);
+  }
+  const mode = THIRD_PARTY_COOKIES[thirdPartyCookies];
+  if (mode === undefined && thirdPartyCookies !== 'default') throw new Error(`thirdPartyCookies: ${thirdPartyCookies}?`);
+  const dir = await tempDir('sg-profile-');
+  if (mode !== undefined) {
+    await fsp.mkdir(path.join(dir, 'Default'), { recursive: true });
+    await fsp.writeFile(path.join(dir, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: mode } }));
+  }
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...args],
+    headless: true,
+    timeout: 60000,
+    viewport: { width: 1000, height: 800 },
+  });
+  context.setDefaultTimeout(15000);
+  context.setDefaultNavigationTimeout(20000);
+  const close = context.close.bind(context);
+  context.close = async () => {
+    await close().catch(() => {});
+    await removeDir(dir);
+  };
+  return context;
 }
 
 /** A fresh browser context (own cookies, storage) with sane timeouts. */

@@ -286,3 +286,38 @@ test('URL building: baseUrl trailing slash, authPath without leading slash, abso
   await client.fetch('https://other.test/z');
   assert.deepEqual(seen, ['https://gw.test/auth/csrf', 'https://gw.test/api/x', 'https://gw.test/api/y', 'https://other.test/z']);
 });
+
+test('2FA enrollment, reauth with a code, email change (mock)', async () => {
+  const { client } = newBrowser();
+  await client.login('alice', PASSWORD);
+  const setup = await client.setupTotp();
+  assert.match(setup.otpauthUrl, /^otpauth:\/\/totp\//);
+  assert.ok(setup.qrSvg.startsWith('<svg'));
+  await assert.rejects(client.confirmTotp('000000'), (e) => e instanceof SessiongateError && e.code === 'invalid_request');
+  const codes = await client.confirmTotp('654321');
+  assert.equal(codes.length, 10);
+  const before = client.token;
+  await client.reauth({ code: '654321' });
+  assert.notEqual(client.token, before, 'reauth rotates: the new token is kept');
+  await assert.rejects(client.reauth({ code: '111111' }), (e) => e.code === 'invalid_credentials');
+  await client.reauth(PASSWORD);
+  await client.changeEmail('alice@new.example');
+  const anon = newBrowser();
+  const v = await anon.client.verifyEmail('verify-alice');
+  assert.deepEqual(v, { email: 'alice@new.example', emailVerified: true });
+  await client.disableTotp();
+  const again = newBrowser();
+  const res = await again.client.login('alice', PASSWORD);
+  assert.equal(res.user.username, 'alice', 'one-step login again');
+});
+
+test('reauth_required surfaces as ReauthRequiredError for 2FA changes (mock)', async () => {
+  const { client } = newBrowser();
+  await client.login('alice', PASSWORD);
+  for (const s of mock.sessions.values()) s.authenticatedAt = new Date(Date.now() - 3_600_000).toISOString();
+  await assert.rejects(client.setupTotp(), ReauthRequiredError);
+  await assert.rejects(client.disableTotp(), ReauthRequiredError);
+  await assert.rejects(client.changeEmail('x@example.com'), ReauthRequiredError);
+  await client.reauth(PASSWORD);
+  await client.disableTotp();
+});

@@ -228,3 +228,92 @@ test('onUnauthenticated is called when an authenticated call meets 401', async (
   assert.equal(await client.session(), null, 'session() answers null without calling the hook');
   assert.equal(calls.length, 1);
 });
+
+// ---- account lifecycle (issue 5) against the real server ------------------------------------
+
+import { createHmac } from 'node:crypto';
+import { ReauthRequiredError } from '../index.js';
+
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of s.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238 code (SHA-1, 6 digits, 30 s) for `steps` time steps from now. */
+function totp(secretB32, steps = 0) {
+  const counter = Math.floor(Date.now() / 1000 / 30) + steps;
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(counter));
+  const h = createHmac('sha1', base32Decode(secretB32)).update(msg).digest();
+  const o = h[h.length - 1] & 15;
+  const n = (h.readUInt32BE(o) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, '0');
+}
+
+test('changePassword() keeps this session, ends the other; weak passwords are refused', async () => {
+  const a = newBrowser();
+  const b = newBrowser();
+  await login(a);
+  await login(b);
+  const other = 'a temporary passphrase for the client test';
+  await assert.rejects(a.client.changePassword(PASSWORD, 'short'), (e) => e.code === 'weak_password' && /at least/.test(e.errors.newPassword));
+  const before = a.client.token;
+  await a.client.changePassword(PASSWORD, other);
+  try {
+    assert.notEqual(a.client.token, before, 'the rotated CSRF token is kept');
+    assert.equal((await a.client.session()).user.username, USER);
+    assert.equal(await b.client.session(), null, 'the other browser is signed out');
+    assert.equal((await a.client.sessions()).length, 1);
+  } finally {
+    await a.client.changePassword(other, PASSWORD);
+  }
+  assert.equal((await a.client.session()).user.username, USER);
+});
+
+test('TOTP: setupTotp, confirmTotp, two-step login, reauth({code}), disableTotp', async () => {
+  // Stay within one 30 s step (codes of the steps -1, 0, +1 are used below).
+  const into = Math.floor(Date.now() / 1000) % 30;
+  if (into > 12) await new Promise((r) => setTimeout(r, (30 - into) * 1000));
+  const a = newBrowser();
+  await login(a);
+  const setup = await a.client.setupTotp();
+  assert.match(setup.otpauthUrl, /^otpauth:\/\/totp\//);
+  assert.match(setup.qrSvg, /<svg[\s\S]*<\/svg>/);
+  let recovery;
+  try {
+    recovery = await a.client.confirmTotp(totp(setup.secret, -1));
+    assert.equal(recovery.length, 10);
+    const b = newBrowser();
+    const first = await b.client.login(USER, PASSWORD, { remember: false });
+    assert.deepEqual(first, { mfaRequired: true });
+    assert.equal(await b.client.session(), null);
+    const done = await b.client.loginMfa({ code: totp(setup.secret, 0) });
+    loggedIn.add(b);
+    assert.equal(done.user.username, USER);
+    assert.equal(done.user.mfa, true);
+    const c = newBrowser();
+    await c.client.login(USER, PASSWORD);
+    await assert.rejects(c.client.loginMfa({ code: totp(setup.secret, 0) }), (e) => e.code === 'invalid_credentials', 'single use');
+    await c.client.loginMfa({ recoveryCode: recovery[0] });
+    loggedIn.add(c);
+    await b.client.reauth({ code: totp(setup.secret, 1) });
+  } finally {
+    await a.client.disableTotp();
+  }
+  const d = newBrowser();
+  assert.equal((await login(d)).user.mfa, false, 'one-step login again');
+});
+
+test('changeEmail() answers 202; verifyEmail() refuses an unknown token', async () => {
+  const a = newBrowser();
+  await login(a);
+  const me = (await a.client.session()).user;
+  await a.client.changeEmail('client-test@example.com');
+  assert.equal((await a.client.session()).user.email, me.email, 'unchanged until the mailed link is used');
+  await assert.rejects(a.client.verifyEmail('not-a-real-token'), (e) => e.status === 400 && e.code === 'invalid_request');
+  assert.ok(ReauthRequiredError);
+});

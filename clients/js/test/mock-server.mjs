@@ -184,6 +184,13 @@ export function createMockServer({ users = { alice: { password: 'correct horse b
         if (sid) sessions.delete(sid);
         setCookies.push('sessionid=""; Path=/; HttpOnly; SameSite=Lax; Max-Age=0');
         return send(204);
+      case route === 'POST /email/verify': {
+        const name = Object.keys(users).find((n) => users[n].pendingEmail && body.token === 'verify-' + n);
+        if (!name) return problem(res, 400, 'invalid_request', 'token: invalid, already used or expired');
+        users[name].email = users[name].pendingEmail;
+        delete users[name].pendingEmail;
+        return send(200, { email: users[name].email, emailVerified: true });
+      }
       case route === 'POST /signup':
         return problem(res, 403, 'signup_disabled', 'Sign-up is disabled.');
     }
@@ -206,10 +213,38 @@ export function createMockServer({ users = { alice: { password: 'correct horse b
         sessions.delete(hit[0]);
         return send(204);
       }
-      case route === 'POST /reauth':
-        if (body.password !== users[session.user].password) return problem(res, 401, 'invalid_credentials', 'Wrong password.');
+      case route === 'POST /reauth': {
+        const u = users[session.user];
+        const ok = body.password !== undefined ? body.password === u.password : !!u.mfa && (body.code === u.mfa || body.recoveryCode === 'recovery-code');
+        if (!ok) return problem(res, 401, 'invalid_credentials', 'Wrong password or code.');
         session.authenticatedAt = new Date().toISOString();
         return send(200, { csrfToken: rotateCsrf() });
+      }
+      case route === 'POST /mfa/totp/setup':
+      case route === 'POST /mfa/totp/confirm':
+      case route === 'POST /mfa/totp/disable':
+      case route === 'POST /email': {
+        if (Date.now() - Date.parse(session.authenticatedAt) > (session.reauthWindowMs ?? 600_000)) {
+          return problem(res, 403, 'reauth_required', 'Please confirm your password first.');
+        }
+        const u = users[session.user];
+        if (route.endsWith('/setup')) {
+          u.pendingMfa = '654321';
+          return send(200, { secret: 'JBSWY3DPEHPK3PXP', otpauthUrl: 'otpauth://totp/mock:' + session.user + '?secret=JBSWY3DPEHPK3PXP', qrSvg: '<svg xmlns="http://www.w3.org/2000/svg"></svg>' });
+        }
+        if (route.endsWith('/confirm')) {
+          if (!u.pendingMfa || body.code !== u.pendingMfa) return problem(res, 400, 'invalid_request', 'code: incorrect');
+          u.mfa = u.pendingMfa;
+          delete u.pendingMfa;
+          return send(200, { recoveryCodes: Array.from({ length: 10 }, (_, i) => `abcde-0000${i}`) });
+        }
+        if (route.endsWith('/disable')) {
+          delete u.mfa;
+          return send(204);
+        }
+        u.pendingEmail = body.email;
+        return send(202, {});
+      }
       case route === 'POST /password': {
         if (Date.now() - Date.parse(session.authenticatedAt) > (session.reauthWindowMs ?? 600_000)) {
           return problem(res, 403, 'reauth_required', 'Please confirm your password first.');

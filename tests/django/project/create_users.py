@@ -35,5 +35,6 @@ nopass.save()
 add("shared1", email="shared@example.com")
 add("shared2", email="Shared@Example.com")
 add("admin", email="admin@example.com", staff=True)
+add("zoë", email="zoe@example.com")
 
 print(json.dumps({u.username: u.password.split("$")[0] for u in User.objects.order_by("id")}))

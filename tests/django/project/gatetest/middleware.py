@@ -36,15 +36,26 @@ class SessiongateUserMiddleware(RemoteUserMiddleware):
 
     def process_request(self, request):
         self._check(request)
-        username = request.META.get(self.header)
+        username = self._username(request)
         user = auth.authenticate(request, remote_user=username) if username else None
         self._set(request, user or AnonymousUser())
 
     async def aprocess_request(self, request):
         self._check(request)
-        username = request.META.get(self.header)
+        username = self._username(request)
         user = await auth.aauthenticate(request, remote_user=username) if username else None
         self._set(request, user or AnonymousUser())
+
+    def _username(self, request):
+        # sessiongate sends the username's UTF-8 bytes; WSGI hands header values over decoded as
+        # latin-1 (PEP 3333), so undo that for non-ASCII usernames.
+        raw = request.META.get(self.header)
+        if not raw:
+            return None
+        try:
+            return raw.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return None
 
     @staticmethod
     def _set(request, user):

@@ -1,8 +1,8 @@
 """A minimal Django project that sits behind sessiongate (tests/django.rs, docs/django.md).
 
 Environment (all optional):
-  SESSIONGATE_DJANGO_DB           SQLite file (default: db.sqlite3 beside manage.py)
-  SESSIONGATE_DJANGO_PG           JSON of a PostgreSQL DATABASES entry; wins over the SQLite file
+  GATETEST_DB                     SQLite file (default: db.sqlite3 beside manage.py)
+  GATETEST_PG                     JSON of a PostgreSQL DATABASES entry; wins over the SQLite file
   DJANGO_CSRF_TRUSTED_ORIGINS     space-separated origins, e.g. sessiongate's public_url
 """
 import json
@@ -53,13 +53,13 @@ PASSWORD_HASHERS = [
 ROOT_URLCONF = "gatetest.urls"
 WSGI_APPLICATION = "gatetest.wsgi.application"
 
-if os.environ.get("SESSIONGATE_DJANGO_PG"):
-    DATABASES = {"default": json.loads(os.environ["SESSIONGATE_DJANGO_PG"])}
+if os.environ.get("GATETEST_PG"):
+    DATABASES = {"default": json.loads(os.environ["GATETEST_PG"])}
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SESSIONGATE_DJANGO_DB", str(BASE_DIR / "db.sqlite3")),
+            "NAME": os.environ.get("GATETEST_DB", str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {"timeout": 10},
         }
     }

@@ -1,0 +1,1 @@
+-- A fixed GET (wrk's own request, headers from -H); only the summary line is added.

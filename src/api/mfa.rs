@@ -1,0 +1,151 @@
+//! TOTP two-factor authentication: enrollment (setup → confirm), disabling, and the second step
+//! of a login.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::account::{self, check_second_factor, open_totp, unix_now};
+use super::{login, require_auth, require_recent_auth, with_cookies};
+use crate::http::{ApiJson, Problem};
+use crate::mail;
+use crate::mfa::{self, PENDING_COOKIE};
+use crate::state::{AppState, RequestContext};
+
+fn already_on() -> Problem {
+    Problem::invalid_request("Two-factor authentication is already on; turn it off first to enroll a new device.")
+}
+
+/// `POST /mfa/totp/setup` (recent authentication): a new secret, pending until confirmed.
+/// Answers `{secret, otpauthUrl, qrSvg}`; a previous unconfirmed secret is replaced.
+pub async fn setup(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, Problem> {
+    let a = require_auth(&ctx)?;
+    require_recent_auth(&a, state.settings.reauth_window)?;
+    if a.user.mfa {
+        return Err(already_on());
+    }
+    let secret = mfa::new_secret();
+    let sealed = state.mfa.seal_totp(a.user.id, &secret);
+    if !state.users.set_totp_pending(a.user.id, &sealed).await? {
+        return Err(already_on());
+    }
+    let totp = open_totp(&state, &a.user, &sealed)?;
+    let url = mfa::otpauth_url(&totp).ok_or_else(Problem::internal)?;
+    let svg = mfa::qr_svg(&url).ok_or_else(Problem::internal)?;
+    tracing::info!(user_id = a.user.id, "TOTP enrollment started");
+    Ok(Json(json!({ "secret": totp.secret().to_base32(), "otpauthUrl": url, "qrSvg": svg })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmBody {
+    code: String,
+}
+
+/// `POST /mfa/totp/confirm {code}` (recent authentication): the first code from the app turns
+/// 2FA on. Answers `{recoveryCodes}` (10 single-use codes, shown once, stored hashed) and
+/// revokes the user's other sessions, which were opened without the second factor.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> Result<Response, Problem> {
+    let a = require_auth(&ctx)?;
+    require_recent_auth(&a, state.settings.reauth_window)?;
+    let pending = state.users.totp(a.user.id).await?;
+    let Some(t) = pending.filter(|t| !t.enabled) else {
+        return Err(if a.user.mfa {
+            already_on()
+        } else {
+            Problem::invalid_request("Nothing to confirm: start with POST /mfa/totp/setup.")
+        });
+    };
+    let key = format!("user:{}", a.user.id);
+    state.limits.mfa_account.blocked(&key).await?;
+    let totp = open_totp(&state, &a.user, &t.sealed_secret)?;
+    let Some(step) = mfa::check(&totp, &body.code, unix_now()) else {
+        state.limits.mfa_account.fail(&key).await;
+        return Err(Problem::field("code", "incorrect; enter the current code from your authenticator app"));
+    };
+    state.limits.mfa_account.clear(&key).await;
+    let codes = mfa::new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().filter_map(|c| state.mfa.recovery_hash(a.user.id, c)).collect();
+    if !state.users.enable_totp(a.user.id, step as i64, &hashes).await? {
+        return Err(already_on());
+    }
+    let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
+    tracing::info!(user_id = a.user.id, revoked, "TOTP enabled");
+    account::notify(
+        &state,
+        a.user
+            .email
+            .as_deref()
+            .map(|to| mail::templates::mfa_changed(to, &a.user.username, &account::site(&state), true)),
+    );
+    Ok(Json(json!({ "recoveryCodes": codes })).into_response())
+}
+
+/// `POST /mfa/totp/disable` (recent authentication): removes the secret and the recovery codes,
+/// and revokes the user's other sessions. 204, also when 2FA was off.
+pub async fn disable(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, Problem> {
+    let a = require_auth(&ctx)?;
+    require_recent_auth(&a, state.settings.reauth_window)?;
+    let was_on = a.user.mfa;
+    state.users.disable_totp(a.user.id).await?;
+    if was_on {
+        let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
+        tracing::info!(user_id = a.user.id, revoked, "TOTP disabled");
+        account::notify(
+            &state,
+            a.user
+                .email
+                .as_deref()
+                .map(|to| mail::templates::mfa_changed(to, &a.user.username, &account::site(&state), false)),
+        );
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondStep {
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `POST /login/mfa {code} | {recoveryCode}`: the second step after `/login` answered
+/// `{mfaRequired: true}` and set the sealed `sessiongate_mfa` cookie. Opens the session exactly
+/// as `/login` does (new token, rotated CSRF) and deletes the cookie.
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SecondStep>,
+) -> Result<Response, Problem> {
+    state.limits.login_ip.check(&ctx.client_ip.to_string()).await?;
+    let clear = state.cookies.named(PENDING_COOKIE, "", 0);
+    let pending =
+        state.cookies.read_named(&headers, PENDING_COOKIE).and_then(|v| state.mfa.open_pending(&v, mfa::unix_now()));
+    let Some(pending) = pending else {
+        return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
+    };
+    let user = state
+        .users
+        .get(pending.user_id)
+        .await?
+        .filter(|u| u.is_active && u.mfa && mfa::password_fingerprint(&u.password_hash) == pending.password);
+    let Some(user) = user else {
+        return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
+    };
+    check_second_factor(&state, &user, body.code.as_deref(), body.recovery_code.as_deref()).await?;
+    let res = login::open_session(&state, &ctx, &headers, &user, pending.remember).await?;
+    Ok(with_cookies(res, [clear]))
+}

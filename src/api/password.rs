@@ -1,0 +1,170 @@
+//! Password change (logged in, recent authentication) and reset by mailed link.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::account::{self, check_password, rotated, weak};
+use super::{check_email, require_auth, require_recent_auth};
+use crate::http::{ApiJson, Problem};
+use crate::mail;
+use crate::password::policy;
+use crate::state::{AppState, RequestContext};
+use crate::users::{AccountToken, TokenPurpose, login_key};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /password`: needs a login or reauth within `auth.reauth_window` (else 403
+/// `reauth_required`) and the current password. Sets the new one, gives this session a new token
+/// and CSRF secret (returned), and revokes every other session of the user.
+pub async fn change(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> Result<Response, Problem> {
+    let a = require_auth(&ctx)?;
+    require_recent_auth(&a, state.settings.reauth_window)?;
+    if body.current_password.is_empty() {
+        return Err(Problem::field("currentPassword", "required"));
+    }
+    if !check_password(&state, &a.user, body.current_password).await? {
+        tracing::info!(user_id = a.user.id, "password change: wrong current password");
+        let mut p = Problem::invalid_credentials();
+        p.detail = "The current password is incorrect.".into();
+        p.errors = Some([("currentPassword".to_owned(), "incorrect".to_owned())].into());
+        return Err(p);
+    }
+    policy::check(&body.new_password, &a.user.username, state.settings.raw.users.password_min_length)
+        .map_err(|w| weak("newPassword", w.0))?;
+    let hash = state.passwords.hash(body.new_password).await?;
+    if !state.users.set_password(a.user.id, &hash).await? {
+        return Err(Problem::not_authenticated());
+    }
+    // Rotate first (the answer needs the new token), then end every other session.
+    let res = rotated(&state, &a, true, json!({})).await?;
+    let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
+    account::revoke_tokens(&state, a.user.id, TokenPurpose::PasswordReset).await;
+    tracing::info!(user_id = a.user.id, revoked, "password changed");
+    account::notify(
+        &state,
+        a.user
+            .email
+            .as_deref()
+            .map(|to| mail::templates::password_changed(to, &a.user.username, &account::site(&state), false)),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct ResetBody {
+    email: String,
+}
+
+/// `POST /password/reset`: 202 whatever the address. Everything that depends on whether the
+/// address exists (lookup, token, mail) happens after the answer, so neither the status nor the
+/// timing tells. Limited per client IP (429) and per address (silently: no more mail).
+pub async fn request_reset(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<Response, Problem> {
+    let email = body.email.trim().to_owned();
+    if email.is_empty() {
+        return Err(Problem::field("email", "required"));
+    }
+    check_email(&email)?;
+    state.limits.reset_ip.check(&ctx.client_ip.to_string()).await?;
+    let bg = state.clone();
+    tokio::spawn(async move { send_reset(bg, email).await });
+    Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+}
+
+async fn send_reset(state: AppState, email: String) {
+    if state.limits.reset_address.check(&login_key(&email)).await.is_err() {
+        tracing::info!("password reset: per-address limit reached (or limiter unavailable); nothing sent");
+        return;
+    }
+    let user = match state.users.find_by_email(&email).await {
+        Ok(Some(u)) if u.is_active => u,
+        Ok(_) => {
+            tracing::info!("password reset requested for an unknown or disabled address; nothing sent");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "password reset: user lookup failed");
+            return;
+        }
+    };
+    let Some(to) = user.email.clone() else { return };
+    let ttl = state.settings.raw.auth.reset_token_ttl.0;
+    let (token, record) = AccountToken::generate(TokenPurpose::PasswordReset, user.id, Some(to.clone()), ttl);
+    if let Err(e) = state.users.create_token(&record).await {
+        tracing::warn!(user_id = user.id, error = %e, "password reset: cannot store the token");
+        return;
+    }
+    let link = mail::link(&state.settings, &state.settings.raw.auth.reset_url, &token);
+    let message = mail::templates::password_reset(&to, &user.username, &account::site(&state), &link, ttl);
+    match state.mailer.send(message).await {
+        Ok(()) => tracing::info!(user_id = user.id, "password reset mail sent"),
+        Err(e) => tracing::warn!(user_id = user.id, error = %e, "password reset mail could not be sent"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmBody {
+    token: String,
+    new_password: String,
+}
+
+/// `POST /password/reset/confirm`: a live reset token (single use, `auth.reset_token_ttl`) sets
+/// the password and revokes every session of the user.
+pub async fn confirm_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> Result<Response, Problem> {
+    let hash = AccountToken::hash(&body.token);
+    let now = Utc::now();
+    let Some(found) = state.users.find_token(&hash, TokenPurpose::PasswordReset, now).await? else {
+        return Err(Problem::invalid_token());
+    };
+    let Some(user) = state.users.get(found.user_id).await?.filter(|u| u.is_active) else {
+        return Err(Problem::invalid_token());
+    };
+    // The policy is checked before the token is used up: a refused password keeps the link.
+    policy::check(&body.new_password, &user.username, state.settings.raw.users.password_min_length)
+        .map_err(|w| weak("newPassword", w.0))?;
+    let password_hash = state.passwords.hash(body.new_password).await?;
+    let Some(token) = state.users.consume_token(&hash, TokenPurpose::PasswordReset, Utc::now()).await? else {
+        return Err(Problem::invalid_token());
+    };
+    state.users.set_password(user.id, &password_hash).await?;
+    let revoked = state.sessions.revoke_all(user.id, None).await?;
+    account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
+    state.limits.login_account.clear(&login_key(&user.username)).await;
+    // The link reached the mailbox: that proves the address.
+    if !user.email_verified
+        && user.email.is_some()
+        && token.email.as_deref().map(login_key) == user.email.as_deref().map(login_key)
+        && let Err(e) = state.users.set_email(user.id, user.email.as_deref(), true).await
+    {
+        tracing::warn!(error = %e, "could not mark the email address verified");
+    }
+    tracing::info!(user_id = user.id, revoked, "password reset");
+    account::notify(
+        &state,
+        user.email
+            .as_deref()
+            .map(|to| mail::templates::password_changed(to, &user.username, &account::site(&state), true)),
+    );
+    Ok(Json(json!({})).into_response())
+}
