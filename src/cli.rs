@@ -71,6 +71,24 @@ pub enum Command {
     /// Password hashing tools.
     #[command(subcommand)]
     Hash(HashCommand),
+    /// Show the audit log: authentication events, oldest first (the most recent --limit).
+    ///
+    /// Read from the `audit_events` table of the user store's SQL database (or the session
+    /// store's). Without one, events are only in the log (tracing target `sessiongate::audit`).
+    Audit {
+        /// Only events naming this user (username, case-insensitive; failed logins included).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only events this recent, e.g. 1h, 7d.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+        /// At most this many events (the most recent ones).
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        /// One JSON array of events instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -277,6 +295,78 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let s = settings(&cli, &Overrides::default())?;
             import_django(&s, from, table).await
         }
+        Command::Audit { user, since, limit, json } => {
+            let s = settings(&cli, &Overrides::default())?;
+            let stores = server::open_stores(&s).await?;
+            audit_command(&stores, user.as_deref(), *since, *limit, *json).await
+        }
+    }
+}
+
+/// `sessiongate audit`.
+async fn audit_command(
+    stores: &Stores,
+    user: Option<&str>,
+    since: Option<std::time::Duration>,
+    limit: i64,
+    json: bool,
+) -> Result<(), Failure> {
+    if stores.audit.is_none() {
+        return Err(Failure::runtime(
+            "no audit table: neither the user store nor the session store is SQLite or PostgreSQL; \
+             audit events are in the log only (tracing target sessiongate::audit)",
+        ));
+    }
+    let user_id = match user {
+        Some(name) => stores.users.find_by_login(name).await.ok().flatten().map(|u| u.id),
+        None => None,
+    };
+    let since = match since {
+        Some(d) => Some(
+            chrono::Utc::now()
+                - chrono::Duration::from_std(d).map_err(|_| Failure::usage("--since is too long"))?,
+        ),
+        None => None,
+    };
+    let q = crate::audit::AuditQuery { username: user.map(str::to_owned), user_id, since, limit };
+    let events = stores.audit.query(&q).await.map_err(|e| Failure::runtime(format!("reading the audit log: {e}")))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&events).unwrap_or_default());
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<22} {:<8} {:<16} {:<15} {:<22} DETAIL",
+        "TIME", "EVENT", "OUTCOME", "USER", "IP", "SESSION"
+    );
+    for e in events {
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let who = match (&e.username, e.user_id) {
+            (Some(n), _) => n.clone(),
+            (None, Some(id)) => format!("#{id}"),
+            (None, None) => "-".into(),
+        };
+        println!(
+            "{:<24} {:<22} {:<8} {:<16} {:<15} {:<22} {}",
+            e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            e.event.as_str(),
+            e.outcome.as_str(),
+            who,
+            dash(&e.ip),
+            dash(&e.session),
+            dash(&e.detail),
+        );
+    }
+    Ok(())
+}
+
+/// Record an administrative change made from the command line (log line and row, at once).
+async fn cli_audit(stores: &Stores, event: crate::audit::Event, user: &User, detail: String) {
+    let e = crate::audit::AuditEvent::new(event, crate::audit::Outcome::Success)
+        .user(user.id, &user.username)
+        .detail(detail);
+    tracing::info!(target: "sessiongate::audit", event = event.as_str(), user_id = user.id, username = %user.username, "audit {event} success");
+    if let Err(err) = stores.audit.insert(std::slice::from_ref(&e)).await {
+        tracing::warn!(target: "sessiongate::audit", error = %err, "audit row could not be written");
     }
 }
 
@@ -367,6 +457,7 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
                 .create(NewUser { username: name.clone(), email: email.clone(), password_hash: hash })
                 .await
                 .map_err(|e| rt(&e))?;
+            cli_audit(stores, crate::audit::Event::UserCreated, &user, "sessiongate user add".into()).await;
             println!("created user `{}` (id {})", user.username, user.id);
             if generated {
                 println!("password: {password}");
@@ -401,6 +492,8 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
             let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
             stores.users.set_password(user.id, &hash).await.map_err(|e| rt(&e))?;
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
+            let detail = format!("sessiongate user passwd; {n} session(s) revoked");
+            cli_audit(stores, crate::audit::Event::UserPasswordSet, &user, detail).await;
             println!("password changed for `{}`; {n} session(s) revoked", user.username);
             if generated {
                 println!("password: {password}");
@@ -412,9 +505,12 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
             let user = find_user(stores, name).await?;
             stores.users.set_active(user.id, active).await.map_err(|e| rt(&e))?;
             if active {
+                cli_audit(stores, crate::audit::Event::UserEnabled, &user, "sessiongate user enable".into()).await;
                 println!("enabled `{}`", user.username);
             } else {
                 let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
+                let detail = format!("sessiongate user disable; {n} session(s) revoked");
+                cli_audit(stores, crate::audit::Event::UserDisabled, &user, detail).await;
                 println!("disabled `{}`; {n} session(s) revoked", user.username);
             }
         }
@@ -423,6 +519,8 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
             let user = find_user(stores, name).await?;
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
             stores.users.remove(user.id).await.map_err(|e| rt(&e))?;
+            let detail = format!("sessiongate user remove; {n} session(s) revoked");
+            cli_audit(stores, crate::audit::Event::UserRemoved, &user, detail).await;
             println!("removed `{}`; {n} session(s) revoked", user.username);
         }
     }
@@ -540,14 +638,30 @@ async fn session_command(stores: &Stores, cmd: &SessionCommand) -> Result<(), Fa
             }
         }
         SessionCommand::Revoke { id: Some(id), .. } => {
+            // Who owned it, for the audit log (the store deletes by id alone).
+            let owner = stores.sessions.list_all().await.ok().and_then(|all| all.into_iter().find(|s| &s.id == id));
             if !stores.sessions.revoke(id, None).await.map_err(|e| rt(&e))? {
                 return Err(Failure::runtime(format!("no session with id `{id}`")));
+            }
+            let mut e = crate::audit::AuditEvent::new(crate::audit::Event::SessionRevoked, crate::audit::Outcome::Success)
+                .detail("sessiongate session revoke");
+            e.session = Some(id.clone());
+            if let Some(s) = owner
+                && let Ok(Some(u)) = stores.users.get(s.user_id).await
+            {
+                e = e.user(u.id, &u.username);
+            }
+            tracing::info!(target: "sessiongate::audit", event = "session_revoked", session = %id, "audit session_revoked success");
+            if let Err(err) = stores.audit.insert(std::slice::from_ref(&e)).await {
+                tracing::warn!(target: "sessiongate::audit", error = %err, "audit row could not be written");
             }
             println!("revoked session {id}");
         }
         SessionCommand::Revoke { user: Some(name), .. } => {
             let u = find_user(stores, name).await?;
             let n = stores.sessions.revoke_all(u.id, None).await.map_err(|e| rt(&e))?;
+            let detail = format!("sessiongate session revoke --user; {n} session(s) revoked");
+            cli_audit(stores, crate::audit::Event::SessionsRevoked, &u, detail).await;
             println!("revoked {n} session(s) of `{}`", u.username);
         }
         SessionCommand::Revoke { .. } => return Err(Failure::usage("give a session id or --user NAME")),

@@ -21,6 +21,7 @@
 //! Run with: `cargo run --release -- serve`, then open <http://127.0.0.1:8080>.
 
 pub mod api;
+pub mod audit;
 pub mod calibrate;
 pub mod cli;
 pub mod config;
@@ -33,7 +34,9 @@ pub mod http;
 pub mod identity;
 pub mod listener;
 pub mod mail;
+pub mod metrics;
 pub mod mfa;
+pub mod openapi;
 pub mod password;
 pub mod proxy;
 pub mod ratelimit;

@@ -14,6 +14,7 @@
 //! [`redis::OP_TIMEOUT`]), [`Refusal::Unavailable`] turns the attempt into 503 `overloaded` —
 //! an attacker must not get unlimited password guesses because Redis is unreachable.
 
+pub mod account;
 pub mod redis;
 
 use std::collections::{HashMap, VecDeque};

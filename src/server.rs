@@ -22,14 +22,17 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue, header};
 use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::AuditStore;
 use crate::config::Settings;
+use crate::http::Problem;
+use crate::http::route::RouteClassifier;
 use crate::password::Passwords;
 use crate::proxy::Proxy;
 use crate::secret::{self, SecretKey};
@@ -45,6 +48,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub passwords: Passwords,
     pub secret: SecretKey,
+    /// Where audit rows go: the user store's SQL database, else the session store's, else none.
+    pub audit: AuditStore,
 }
 
 pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
@@ -74,10 +79,21 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
         Ok(pool)
     };
     let raw = &settings.raw;
+    // Audit rows: the native user store's database first, else the session store's.
+    let mut audit = AuditStore::None;
+    let mut session_audit = AuditStore::None;
     let session_store: Arc<dyn SessionStore> = match raw.session.store.as_str() {
         "memory" => Arc::new(session::memory::MemoryStore::new()),
-        "sqlite" => Arc::new(session::sqlite::SqliteStore::new(sqlite.clone().expect("opened above"))),
-        "postgres" => Arc::new(session::postgres::PostgresStore::new(postgres(&raw.session.url, "session.url").await?)),
+        "sqlite" => {
+            let pool = sqlite.clone().expect("opened above");
+            session_audit = AuditStore::Sqlite(pool.clone());
+            Arc::new(session::sqlite::SqliteStore::new(pool))
+        }
+        "postgres" => {
+            let pool = postgres(&raw.session.url, "session.url").await?;
+            session_audit = AuditStore::Postgres(pool.clone());
+            Arc::new(session::postgres::PostgresStore::new(pool))
+        }
         "redis" => Arc::new(
             session::redis::RedisStore::connect(&raw.session.url, &raw.session.key_prefix)
                 .await
@@ -86,9 +102,15 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
         other => anyhow::bail!("session.store = \"{other}\" is not available in this build"),
     };
     let users: Arc<dyn UserStore> = match raw.users.store.as_str() {
-        "sqlite" => Arc::new(crate::users::sqlite::SqliteUsers::new(sqlite.clone().expect("opened above"))),
+        "sqlite" => {
+            let pool = sqlite.clone().expect("opened above");
+            audit = AuditStore::Sqlite(pool.clone());
+            Arc::new(crate::users::sqlite::SqliteUsers::new(pool))
+        }
         "postgres" => {
-            Arc::new(crate::users::postgres::PostgresUsers::new(postgres(&raw.users.url, "users.url").await?))
+            let pool = postgres(&raw.users.url, "users.url").await?;
+            audit = AuditStore::Postgres(pool.clone());
+            Arc::new(crate::users::postgres::PostgresUsers::new(pool))
         }
         "django" => {
             let opts = crate::users::django::DjangoOptions::from_config(&settings.raw.users);
@@ -103,19 +125,28 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     let lifetimes = Lifetimes { idle: settings.idle_timeout, absolute: settings.absolute_timeout };
     let passwords = Passwords::new(&settings.raw.users.argon2)
         .map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?
-        .with_format(users.hash_format());
-    Ok(Stores { sessions: SessionManager::new(session_store, lifetimes), users, passwords, secret })
+        .with_format(users.hash_format())
+        .with_queue(settings.raw.users.hash_queue);
+    if audit.is_none() {
+        audit = session_audit;
+    }
+    Ok(Stores { sessions: SessionManager::new(session_store, lifetimes), users, passwords, secret, audit })
 }
 
 /// The whole gateway as one router (tests mount it in-process).
 pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let no_store = SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let api =
-        api::router().layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect)).layer(no_store);
+    let request_timeout = settings.raw.server.request_timeout.0;
+    let api = api::router()
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect))
+        .layer(no_store)
+        .layer(middleware::from_fn(move |req, next| timeout(request_timeout, req, next)));
     let spa = Arc::new(Spa::from_config(&settings.raw.spa));
     let proxy = Proxy::new(&settings);
     let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
+    let routes = Arc::new(RouteClassifier::new(&settings, crate::openapi::auth_paths()));
+    let max_url = settings.raw.server.max_url_bytes.0;
 
     let https = settings.https();
     let mut router = Router::new()
@@ -125,7 +156,7 @@ pub fn app(state: AppState) -> Router {
     if settings.raw.identity.jwt {
         router = router.route("/.well-known/jwks.json", get(api::jwks));
     }
-    router
+    let router = router
         .fallback(move |State(state): State<AppState>, req: Request| {
             let (proxy, spa) = (proxy.clone(), spa.clone());
             async move {
@@ -135,9 +166,11 @@ pub fn app(state: AppState) -> Router {
                 }
             }
         })
+        .layer(middleware::from_fn_with_state((state.clone(), routes.clone()), crate::audit::layer::observe))
         .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
         .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
         .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
+        .layer(middleware::from_fn(move |req, next| url_limit(max_url, req, next)))
         .layer(middleware::from_fn(move |req, next| crate::http::headers::security_headers(https, req, next)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Path only: query strings may carry tokens.
@@ -149,9 +182,36 @@ pub fn app(state: AppState) -> Router {
             header::COOKIE,
             header::AUTHORIZATION,
             HeaderName::from_static("x-csrftoken"),
-        ]))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        ]));
+    // Metrics only with an admin listener to serve them (the recorder is installed here).
+    let router = if settings.admin_listen.is_some() {
+        crate::metrics::handle();
+        router.layer(middleware::from_fn_with_state(routes, crate::metrics::track))
+    } else {
+        router
+    };
+    router.layer(middleware::from_fn(request_id)).with_state(state)
+}
+
+/// 414 for request targets longer than `server.max_url_bytes` (before any other work).
+async fn url_limit(max: u64, req: Request, next: Next) -> Response {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len as u64 > max {
+        return Problem::uri_too_long(max).into_response();
+    }
+    next.run(req).await
+}
+
+/// 408 when an auth API request (body upload included) takes longer than
+/// `server.request_timeout`: a client trickling its body cannot hold the request forever.
+async fn timeout(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::info!("request timed out (server.request_timeout)");
+            Problem::request_timeout().into_response()
+        }
+    }
 }
 
 /// Keep a client's `X-Request-Id` only when it is short and plain (it ends up in logs), else
@@ -198,30 +258,87 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let stores = open_stores(&settings).await?;
     bootstrap_admin(&settings, &stores).await?;
-    let state =
-        AppState::with_secret(settings.clone(), stores.sessions, stores.users, stores.passwords, &stores.secret);
-    spawn_housekeeping(state.clone());
-    tracing::info!("mail: {}", state.mailer.describe());
+    let audit = stores.audit.describe();
+    let state = AppState::from_stores(settings.clone(), stores);
+    tracing::info!("mail: {}; audit log: {audit}", state.mailer.describe());
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", settings.listen))?;
+    let admin = match settings.admin_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} (server.admin_listen)"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     tracing::info!(
-        "sessiongate listening on {} (public {}, mode {:?}, {}, session store {}, users {})",
+        "sessiongate listening on {} (public {}, mode {:?}, {}, session store {}, users {}{})",
         addr,
         settings.public_origin,
         settings.mode,
         Spa::from_config(&settings.raw.spa).describe(),
         settings.raw.session.store,
         settings.raw.users.store,
+        admin.as_ref().and_then(|a| a.local_addr().ok()).map_or(String::new(), |a| format!(", metrics on http://{a}/metrics")),
     );
+    serve_on(state, listener, admin, shutdown_signal()).await?;
+    tracing::info!("sessiongate stopped");
+    Ok(())
+}
+
+/// The connection limits `[server]` configures.
+pub fn limits(settings: &Settings) -> crate::listener::Limits {
+    let server = &settings.raw.server;
+    crate::listener::Limits {
+        header_read_timeout: server.header_read_timeout.0,
+        max_header_bytes: usize::try_from(server.max_header_bytes.0).unwrap_or(usize::MAX),
+        ..crate::listener::Limits::default()
+    }
+}
+
+/// Serve `state` on `listener` (HTTPS when `server.tls_*` are set) and, when given, the admin
+/// router (`/metrics`) on `admin`, until `shutdown` resolves; then finish in-flight requests and
+/// flush the audit queue. Housekeeping (rate-limit cleanup, session gc, audit retention) and
+/// metrics upkeep run meanwhile.
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let settings = state.settings.clone();
     let tls = match &settings.tls {
         Some((cert, key)) => Some(crate::listener::ReloadableTls::load(cert, key)?),
         None => None,
     };
-    crate::listener::serve(listener, app(state), tls, crate::listener::Limits::default(), shutdown_signal()).await?;
-    tracing::info!("sessiongate stopped");
+    let limits = limits(&settings);
+    spawn_housekeeping(state.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admin_task = admin.map(|admin| {
+        crate::metrics::spawn_upkeep(state.clone());
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            crate::listener::serve(admin, crate::metrics::admin_router(), None, limits, until).await
+        })
+    });
+    let app = app(state.clone());
+    crate::listener::serve(listener, app, tls, limits, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await?;
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
+    if !state.audit.flush(Duration::from_secs(5)).await {
+        tracing::warn!("audit events still queued at shutdown were not all written");
+    }
     Ok(())
 }
 
@@ -242,6 +359,15 @@ fn spawn_housekeeping(state: AppState) {
                     Ok(0) => {}
                     Ok(k) => tracing::debug!(removed = k, "expired one-time tokens removed"),
                     Err(e) => tracing::warn!(error = %e, "one-time token cleanup failed"),
+                }
+            }
+            if n.is_multiple_of(60) {
+                let retention = chrono::Duration::from_std(state.settings.raw.audit.retention.0)
+                    .unwrap_or(chrono::Duration::days(90));
+                match state.audit.table().purge(chrono::Utc::now() - retention).await {
+                    Ok(0) => {}
+                    Ok(k) => tracing::debug!(removed = k, "audit rows past audit.retention removed"),
+                    Err(e) => tracing::warn!(error = %e, "audit retention cleanup failed"),
                 }
             }
             n += 1;

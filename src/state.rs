@@ -30,6 +30,9 @@ pub struct Inner {
     /// Keys derived from the secret key for 2FA (sealed TOTP secrets, recovery codes, pending
     /// two-step logins).
     pub mfa: crate::mfa::Keys,
+    /// The audit log (`crate::audit`): log lines, and rows in the background when the gateway
+    /// was built with [`AppState::from_stores`].
+    pub audit: crate::audit::Auditor,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,13 +55,32 @@ impl AppState {
         Self::with_secret(settings, sessions, users, passwords, &secret)
     }
 
+    /// Everything [`crate::server::open_stores`] opened, audit table included.
+    pub fn from_stores(settings: Arc<Settings>, stores: crate::server::Stores) -> Self {
+        let audit = crate::audit::Auditor::new(&settings.raw.audit, stores.audit);
+        Self::build(settings, stores.sessions, stores.users, stores.passwords, &stores.secret, audit)
+    }
+
     /// [`AppState::new`] with the secret key already loaded ([`crate::server::Stores::secret`]).
+    /// Audit events become log lines (and webhook calls), no rows: see [`AppState::from_stores`].
     pub fn with_secret(
         settings: Arc<Settings>,
         sessions: SessionManager,
         users: Arc<dyn UserStore>,
         passwords: Passwords,
         secret: &crate::secret::SecretKey,
+    ) -> Self {
+        let audit = crate::audit::Auditor::new(&settings.raw.audit, crate::audit::AuditStore::None);
+        Self::build(settings, sessions, users, passwords, secret, audit)
+    }
+
+    fn build(
+        settings: Arc<Settings>,
+        sessions: SessionManager,
+        users: Arc<dyn UserStore>,
+        passwords: Passwords,
+        secret: &crate::secret::SecretKey,
+        audit: crate::audit::Auditor,
     ) -> Self {
         let mailer = crate::mail::from_settings(&settings).expect("[mail] was validated with the configuration");
         let mfa = crate::mfa::Keys::new(secret);
@@ -78,6 +100,7 @@ impl AppState {
             identity,
             mailer,
             mfa,
+            audit,
         }))
     }
 }

@@ -764,3 +764,88 @@ async fn postgres_sessions_outage_fails_closed_and_recovers() {
     outage_scenario("postgres sessions+users", &fwd, &mut a, &mut b, &user).await;
     env.cleanup().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Redis limiters on their own: same semantics as the in-process ones, and fail closed.
+
+mod limiter {
+    use std::time::{Duration, Instant};
+
+    use sessiongate::config::RateLimit;
+    use sessiongate::ratelimit::{Limits, Refusal};
+
+    use super::{REDIS, drop_redis_keys, unique};
+
+    fn rate(s: &str) -> sessiongate::config::Rate {
+        sessiongate::config::types::parse_rate(s).unwrap()
+    }
+
+    fn config() -> RateLimit {
+        RateLimit { login_per_ip: rate("3/1m"), login_per_account: rate("2/1m"), ..RateLimit::default() }
+    }
+
+    /// The same checks against the in-process and the Redis limiters.
+    async fn semantics(limits: &Limits) {
+        let ip = "192.0.2.7";
+        for i in 0..3 {
+            assert_eq!(limits.login_ip.check(ip).await, Ok(()), "attempt {i} within the burst");
+        }
+        match limits.login_ip.check(ip).await {
+            // One attempt back every 20 s.
+            Err(Refusal::Limited(wait)) => assert!((1..=20).contains(&wait), "Retry-After {wait}"),
+            other => panic!("over the burst: {other:?}"),
+        }
+        assert_eq!(limits.login_ip.check("192.0.2.8").await, Ok(()), "other IPs unaffected");
+
+        let account = "bob@example.com";
+        assert_eq!(limits.login_account.blocked(account).await, Ok(()));
+        limits.login_account.fail(account).await;
+        assert_eq!(limits.login_account.blocked(account).await, Ok(()), "one failure of two allowed");
+        limits.login_account.fail(account).await;
+        match limits.login_account.blocked(account).await {
+            Err(Refusal::Limited(wait)) => assert!((50..=60).contains(&wait), "blocked for the window: {wait}"),
+            other => panic!("after two failures: {other:?}"),
+        }
+        assert_eq!(limits.login_account.blocked("carol").await, Ok(()), "other accounts unaffected");
+        limits.login_account.clear(account).await;
+        assert_eq!(limits.login_account.blocked(account).await, Ok(()), "a success clears the failures");
+    }
+
+    #[tokio::test]
+    async fn in_process_and_redis_limiters_agree() {
+        semantics(&Limits::new(&config())).await;
+        let prefix = format!("sgtest:{}:", unique());
+        let limits = Limits::redis(&config(), &format!("redis://{REDIS}"), &prefix);
+        assert_eq!(limits.backend, "redis");
+        semantics(&limits).await;
+        drop_redis_keys(&prefix).await;
+    }
+
+    #[tokio::test]
+    async fn failures_slide_out_of_the_window() {
+        let mut cfg = config();
+        cfg.login_per_account = rate("2/2s");
+        let prefix = format!("sgtest:{}:", unique());
+        let limits = Limits::redis(&cfg, &format!("redis://{REDIS}"), &prefix);
+        limits.login_account.fail("dave").await;
+        limits.login_account.fail("dave").await;
+        assert!(matches!(limits.login_account.blocked("dave").await, Err(Refusal::Limited(1..=2))));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(limits.login_account.blocked("dave").await, Ok(()), "failures older than the window");
+        drop_redis_keys(&prefix).await;
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_fails_closed_fast() {
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let limits = Limits::redis(&config(), &format!("redis://127.0.0.1:{port}"), "sgtest:");
+        let start = Instant::now();
+        assert_eq!(limits.login_ip.check("192.0.2.9").await, Err(Refusal::Unavailable));
+        assert_eq!(limits.login_account.blocked("erin").await, Err(Refusal::Unavailable));
+        limits.login_account.fail("erin").await; // logged, not fatal
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        let bad = Limits::redis(&config(), "not a url", "sgtest:");
+        assert_eq!(bad.signup_ip.check("192.0.2.9").await, Err(Refusal::Unavailable));
+    }
+}

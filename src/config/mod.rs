@@ -52,6 +52,7 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub identity: Identity,
     pub mail: Mail,
+    pub audit: Audit,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,6 +64,14 @@ pub struct Server {
     pub trusted_proxies: Vec<String>,
     pub admin_listen: String,
     pub max_body: ByteSize,
+    /// Time a client gets to send a complete request head (slowloris defence); 408 / close after.
+    pub header_read_timeout: HumanDuration,
+    /// Largest request head (request line + headers); larger gets 431.
+    pub max_header_bytes: ByteSize,
+    /// Longest request target (path + query); longer gets 414.
+    pub max_url_bytes: ByteSize,
+    /// Time an auth API request may take, body upload included (slow-body defence); 408 after.
+    pub request_timeout: HumanDuration,
 }
 
 impl Default for Server {
@@ -74,6 +83,10 @@ impl Default for Server {
             trusted_proxies: Vec::new(),
             admin_listen: String::new(),
             max_body: ByteSize(1 << 20),
+            header_read_timeout: HumanDuration::secs(10),
+            max_header_bytes: ByteSize(64 << 10),
+            max_url_bytes: ByteSize(8 << 10),
+            request_timeout: HumanDuration::secs(30),
         }
     }
 }
@@ -245,6 +258,9 @@ pub struct Users {
     /// `pbkdf2_sha256` after a successful login, as Django's own login does. Off by default:
     /// Django ends a user's Django sessions when their hash changes.
     pub django_rehash_on_login: bool,
+    /// Password hashes that may wait for a worker (one worker per core); beyond it, 503
+    /// `overloaded` at once. 0: 16 per core.
+    pub hash_queue: usize,
 }
 
 impl Default for Users {
@@ -258,6 +274,7 @@ impl Default for Users {
             django_login_with_email: false,
             django_hash_iterations: 1_000_000,
             django_rehash_on_login: false,
+            hash_queue: 0,
         }
     }
 }
@@ -273,6 +290,11 @@ pub struct RateLimit {
     pub reset_per_address: Rate,
     /// Failed second-factor codes (login, reauth) per account.
     pub mfa_per_account: Rate,
+    /// Longest lock of the per-account, per-IP exponential back-off (`login_per_account`).
+    pub login_backoff_max: HumanDuration,
+    /// Failed logins for one account from all IPs together; beyond it only IPs that logged in
+    /// to that account before may try (see docs/security.md).
+    pub login_account_ceiling: Rate,
 }
 
 impl Default for RateLimit {
@@ -286,6 +308,8 @@ impl Default for RateLimit {
             reset_per_ip: r(10, 3600),
             reset_per_address: r(3, 3600),
             mfa_per_account: r(5, 300),
+            login_backoff_max: HumanDuration::secs(3600),
+            login_account_ceiling: r(100, 3600),
         }
     }
 }
@@ -309,4 +333,34 @@ pub struct Mail {
     pub smtp_url: String,
     pub from: String,
     pub outbox_dir: String,
+}
+
+/// `[audit]`: the authentication event log (see `crate::audit`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Write events to the `audit_events` table of the SQL database the user store (else the
+    /// session store) uses; false: structured log lines only.
+    pub store: bool,
+    /// Rows older than this are deleted (hourly).
+    pub retention: HumanDuration,
+    /// Events waiting for the background writer; beyond it they are dropped (counted, warned).
+    pub queue: usize,
+    /// POST every event as JSON to this URL (background, bounded retries); empty: off.
+    pub webhook_url: String,
+    /// HMAC-SHA256 key for the `X-Sessiongate-Signature: sha256=…` header; required with
+    /// `webhook_url`.
+    pub webhook_secret: String,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            store: true,
+            retention: HumanDuration::secs(90 * 86400),
+            queue: 4096,
+            webhook_url: String::new(),
+            webhook_secret: String::new(),
+        }
+    }
 }

@@ -481,6 +481,42 @@ impl Config {
             }
         }
 
+        // Operations (issue 7): request hygiene, back-off, audit.
+        for (key, d) in [
+            ("server.header_read_timeout", self.server.header_read_timeout.0),
+            ("server.request_timeout", self.server.request_timeout.0),
+            ("rate_limit.login_backoff_max", self.rate_limit.login_backoff_max.0),
+            ("audit.retention", self.audit.retention.0),
+        ] {
+            if d.is_zero() {
+                err(key, "must be longer than zero, e.g. \"10s\"".into());
+            }
+        }
+        if self.server.max_header_bytes.0 < 4096 {
+            err("server.max_header_bytes", "must be at least 4KiB (browsers send several KiB of cookies and headers); the default is \"64KiB\"".into());
+        }
+        if self.server.max_url_bytes.0 < 256 {
+            err("server.max_url_bytes", "must be at least 256 bytes; the default is \"8KiB\"".into());
+        }
+        if self.audit.queue == 0 {
+            err("audit.queue", "must be at least 1 (the default is 4096)".into());
+        }
+        if !self.audit.webhook_url.is_empty() {
+            match url::Url::parse(&self.audit.webhook_url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => err(
+                    "audit.webhook_url",
+                    format!("`{}` is not an http(s) URL such as \"https://siem.example.com/hook\"", self.audit.webhook_url),
+                ),
+            }
+            if self.audit.webhook_secret.len() < 16 {
+                err(
+                    "audit.webhook_secret",
+                    "set at least 16 characters (e.g. `openssl rand -hex 32`) with audit.webhook_url: the receiver checks the HMAC-SHA256 signature made with it".into(),
+                );
+            }
+        }
+
         if !p.is_empty() {
             return Err(p);
         }

@@ -55,7 +55,7 @@ fn check_origin(state: &AppState, h: &HeaderMap) -> Result<(), Problem> {
         OriginHeaders { sec_fetch_site: get("sec-fetch-site"), origin: get("origin"), referer: get("referer") };
     state.origins.check(origin_headers).map_err(|why| {
         tracing::debug!(reason = %why, "csrf: origin refused");
-        Problem::origin_not_allowed(why.to_string())
+        Problem::origin_not_allowed(why.to_string()).with_reason(why.reason())
     })
 }
 
@@ -83,12 +83,13 @@ fn check_token(
     };
     verify_token(ctx.cookies.csrf.as_deref(), submitted.as_deref(), &source, bound.as_deref()).map_err(|why| {
         tracing::debug!(reason = %why, "csrf: token refused");
-        match why {
+        let p = match why {
             TokenFailure::NoCookie => {
                 Problem::csrf_failed(format!("{why} Fetch one from {}/csrf first.", state.settings.base_path))
             }
             _ => Problem::csrf_failed(why.to_string()),
-        }
+        };
+        p.with_reason(why.reason())
     })
 }
 

@@ -48,6 +48,20 @@ impl fmt::Display for TokenFailure {
     }
 }
 
+impl TokenFailure {
+    /// A short label for metrics and the audit log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenFailure::NoCookie => "no_cookie",
+            TokenFailure::BadCookie(_) => "bad_cookie",
+            TokenFailure::Missing => "missing_token",
+            TokenFailure::BadToken { .. } => "bad_token",
+            TokenFailure::Incorrect { .. } => "incorrect_token",
+            TokenFailure::NotBoundToSession => "not_bound_to_session",
+        }
+    }
+}
+
 /// The secret a well-formed cookie carries (a 64-character masked cookie, as older Django wrote,
 /// is unmasked).
 pub fn cookie_secret(cookie: &str) -> Result<String, token::FormatError> {

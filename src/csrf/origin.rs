@@ -183,6 +183,20 @@ impl fmt::Display for OriginFailure {
     }
 }
 
+impl OriginFailure {
+    /// A short label for metrics and the audit log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            OriginFailure::CrossSiteRequest { .. } => "cross_site",
+            OriginFailure::UntrustedOrigin(_) => "untrusted_origin",
+            OriginFailure::NoReferer => "no_referer",
+            OriginFailure::MalformedReferer => "malformed_referer",
+            OriginFailure::InsecureReferer => "insecure_referer",
+            OriginFailure::UntrustedReferer(_) => "untrusted_referer",
+        }
+    }
+}
+
 /// The origin policy: the gateway's own public origin plus trusted origins.
 #[derive(Clone, Debug)]
 pub struct OriginPolicy {

@@ -5,6 +5,7 @@ pub mod client_ip;
 pub mod headers;
 pub mod json;
 pub mod problem;
+pub mod route;
 
 pub use client_ip::client_ip;
 pub use json::ApiJson;

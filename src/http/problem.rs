@@ -17,6 +17,9 @@ pub struct Problem {
     pub code: &'static str,
     pub errors: Option<BTreeMap<String, String>>,
     pub retry_after: Option<u64>,
+    /// A short machine reason behind `code` (e.g. the CSRF check that failed), for metrics and
+    /// the audit log; not serialised.
+    pub reason: Option<&'static str>,
 }
 
 impl Serialize for Problem {
@@ -37,7 +40,21 @@ impl Serialize for Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Problem { title, status: status.as_u16(), detail: detail.into(), code, errors: None, retry_after: None }
+        Problem {
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            errors: None,
+            retry_after: None,
+            reason: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     pub fn with_errors(mut self, errors: BTreeMap<String, String>) -> Self {
@@ -191,6 +208,26 @@ impl Problem {
         )
     }
 
+    /// 414: the request target is longer than `server.max_url_bytes`.
+    pub fn uri_too_long(limit: u64) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            "URI too long",
+            format!("The request target (path and query) exceeds {limit} bytes."),
+        )
+    }
+
+    /// 408: the request (body included) took longer than `server.request_timeout`.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            "The request was not completed in time.",
+        )
+    }
+
     pub fn upstream_timeout() -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -218,6 +255,7 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry = self.retry_after;
+        let reason = self.reason.map(|reason| ProblemReason { reason, detail: self.detail.clone() });
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
@@ -227,6 +265,9 @@ impl IntoResponse for Problem {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res.extensions_mut().insert(ProblemCode(self.code));
+        if let Some(r) = reason {
+            res.extensions_mut().insert(r);
+        }
         res
     }
 }
@@ -234,6 +275,13 @@ impl IntoResponse for Problem {
 /// Marks a response as a problem so middleware (audit, metrics) can read its code.
 #[derive(Clone, Copy, Debug)]
 pub struct ProblemCode(pub &'static str);
+
+/// The [`Problem::reason`] of a problem response and its detail (audit log, metrics labels).
+#[derive(Clone, Debug)]
+pub struct ProblemReason {
+    pub reason: &'static str,
+    pub detail: String,
+}
 
 impl From<crate::session::StoreError> for Problem {
     fn from(e: crate::session::StoreError) -> Self {

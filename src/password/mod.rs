@@ -90,6 +90,16 @@ impl Passwords {
         })
     }
 
+    /// At most `n` operations may wait for a worker (`users.hash_queue`); 0 keeps the default
+    /// (16 per worker). Beyond it callers get [`PasswordError::Overloaded`] at once.
+    #[must_use]
+    pub fn with_queue(mut self, n: usize) -> Self {
+        if n > 0 {
+            self.queue = Arc::new(Semaphore::new(n));
+        }
+        self
+    }
+
     /// Write (and time unknown users) in `format` instead of Argon2id.
     #[must_use]
     pub fn with_format(mut self, format: HashFormat) -> Self {

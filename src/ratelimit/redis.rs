@@ -22,6 +22,8 @@
 //! checks return [`Refusal::Unavailable`] (fail closed: 503 `overloaded`); recording a failure or
 //! a success is best effort and only logged.
 
+pub mod account;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

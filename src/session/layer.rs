@@ -1,4 +1,5 @@
-//! The session-loading middleware: cookie → SHA-256 → store → user, into [`RequestContext`].
+//! The session-loading middleware: cookie → SHA-256 → store → user (briefly cached, see
+//! [`super::user_cache`]), into [`RequestContext`].
 //! It also re-issues the session cookie when the idle expiry moved, and clears a cookie that
 //! names no live session.
 
@@ -18,6 +19,9 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
         req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
     let client_ip = crate::http::client_ip(peer, req.headers(), &state.settings.trusted_proxies);
     let cookies = state.cookies.read(req.headers());
+    // Unsafe auth API requests may check or change the user: they read it fresh and clear the
+    // user cache when done (see `user_cache`).
+    let user_changes = !crate::csrf::is_safe(req.method()) && req.uri().path().starts_with(&state.settings.base_path);
 
     let mut reissue = None;
     let mut clear = false;
@@ -28,7 +32,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
                 clear = true;
                 AuthState::Anonymous
             }
-            Some(token) => match bounded_resolve(&state, &token).await {
+            Some(token) => match bounded_resolve(&state, &token, !user_changes).await {
                 Ok(Some((auth, moved))) => {
                     if moved && auth.session.remember {
                         reissue = Some(token);
@@ -46,6 +50,9 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
 
     req.extensions_mut().insert(RequestContext { cookies, client_ip, auth });
     let mut res = next.run(req).await;
+    if user_changes {
+        state.sessions.user_cache().clear();
+    }
 
     // Handlers that log in or out set the cookie themselves; theirs wins.
     let name = &state.settings.cookies.session_name;
@@ -75,21 +82,41 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
 /// bounded on its own too (Redis 2 s, PostgreSQL 3 s); this caps their sum.
 pub const LOOKUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
-async fn bounded_resolve(state: &AppState, token: &SessionToken) -> Result<Option<(Authenticated, bool)>, ()> {
-    tokio::time::timeout(LOOKUP_DEADLINE, resolve(state, token)).await.unwrap_or_else(|_| {
+async fn bounded_resolve(
+    state: &AppState,
+    token: &SessionToken,
+    cached_user: bool,
+) -> Result<Option<(Authenticated, bool)>, ()> {
+    tokio::time::timeout(LOOKUP_DEADLINE, resolve(state, token, cached_user)).await.unwrap_or_else(|_| {
         tracing::warn!("session lookup took longer than {LOOKUP_DEADLINE:?}; failing closed");
         Err(())
     })
 }
 
-async fn resolve(state: &AppState, token: &SessionToken) -> Result<Option<(Authenticated, bool)>, ()> {
+/// The session (always from the store) and its user (from the user cache when `cached_user`).
+async fn resolve(
+    state: &AppState,
+    token: &SessionToken,
+    cached_user: bool,
+) -> Result<Option<(Authenticated, bool)>, ()> {
     let loaded = state.sessions.load(token).await.map_err(|e| {
         tracing::warn!(error = %e, "session lookup failed; failing closed");
     })?;
     let Some(loaded) = loaded else { return Ok(None) };
-    let user = state.users.get(loaded.session.user_id).await.map_err(|e| {
-        tracing::warn!(error = %e, "user lookup failed; failing closed");
-    })?;
+    let cache = state.sessions.user_cache();
+    let user = match cached_user.then(|| cache.get(loaded.session.user_id)).flatten() {
+        Some(user) => Some(user),
+        None => {
+            let generation = cache.generation();
+            let user = state.users.get(loaded.session.user_id).await.map_err(|e| {
+                tracing::warn!(error = %e, "user lookup failed; failing closed");
+            })?;
+            if let Some(u) = &user {
+                cache.put(generation, u.clone());
+            }
+            user
+        }
+    };
     match user {
         Some(user) if user.is_active => {
             Ok(Some((Authenticated { session: loaded.session, user }, loaded.expiry_moved)))

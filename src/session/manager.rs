@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::user_cache::UserCache;
 use super::{Session, SessionStore, SessionToken, StoreError, TokenHash};
 use crate::secret;
 
@@ -54,11 +55,18 @@ pub struct Loaded {
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
     lifetimes: Lifetimes,
+    /// The users of recently resolved sessions (the session layer's; see [`UserCache`]).
+    users: Arc<UserCache>,
 }
 
 impl SessionManager {
     pub fn new(store: Arc<dyn SessionStore>, lifetimes: Lifetimes) -> Self {
-        SessionManager { store, lifetimes }
+        SessionManager { store, lifetimes, users: Arc::default() }
+    }
+
+    /// Recently resolved users, for the session layer.
+    pub fn user_cache(&self) -> &UserCache {
+        &self.users
     }
 
     pub fn store(&self) -> &Arc<dyn SessionStore> {

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+pub mod user_cache;
 
 pub use manager::{ClientInfo, Lifetimes, Loaded, SessionManager};
 
@@ -160,6 +161,12 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Every live session (admin listing), newest first.
     async fn list_all(&self, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+
+    /// How many sessions are live (the `sessiongate_active_sessions` gauge). The default lists
+    /// them; SQL stores count.
+    async fn count(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self.list_all(now).await?.len() as u64)
+    }
 
     /// Delete expired sessions. Returns how many were removed (backends with native expiry may
     /// return 0).

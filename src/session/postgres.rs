@@ -163,6 +163,15 @@ impl SessionStore for PostgresStore {
         rows.iter().map(row).collect()
     }
 
+    async fn count(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM sessions WHERE {LIVE}"))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .within(PG_SCAN_TIMEOUT)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn gc(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE LEAST(idle_expires_at, absolute_expires_at) <= $1")
             .bind(now)

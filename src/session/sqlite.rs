@@ -153,6 +153,14 @@ impl SessionStore for SqliteStore {
         rows.iter().map(row).collect()
     }
 
+    async fn count(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM sessions WHERE {LIVE}"))
+            .bind(ms(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn gc(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1")
             .bind(ms(now))

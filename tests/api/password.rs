@@ -143,9 +143,9 @@ async fn sensitive_changes_need_a_recent_login_then_reauth_rotates() {
     assert_ne!(b.cookie("sessionid").unwrap(), old_cookie, "reauth rotates the session token");
     let after: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(after["session"]["id"], before["session"]["id"], "same session, new token");
-    assert!(
-        after["session"]["authenticatedAt"].as_str().unwrap() > before["session"]["authenticatedAt"].as_str().unwrap()
-    );
+    let at =
+        |v: &Value| chrono::DateTime::parse_from_rfc3339(v["session"]["authenticatedAt"].as_str().unwrap()).unwrap();
+    assert!(at(&after) > at(&before), "authenticatedAt refreshed");
     let replay = reqwest::Client::new()
         .get(b.url("/session"))
         .header("cookie", format!("sessionid={old_cookie}"))

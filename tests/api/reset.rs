@@ -113,7 +113,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-#[tokio::test]
+// Multi-threaded: the gateway's background work (lookup, token, SMTP) must not share a thread
+// with the measuring client, as it would not in production either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_address_gets_the_same_answer_and_timing() {
     let smtp = Smtp::start().await;
     let limits = "[rate_limit]\nreset_per_ip = \"1000/1m\"\nreset_per_address = \"1000/1h\"\n";
@@ -130,7 +132,7 @@ async fn unknown_address_gets_the_same_answer_and_timing() {
             let elapsed = t.elapsed();
             // Let the background work (lookup, token, SMTP) finish before the next request, so
             // it does not land on the other path's measurement.
-            tokio::time::sleep(Duration::from_millis(40)).await;
+            tokio::time::sleep(Duration::from_millis(60)).await;
             (elapsed, status, body)
         }
     };
@@ -139,7 +141,7 @@ async fn unknown_address_gets_the_same_answer_and_timing() {
     send("nobody@example.com").await;
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     let mut bodies = std::collections::BTreeSet::new();
-    for _ in 0..9 {
+    for _ in 0..12 {
         let (d, status, body) = send("alice@example.com").await;
         assert_eq!(status, 202);
         bodies.insert(body);
@@ -152,16 +154,17 @@ async fn unknown_address_gets_the_same_answer_and_timing() {
     assert_eq!(bodies.len(), 1, "identical bodies: {bodies:?}");
     let (k, u) = (median(known), median(unknown));
     let ratio = k.as_secs_f64() / u.as_secs_f64();
+    eprintln!("password reset timing: median known {k:?}, unknown {u:?}, ratio {ratio:.2}");
     assert!((0.5..=2.0).contains(&ratio), "median known {k:?} vs unknown {u:?}: ratio {ratio:.2}");
 
-    // Mail went only to the real account (10 requests).
+    // Mail went only to the real account (13 requests).
     let _ = smtp.wait_for("alice@example.com", "Reset").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while smtp.messages().len() < 10 && Instant::now() < deadline {
+    while smtp.messages().len() < 13 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mails = smtp.messages();
-    assert_eq!(mails.len(), 10, "one mail per request for the known address");
+    assert_eq!(mails.len(), 13, "one mail per request for the known address");
     assert!(mails.iter().all(|m| m.to.contains("alice@example.com")));
 }
 
