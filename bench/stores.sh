@@ -5,6 +5,7 @@
 #   bench/stores.sh                      # defaults: 10 s per case, 64 connections, 2 wrk threads,
 #                                        # every case twice (rounds), best round reported
 #   DURATION=30s CONNS=128 ROUNDS=3 bench/stores.sh
+#   CASES="memory redis" BIN=/tmp/other-build OUT=/tmp/other.md bench/stores.sh
 #
 # Needs: PostgreSQL at $PG_URL (default postgres://postgres@127.0.0.1:5432/test; a throwaway
 # schema is created and dropped), redis-server (a private one is started on a free port, so the
@@ -38,10 +39,13 @@ for tool in curl jq python3 psql redis-server redis-cli; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
-log "building the release binary"
-cargo build --release --quiet --bin sessiongate
+# BIN=path benchmarks that binary instead of building one (e.g. to compare two builds).
+if [ -z "${BIN:-}" ]; then
+    log "building the release binary"
+    cargo build --release --quiet --bin sessiongate
+    BIN="$CARGO_TARGET_DIR/release/sessiongate"
+fi
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-BIN="$CARGO_TARGET_DIR/release/sessiongate"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -116,7 +120,7 @@ stop_gateway() {
 }
 
 add_user() { # DIR NAME
-    printf '%s\n' "$PASSWORD" | "$BIN" user add "$2" --password-stdin -c "$1/sessiongate.toml" >/dev/null
+    printf '%s\n' "$PASSWORD" | RUST_LOG=warn "$BIN" user add "$2" --password-stdin -c "$1/sessiongate.toml" >/dev/null
 }
 
 login_cookie() { # PORT USER -> session cookie value
@@ -158,16 +162,23 @@ run_case() {
 }
 
 # Rounds interleave the cases, so a burst of other load on the machine hits all of them alike.
+# CASES selects some of them (keep memory: the ratios are relative to it).
+CASES="${CASES:-memory sqlite postgres redis memory-pg pg-pg redis-pg}"
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
-    run_case memory memory "" sqlite ""
-    run_case sqlite sqlite "" sqlite ""
-    run_case postgres postgres "$PG_SCHEMA_URL" sqlite ""
-    run_case redis redis "$REDIS_URL" sqlite ""
-    # The scale-out shapes, and the ceiling an in-process session cache could reach in them.
-    run_case memory-pg memory "" postgres "$PG_SCHEMA_URL"
-    run_case pg-pg postgres "$PG_SCHEMA_URL" postgres "$PG_SCHEMA_URL"
-    run_case redis-pg redis "$REDIS_URL" postgres "$PG_SCHEMA_URL"
+    for c in $CASES; do
+        case "$c" in
+            memory) run_case memory memory "" sqlite "" ;;
+            sqlite) run_case sqlite sqlite "" sqlite "" ;;
+            postgres) run_case postgres postgres "$PG_SCHEMA_URL" sqlite "" ;;
+            redis) run_case redis redis "$REDIS_URL" sqlite "" ;;
+            # The scale-out shapes, and the ceiling an in-process session cache could reach there.
+            memory-pg) run_case memory-pg memory "" postgres "$PG_SCHEMA_URL" ;;
+            pg-pg) run_case pg-pg postgres "$PG_SCHEMA_URL" postgres "$PG_SCHEMA_URL" ;;
+            redis-pg) run_case redis-pg redis "$REDIS_URL" postgres "$PG_SCHEMA_URL" ;;
+            *) echo "unknown case: $c" >&2; exit 2 ;;
+        esac
+    done
 done
 # Best round per case, in first-seen order.
 awk -F'\t' '!($1 in best) { order[n++] = $1 } !($1 in best) || $4 > best[$1] { best[$1] = $4; row[$1] = $0 }

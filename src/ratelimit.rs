@@ -5,6 +5,9 @@
 //!   one more attempt every `DURATION / N`.
 //! - [`FailureLimiter`] — only failures count (per account), in a sliding window, so a user who
 //!   types their password right is never slowed down by their own successes.
+//! - [`account::AccountGuard`] — wrong passwords: exponential back-off per (account, client IP)
+//!   and a ceiling per account that spares the IPs the user logged in from, so an attacker
+//!   cannot lock the real user out (ASVS 6.3.1; `docs/security.md`).
 //!
 //! Implementations: in process ([`PerKey`] with `governor`, [`Failures`]) — the default, per
 //! instance — and in Redis ([`redis`]), chosen by [`Limits::for_settings`] whenever
@@ -170,10 +173,13 @@ impl FailureLimiter for Failures {
 }
 
 /// All limits of the auth API. Keys: the client IP as text for the `*_ip` limits,
-/// [`crate::users::login_key`] of the submitted username for `login_account`.
+/// [`crate::users::login_key`] of the submitted username (and the client IP) for
+/// `login_account`.
 pub struct Limits {
     pub login_ip: Box<dyn RateLimiter>,
-    pub login_account: Box<dyn FailureLimiter>,
+    /// Wrong passwords per account: back-off per (account, IP) and a ceiling per account that
+    /// spares the user's known IPs ([`account`]).
+    pub login_account: Box<dyn account::AccountGuard>,
     pub signup_ip: Box<dyn RateLimiter>,
     pub reset_ip: Box<dyn RateLimiter>,
     /// Reset mails per address (key: [`crate::users::login_key`] of the address).
@@ -189,7 +195,7 @@ impl Limits {
     pub fn new(cfg: &crate::config::RateLimit) -> Self {
         Limits {
             login_ip: Box::new(PerKey::<String>::new(cfg.login_per_ip)),
-            login_account: Box::new(Failures::new(cfg.login_per_account)),
+            login_account: Box::new(account::Local::new(account::Policy::from_config(cfg))),
             signup_ip: Box::new(PerKey::<String>::new(cfg.signup_per_ip)),
             reset_ip: Box::new(PerKey::<String>::new(cfg.reset_per_ip)),
             reset_address: Box::new(PerKey::<String>::new(cfg.reset_per_address)),
@@ -208,11 +214,10 @@ impl Limits {
         };
         Limits {
             login_ip: ip("login_ip", cfg.login_per_ip),
-            login_account: Box::new(redis::RedisFailures::new(
+            login_account: Box::new(redis::account::RedisGuard::new(
                 conn.clone(),
                 prefix,
-                "login_account",
-                cfg.login_per_account,
+                account::Policy::from_config(cfg),
             )),
             signup_ip: ip("signup_ip", cfg.signup_per_ip),
             reset_ip: ip("reset_ip", cfg.reset_per_ip),

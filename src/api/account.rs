@@ -1,6 +1,7 @@
 //! Helpers shared by the account-lifecycle flows (password, reauth, 2FA, email): credential
 //! checks with their rate limits, session rotation, and mail.
 
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -25,18 +26,19 @@ pub fn issuer(state: &AppState) -> String {
     if configured.is_empty() { site(state) } else { configured.to_owned() }
 }
 
-/// Check the user's password. Failures count against `rate_limit.login_per_account` (like
-/// logins), so a stolen session cannot be used to guess the password at leisure.
-pub async fn check_password(state: &AppState, user: &User, password: String) -> Result<bool, Problem> {
+/// Check the user's password, typed from `ip`. Failures count against the same back-off as
+/// logins (`rate_limit.login_per_account`, per account and IP), so a stolen session cannot be
+/// used to guess the password at leisure.
+pub async fn check_password(state: &AppState, user: &User, password: String, ip: IpAddr) -> Result<bool, Problem> {
     let key = login_key(&user.username);
-    state.limits.login_account.blocked(&key).await?;
+    state.limits.login_account.check(&key, ip).await?;
     let candidate = if password.len() > MAX_BYTES { String::new() } else { password };
     let stored = (!candidate.is_empty()).then(|| user.password_hash.clone());
     let ok = state.passwords.verify(candidate, stored).await?;
     if ok {
-        state.limits.login_account.clear(&key).await;
+        state.limits.login_account.succeed(&key, ip).await;
     } else {
-        state.limits.login_account.fail(&key).await;
+        state.limits.login_account.fail(&key, ip).await;
     }
     Ok(ok)
 }

@@ -9,6 +9,15 @@ use crate::state::{AppState, RequestContext};
 /// `GET /csrf`: a masked token for the current CSRF secret, and the cookie (re)set. Logged in,
 /// the secret is the one bound to the session; otherwise a well-formed cookie is kept (as Django
 /// does) and a missing or malformed one replaced.
+#[utoipa::path(
+    get,
+    path = "/csrf",
+    tag = "session",
+    responses(
+        (status = 200, description = "A masked token; the `csrftoken` cookie is (re)set", body = crate::openapi::CsrfToken),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn get_csrf(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Response {
     let secret = match ctx.authenticated() {
         Some(a) => a.session.csrf_secret.clone(),

@@ -16,7 +16,8 @@ use crate::mail;
 use crate::state::{AppState, RequestContext};
 use crate::users::{AccountToken, TokenPurpose, login_key};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailChangeRequest)]
 pub struct ChangeBody {
     email: String,
 }
@@ -24,6 +25,17 @@ pub struct ChangeBody {
 /// `POST /email {email}` (recent authentication): 202. The new address takes effect when the
 /// link mailed to it is used (`/email/verify`); the old address, if any, gets a notice now. The
 /// same address again re-sends the verification link while it is unverified.
+#[utoipa::path(
+    post,
+    path = "/email",
+    operation_id = "change_email",
+    tag = "account",
+    request_body = ChangeBody,
+    responses(
+        (status = 202, description = "A confirmation link was mailed to the new address (needs a recent login)", body = crate::openapi::Empty),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn change(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -48,13 +60,25 @@ pub async fn change(
     Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailVerifyRequest)]
 pub struct VerifyBody {
     token: String,
 }
 
 /// `POST /email/verify {token}`: the mailed link's token (single use) makes its address the
 /// account's verified email. 409 `email_taken` when another account has taken it meanwhile.
+#[utoipa::path(
+    post,
+    path = "/email/verify",
+    operation_id = "verify_email",
+    tag = "account",
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "The address is the account's, verified", body = crate::openapi::EmailVerified),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<VerifyBody>) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
     let Some(token) = state.users.consume_token(&hash, TokenPurpose::Email, Utc::now()).await? else {
@@ -71,5 +95,6 @@ pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<Verify
         account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
     }
     tracing::info!(user_id = user.id, changed, "email verified");
-    Ok(Json(json!({ "email": email, "emailVerified": true })).into_response())
+    let res = Json(json!({ "email": email, "emailVerified": true }));
+    Ok(crate::audit::AuditNote::user(&user).attach(res))
 }

@@ -7,27 +7,49 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{client_info, session_cookies, with_cookies};
+use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
 use crate::password::policy::MAX_BYTES;
 use crate::state::{AppState, RequestContext};
 use crate::users::{PublicUser, login_key};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginRequest)]
 pub struct LoginBody {
     /// Username, or email address.
     username: String,
     password: String,
+    /// Persistent cookie (default `session.remember_default`) or a browser-session cookie.
     remember: Option<bool>,
 }
 
 /// `POST /login`: verify the password, then open a brand-new session (the old one, if any, is
 /// deleted: no fixation) with a fresh CSRF secret returned in the body.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "session",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in (new session cookie, rotated CSRF secret), or `{mfaRequired: true}` with a pending cookie when the account has 2FA", body = crate::openapi::LoginResult),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Response, Problem> {
+) -> Response {
+    // The audit log records the name that was typed (never the password).
+    let attempted = AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
+    match attempt(&state, &ctx, &headers, body).await {
+        Ok(res) => res,
+        Err(p) => attempted.attach(p),
+    }
+}
+
+async fn attempt(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, body: LoginBody) -> Result<Response, Problem> {
     if body.username.trim().is_empty() {
         return Err(Problem::field("username", "required"));
     }
@@ -36,8 +58,8 @@ pub async fn login(
     }
     state.limits.login_ip.check(&ctx.client_ip.to_string()).await?;
     let account = login_key(&body.username);
-    if let Err(refusal) = state.limits.login_account.blocked(&account).await {
-        tracing::info!(ip = %ctx.client_ip, "login: account temporarily locked after failures (or limiter unavailable)");
+    if let Err(refusal) = state.limits.login_account.check(&account, ctx.client_ip).await {
+        tracing::info!(ip = %ctx.client_ip, "login: this IP must wait after failed logins for this account (or the limiter is unavailable)");
         return Err(refusal.into());
     }
 
@@ -48,19 +70,21 @@ pub async fn login(
     let ok = state.passwords.verify(candidate.clone(), stored).await?;
     let user = match user {
         Some(u) if ok && u.is_active => u,
-        _ => {
-            state.limits.login_account.fail(&account).await;
+        other => {
+            state.limits.login_account.fail(&account, ctx.client_ip).await;
             tracing::info!(ip = %ctx.client_ip, "login failed");
-            return Err(Problem::invalid_credentials());
+            let mut note = AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
+            note.user_id = other.map(|u| u.id);
+            return Ok(note.attach(Problem::invalid_credentials()));
         }
     };
-    state.limits.login_account.clear(&account).await;
+    state.limits.login_account.succeed(&account, ctx.client_ip).await;
     let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
 
     if user.mfa {
         // Two steps: no session yet, only a sealed 5-minute "password OK" cookie bound to the
         // password hash; `/login/mfa` finishes (see `crate::mfa`).
-        let hash = upgrade_hash_now(&state, &user, candidate).await;
+        let hash = upgrade_hash_now(state, &user, candidate).await;
         let pending = crate::mfa::Pending::new(user.id, remember, &hash);
         let cookie = state.cookies.named(
             crate::mfa::PENDING_COOKIE,
@@ -68,10 +92,11 @@ pub async fn login(
             crate::mfa::PENDING_TTL.as_secs(),
         );
         tracing::info!(user_id = user.id, ip = %ctx.client_ip, "login: password ok, second factor required");
-        return Ok(with_cookies(Json(json!({ "mfaRequired": true })), [cookie]));
+        let res = with_cookies(Json(json!({ "mfaRequired": true })), [cookie]);
+        return Ok(AuditNote::user(&user).detail(crate::audit::MFA_REQUIRED).attach(res));
     }
-    upgrade_hash(&state, &user, candidate);
-    open_session(&state, &ctx, &headers, &user, remember).await
+    upgrade_hash(state, &user, candidate);
+    open_session(state, ctx, headers, &user, remember).await
 }
 
 /// The end of a successful login (`/login`, or `/login/mfa` for accounts with 2FA): a brand-new
@@ -95,7 +120,8 @@ pub async fn open_session(
     tracing::info!(user_id = user.id, session = %session.id, ip = %ctx.client_ip, "login ok");
 
     let body = Json(json!({ "user": PublicUser::from(user), "csrfToken": crate::csrf::mask(&secret) }));
-    Ok(with_cookies(body, session_cookies(state, &token, &session)))
+    let res = with_cookies(body, session_cookies(state, &token, &session));
+    Ok(AuditNote::user(user).session(&session.id).attach(res))
 }
 
 /// [`upgrade_hash`] inline, for two-step logins whose pending state is bound to the hash:

@@ -8,6 +8,15 @@ use crate::state::{AppState, AuthState, RequestContext};
 
 /// `POST /logout`: delete the session server-side and clear the cookie; 204 even when not logged
 /// in. The CSRF secret is kept (as Django).
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    responses(
+        (status = 204, description = "Logged out (also when not logged in): session deleted, cookie cleared"),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

@@ -21,6 +21,16 @@ fn already_on() -> Problem {
 
 /// `POST /mfa/totp/setup` (recent authentication): a new secret, pending until confirmed.
 /// Answers `{secret, otpauthUrl, qrSvg}`; a previous unconfirmed secret is replaced.
+#[utoipa::path(
+    post,
+    path = "/mfa/totp/setup",
+    operation_id = "setup_totp",
+    tag = "mfa",
+    responses(
+        (status = 200, description = "A new secret, pending until confirmed (needs a recent login)", body = crate::openapi::TotpSetup),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn setup(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -42,7 +52,8 @@ pub async fn setup(
     Ok(Json(json!({ "secret": totp.secret().to_base32(), "otpauthUrl": url, "qrSvg": svg })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TotpConfirmRequest)]
 pub struct ConfirmBody {
     code: String,
 }
@@ -50,6 +61,17 @@ pub struct ConfirmBody {
 /// `POST /mfa/totp/confirm {code}` (recent authentication): the first code from the app turns
 /// 2FA on. Answers `{recoveryCodes}` (10 single-use codes, shown once, stored hashed) and
 /// revokes the user's other sessions, which were opened without the second factor.
+#[utoipa::path(
+    post,
+    path = "/mfa/totp/confirm",
+    operation_id = "confirm_totp",
+    tag = "mfa",
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "2FA on; the recovery codes, shown once", body = crate::openapi::RecoveryCodes),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -92,6 +114,16 @@ pub async fn confirm(
 
 /// `POST /mfa/totp/disable` (recent authentication): removes the secret and the recovery codes,
 /// and revokes the user's other sessions. 204, also when 2FA was off.
+#[utoipa::path(
+    post,
+    path = "/mfa/totp/disable",
+    operation_id = "disable_totp",
+    tag = "mfa",
+    responses(
+        (status = 204, description = "2FA off (needs a recent login)"),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn disable(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -114,8 +146,9 @@ pub async fn disable(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = LoginMfaRequest)]
 pub struct SecondStep {
     code: Option<String>,
     recovery_code: Option<String>,
@@ -124,6 +157,17 @@ pub struct SecondStep {
 /// `POST /login/mfa {code} | {recoveryCode}`: the second step after `/login` answered
 /// `{mfaRequired: true}` and set the sealed `sessiongate_mfa` cookie. Opens the session exactly
 /// as `/login` does (new token, rotated CSRF) and deletes the cookie.
+#[utoipa::path(
+    post,
+    path = "/login/mfa",
+    operation_id = "login_mfa",
+    tag = "session",
+    request_body = SecondStep,
+    responses(
+        (status = 200, description = "Logged in (new session cookie, rotated CSRF secret)", body = crate::openapi::LoggedIn),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn login_mfa(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -145,7 +189,9 @@ pub async fn login_mfa(
     let Some(user) = user else {
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     };
-    check_second_factor(&state, &user, body.code.as_deref(), body.recovery_code.as_deref()).await?;
+    if let Err(p) = check_second_factor(&state, &user, body.code.as_deref(), body.recovery_code.as_deref()).await {
+        return Ok(crate::audit::AuditNote::user(&user).attach(p));
+    }
     let res = login::open_session(&state, &ctx, &headers, &user, pending.remember).await?;
     Ok(with_cookies(res, [clear]))
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::any;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, header};
 use serde::Serialize;
@@ -34,28 +34,49 @@ use crate::state::{AppState, AuthState, Authenticated, RequestContext};
 
 /// The auth API router (without the CSRF and session layers, which `server` wraps around it).
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/csrf", get(csrf::get_csrf))
-        .route("/login", post(login::login))
-        .route("/logout", post(logout::logout))
-        .route("/session", get(session::whoami))
-        .route("/signup", post(signup::signup))
-        .route("/sessions", get(sessions::list))
-        .route("/sessions/{id}", delete(sessions::revoke))
-        .route("/sessions/revoke-others", post(sessions::revoke_others))
+    documented().0
+}
+
+/// The auth API router and its OpenAPI description ([`crate::openapi`]), built together from
+/// the handlers' `#[utoipa::path]` annotations: no route exists undescribed, and no described
+/// path is missing.
+pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+
+    /// `/verify` answers any method (front proxies may forward the original one); described as GET.
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(verify::verify))]
+    struct ForwardAuth;
+
+    let (router, mut doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(csrf::get_csrf))
+        .routes(routes!(login::login))
+        .routes(routes!(logout::logout))
+        .routes(routes!(session::whoami))
+        .routes(routes!(signup::signup))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(sessions::revoke_others))
+        .routes(routes!(password::change))
+        .routes(routes!(password::request_reset))
+        .routes(routes!(password::confirm_reset))
+        .routes(routes!(reauth::reauth))
+        .routes(routes!(mfa::login_mfa))
+        .routes(routes!(mfa::setup))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::disable))
+        .routes(routes!(email::change))
+        .routes(routes!(email::verify))
+        .routes(routes!(crate::openapi::serve))
+        .split_for_parts();
+    doc.merge(ForwardAuth::openapi());
+    let router = router
         .route("/verify", any(verify::verify))
-        .route("/password", post(password::change))
-        .route("/password/reset", post(password::request_reset))
-        .route("/password/reset/confirm", post(password::confirm_reset))
-        .route("/reauth", post(reauth::reauth))
-        .route("/login/mfa", post(mfa::login_mfa))
-        .route("/mfa/totp/setup", post(mfa::setup))
-        .route("/mfa/totp/confirm", post(mfa::confirm))
-        .route("/mfa/totp/disable", post(mfa::disable))
-        .route("/email", post(email::change))
-        .route("/email/verify", post(email::verify))
         .fallback(|| async { Problem::not_found("No such endpoint.") })
-        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() });
+    (router, doc)
 }
 
 /// The logged-in user of this request, or the right problem: 401, or 503 when the store failed.
@@ -76,7 +97,8 @@ pub fn require_recent_auth(a: &Authenticated, window: std::time::Duration) -> Re
 }
 
 /// SPEC §4 `Session`: `id` is the public identifier, never the cookie token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: String,

@@ -16,8 +16,9 @@ use crate::password::policy;
 use crate::state::{AppState, RequestContext};
 use crate::users::{AccountToken, TokenPurpose, login_key};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordChangeRequest)]
 pub struct ChangeBody {
     current_password: String,
     new_password: String,
@@ -26,6 +27,17 @@ pub struct ChangeBody {
 /// `POST /password`: needs a login or reauth within `auth.reauth_window` (else 403
 /// `reauth_required`) and the current password. Sets the new one, gives this session a new token
 /// and CSRF secret (returned), and revokes every other session of the user.
+#[utoipa::path(
+    post,
+    path = "/password",
+    operation_id = "change_password",
+    tag = "account",
+    request_body = ChangeBody,
+    responses(
+        (status = 200, description = "Changed: this session rotated (new CSRF token), every other session revoked", body = crate::openapi::CsrfToken),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn change(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -36,7 +48,7 @@ pub async fn change(
     if body.current_password.is_empty() {
         return Err(Problem::field("currentPassword", "required"));
     }
-    if !check_password(&state, &a.user, body.current_password).await? {
+    if !check_password(&state, &a.user, body.current_password, ctx.client_ip).await? {
         tracing::info!(user_id = a.user.id, "password change: wrong current password");
         let mut p = Problem::invalid_credentials();
         p.detail = "The current password is incorrect.".into();
@@ -64,7 +76,8 @@ pub async fn change(
     Ok(res)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordResetRequest)]
 pub struct ResetBody {
     email: String,
 }
@@ -72,6 +85,17 @@ pub struct ResetBody {
 /// `POST /password/reset`: 202 whatever the address. Everything that depends on whether the
 /// address exists (lookup, token, mail) happens after the answer, so neither the status nor the
 /// timing tells. Limited per client IP (429) and per address (silently: no more mail).
+#[utoipa::path(
+    post,
+    path = "/password/reset",
+    operation_id = "request_password_reset",
+    tag = "account",
+    request_body = ResetBody,
+    responses(
+        (status = 202, description = "Accepted, whether or not the address belongs to an account", body = crate::openapi::Empty),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn request_reset(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -119,8 +143,9 @@ async fn send_reset(state: AppState, email: String) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordResetConfirmRequest)]
 pub struct ConfirmBody {
     token: String,
     new_password: String,
@@ -128,8 +153,20 @@ pub struct ConfirmBody {
 
 /// `POST /password/reset/confirm`: a live reset token (single use, `auth.reset_token_ttl`) sets
 /// the password and revokes every session of the user.
+#[utoipa::path(
+    post,
+    path = "/password/reset/confirm",
+    operation_id = "confirm_password_reset",
+    tag = "account",
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "Password set; every session of the user revoked", body = crate::openapi::Empty),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn confirm_reset(
     State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
@@ -150,7 +187,8 @@ pub async fn confirm_reset(
     state.users.set_password(user.id, &password_hash).await?;
     let revoked = state.sessions.revoke_all(user.id, None).await?;
     account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
-    state.limits.login_account.clear(&login_key(&user.username)).await;
+    // The mailbox owner may log in from here at once, whatever failures came before.
+    state.limits.login_account.succeed(&login_key(&user.username), ctx.client_ip).await;
     // The link reached the mailbox: that proves the address.
     if !user.email_verified
         && user.email.is_some()
@@ -166,5 +204,5 @@ pub async fn confirm_reset(
             .as_deref()
             .map(|to| mail::templates::password_changed(to, &user.username, &account::site(&state), true)),
     );
-    Ok(Json(json!({})).into_response())
+    Ok(crate::audit::AuditNote::user(&user).attach(Json(json!({}))))
 }

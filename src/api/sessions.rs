@@ -9,6 +9,16 @@ use crate::http::Problem;
 use crate::state::{AppState, RequestContext};
 
 /// `GET /sessions`: my live sessions, the current one marked.
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    responses(
+        (status = 200, description = "Live sessions of the user, newest first", body = crate::openapi::SessionList),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -20,6 +30,17 @@ pub async fn list(
 }
 
 /// `DELETE /sessions/{id}`: revoke one of my sessions (404 for anyone else's).
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    operation_id = "revoke_session",
+    tag = "sessions",
+    params(("id" = String, Path, description = "The session's public id (from `GET /sessions`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -35,6 +56,16 @@ pub async fn revoke(
 }
 
 /// `POST /sessions/revoke-others`: sign out every other device.
+#[utoipa::path(
+    post,
+    path = "/sessions/revoke-others",
+    operation_id = "revoke_other_sessions",
+    tag = "sessions",
+    responses(
+        (status = 200, description = "Every other session of the user revoked", body = crate::openapi::Revoked),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn revoke_others(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

@@ -11,7 +11,8 @@ use crate::password::policy;
 use crate::state::{AppState, RequestContext};
 use crate::users::{NewUser, PublicUser};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SignupRequest)]
 pub struct SignupBody {
     username: String,
     password: String,
@@ -37,6 +38,16 @@ pub fn check_email(email: &str) -> Result<(), Problem> {
 }
 
 /// `POST /signup` (only with `auth.signup = true`): create the account and log it in.
+#[utoipa::path(
+    post,
+    path = "/signup",
+    tag = "account",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "Created and logged in (new session cookie, rotated CSRF secret); 403 `signup_disabled` unless `auth.signup = true`", body = crate::openapi::LoggedIn),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn signup(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -72,7 +83,8 @@ pub async fn signup(
         tracing::warn!(user_id = user.id, error = %e, "signup: verification mail not sent");
     }
     let body = Json(json!({ "user": PublicUser::from(&user), "csrfToken": crate::csrf::mask(&secret) }));
-    Ok(with_cookies((StatusCode::CREATED, body).into_response(), session_cookies(&state, &token, &session)))
+    let res = with_cookies((StatusCode::CREATED, body).into_response(), session_cookies(&state, &token, &session));
+    Ok(crate::audit::AuditNote::user(&user).session(&session.id).attach(res))
 }
 
 #[cfg(test)]

@@ -24,6 +24,20 @@ use crate::state::{AppState, RequestContext};
 
 const METHOD_HEADERS: [&str; 2] = ["x-original-method", "x-forwarded-method"];
 
+#[utoipa::path(
+    get,
+    path = "/verify",
+    operation_id = "forward_auth",
+    tag = "forward-auth",
+    params(
+        ("X-Original-Method" = Option<String>, Header, description = "The original request's method (nginx); unsafe methods get the CSRF checks"),
+        ("X-Forwarded-Method" = Option<String>, Header, description = "The same, as Traefik and Caddy send it"),
+    ),
+    responses(
+        (status = 200, description = "Logged in: identity headers (`X-Auth-User-Id`, `X-Auth-User`, `X-Auth-Email`, `X-Auth-Session`, optionally `X-Auth-Assertion`)"),
+        (status = "default", response = crate::openapi::Problem),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

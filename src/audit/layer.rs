@@ -136,7 +136,7 @@ pub async fn observe(
     match event {
         Event::Login => {
             let outcome = match (outcome, e.detail.as_deref()) {
-                (Outcome::Success, Some("second factor required")) => "mfa_required",
+                (Outcome::Success, Some(super::MFA_REQUIRED)) => "mfa_required",
                 (Outcome::Success, _) => "success",
                 (Outcome::Failure, _) => "failure",
                 (Outcome::Error, _) => "error",

@@ -186,6 +186,9 @@ impl AuditEvent {
     }
 }
 
+/// The detail of a successful password step that still needs the second factor.
+pub const MFA_REQUIRED: &str = "second factor required";
+
 /// What a handler knows better than the route and status: attach it to the response
 /// (`res.extensions_mut().insert(note)`, or [`AuditNote::attach`]) and [`layer::observe`]
 /// merges it into the event. Every field is optional; set ones win.

@@ -99,18 +99,24 @@ async fn resolve(
     token: &SessionToken,
     cached_user: bool,
 ) -> Result<Option<(Authenticated, bool)>, ()> {
+    let started = std::time::Instant::now();
     let loaded = state.sessions.load(token).await.map_err(|e| {
         tracing::warn!(error = %e, "session lookup failed; failing closed");
-    })?;
+    });
+    crate::metrics::store_timing("sessions", "load", started.elapsed());
+    let loaded = loaded?;
     let Some(loaded) = loaded else { return Ok(None) };
     let cache = state.sessions.user_cache();
     let user = match cached_user.then(|| cache.get(loaded.session.user_id)).flatten() {
         Some(user) => Some(user),
         None => {
             let generation = cache.generation();
+            let started = std::time::Instant::now();
             let user = state.users.get(loaded.session.user_id).await.map_err(|e| {
                 tracing::warn!(error = %e, "user lookup failed; failing closed");
-            })?;
+            });
+            crate::metrics::store_timing("users", "get", started.elapsed());
+            let user = user?;
             if let Some(u) = &user {
                 cache.put(generation, u.clone());
             }

@@ -198,6 +198,38 @@ pub struct RedisStore {
     prefix: String,
     scripts: Scripts,
     _keepalive: KeepAlive,
+    locations: Locations,
+}
+
+/// Where the record of a token lives: token hash → (user id, session id).
+///
+/// This in-process cache saves `get` the round trip to the token pointer and needs no
+/// invalidation, because it holds only facts that never change — a token hash names one session
+/// for ever (rotation makes a new hash; ids are never reused). Whether the session still exists
+/// and still belongs to that token is read from its record on every request, as without the
+/// cache, so a revocation or rotation on any instance takes effect on the very next request.
+/// Bounded: emptied when full.
+struct Locations(std::sync::Mutex<HashMap<String, (i64, String)>>);
+
+/// Entries kept by [`Locations`] (≈ 150 bytes each).
+const LOCATIONS_MAX: usize = 100_000;
+
+impl Locations {
+    fn get(&self, hash: &TokenHash) -> Option<(i64, String)> {
+        self.0.lock().expect("poisoned").get(&hash.0).cloned()
+    }
+
+    fn put(&self, hash: &TokenHash, user: i64, id: &str) {
+        let mut map = self.0.lock().expect("poisoned");
+        if map.len() >= LOCATIONS_MAX {
+            map.clear();
+        }
+        map.insert(hash.0.clone(), (user, id.to_owned()));
+    }
+
+    fn forget(&self, hash: &TokenHash) {
+        self.0.lock().expect("poisoned").remove(&hash.0);
+    }
 }
 
 /// How often an idle connection is exercised (see [`keep_alive`]).
@@ -317,7 +349,13 @@ impl RedisStore {
             .map_err(|_| StoreError::Unavailable(format!("redis: no connection within {CONNECT_TIMEOUT:?}")))?
             .map_err(unavailable)?;
         let _keepalive = keep_alive(&conn);
-        Ok(RedisStore { conn, prefix: prefix.to_owned(), scripts: Scripts::new(), _keepalive })
+        Ok(RedisStore {
+            conn,
+            prefix: prefix.to_owned(),
+            scripts: Scripts::new(),
+            _keepalive,
+            locations: Locations(Default::default()),
+        })
     }
 
     /// The record key of a session (for operators and tests; see the module docs).
@@ -378,19 +416,28 @@ impl RedisStore {
 
     async fn get_once(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
         let mut conn = self.conn.clone();
-        let ptr: Option<String> = conn.get(self.token_key(hash)).await.map_err(unavailable)?;
-        let Some((user, id)) = ptr.as_deref().and_then(|p| p.split_once(':')) else {
-            return Ok(None);
+        let (user, id) = match self.locations.get(hash) {
+            Some(known) => known,
+            None => {
+                let ptr: Option<String> = conn.get(self.token_key(hash)).await.map_err(unavailable)?;
+                let Some((user, id)) = ptr.as_deref().and_then(|p| p.split_once(':')) else {
+                    return Ok(None);
+                };
+                let user: i64 = user.parse().map_err(|_| StoreError::Corrupt(format!("bad token pointer {ptr:?}")))?;
+                self.locations.put(hash, user, id);
+                (user, id.to_owned())
+            }
         };
-        let user: i64 = user.parse().map_err(|_| StoreError::Corrupt(format!("bad token pointer {ptr:?}")))?;
         let (stored, data, seen, idle): Record = ::redis::cmd("HMGET")
-            .arg(self.session_key(user, id))
+            .arg(self.session_key(user, &id))
             .arg(&["hash", "data", "seen", "idle"])
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        // A stale pointer (rotated or revoked session) leads to a record for another token.
+        // The record is the authority: gone (revoked, expired) or now naming another token
+        // (rotated), the token is dead — whatever the pointer or the cache said.
         if stored.as_deref() != Some(hash.0.as_str()) {
+            self.locations.forget(hash);
             return Ok(None);
         }
         let Some(data) = data else { return Ok(None) };

@@ -37,7 +37,8 @@ impl std::fmt::Debug for User {
 }
 
 /// The public view of a user (SPEC §4 `User`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicUser {
     pub id: i64,

@@ -1,0 +1,672 @@
+//! Operations and hardening (issue 7): abuse protection (per-IP back-off, account ceiling,
+//! bounded Argon2 queue), request hygiene (URL length, request ids, configured connection
+//! limits), the audit log (rows, log lines, CLI, webhook; never a secret), metrics on the
+//! admin listener only, and the OpenAPI description.
+//!
+//! Run with: `cargo test --test ops`
+//!
+//! Each test runs a real gateway (`server::serve_on`: the public listener with its connection
+//! limits, and the admin listener) on loopback ports with a SQLite file in a temp dir. Client
+//! IPs are simulated with `X-Forwarded-For` from a trusted proxy (`127.0.0.1/32`). Log lines
+//! of every gateway in this binary are captured (at debug level) for the secret checks.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use sessiongate::audit::{AuditEvent, AuditQuery, Event, Outcome};
+use sessiongate::config::load_str;
+use sessiongate::server;
+use sessiongate::state::AppState;
+use sessiongate::users::NewUser;
+
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
+const ATTACKER: &str = "203.0.113.66";
+const HOME: &str = "198.51.100.7";
+
+// ---------------------------------------------------------------------------------------------
+// Log capture: one global subscriber for the whole test binary.
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,hyper=info,h2=info,sqlx=info,tower=info"))
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A gateway on real listeners.
+
+struct Gateway {
+    url: String,
+    admin: Option<String>,
+    state: AppState,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Start a gateway from `toml` (plus temp data dir, cheap Argon2, trusted local proxy, an
+/// admin listener) with user `alice`.
+async fn start(toml: &str) -> Gateway {
+    start_with(toml, true).await
+}
+
+async fn start_with(toml: &str, admin: bool) -> Gateway {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_listener =
+        if admin { Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()) } else { None };
+    let addr = listener.local_addr().unwrap();
+    let admin_addr = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
+    let mut text = format!(
+        "data_dir = \"{}\"\n{toml}\n",
+        dir.path().display().to_string().replace('\\', "/")
+    );
+    // Sections the tests do not set themselves.
+    for (section, lines) in [
+        ("[server]", format!("listen = \"{addr}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}", admin_addr.map_or(String::new(), |a| format!("admin_listen = \"{a}\"\n")))),
+        ("[auth]", "bootstrap_admin = false\n".to_owned()),
+        ("[users]", "argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 }\n".to_owned()),
+    ] {
+        if let Some(i) = text.find(section) {
+            text.insert_str(i + section.len() + 1, &lines);
+        } else {
+            text.push_str(&format!("{section}\n{lines}"));
+        }
+    }
+    let config = dir.path().join("sessiongate.toml");
+    std::fs::write(&config, &text).unwrap();
+    let settings = Arc::new(load_str(&text).expect("test config loads").validate().expect("test config valid"));
+    let stores = server::open_stores(&settings).await.unwrap();
+    let hash = stores.passwords.hash(PASSWORD.into()).await.unwrap();
+    stores
+        .users
+        .create(NewUser { username: USER.into(), email: Some("alice@example.com".into()), password_hash: hash })
+        .await
+        .unwrap();
+    let state = AppState::from_stores(settings, stores);
+    let s = state.clone();
+    tokio::spawn(async move { server::serve_on(s, listener, admin_listener, std::future::pending()).await });
+    Gateway {
+        url: format!("http://{addr}"),
+        admin: admin_addr.map(|a| format!("http://{a}")),
+        state,
+        config,
+        _dir: dir,
+    }
+}
+
+impl Gateway {
+    async fn audit(&self) -> Vec<AuditEvent> {
+        assert!(self.state.audit.flush(Duration::from_secs(5)).await, "audit queue flushed");
+        self.state.audit.table().query(&AuditQuery { limit: 10_000, ..Default::default() }).await.unwrap()
+    }
+
+    fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
+/// A browser-like client from one IP (sent as `X-Forwarded-For` through the trusted proxy).
+struct Browser {
+    client: Client,
+    jar: Arc<Jar>,
+    base: String,
+    ip: String,
+}
+
+impl Browser {
+    fn new(gw: &Gateway, ip: &str) -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder().cookie_provider(jar.clone()).user_agent("ops-test/1.0").build().unwrap();
+        Browser { client, jar, base: gw.url.clone(), ip: ip.to_owned() }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/auth{path}", self.base)
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.jar.cookies(&self.base.parse().unwrap())?;
+        header.to_str().unwrap().split("; ").find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+
+    async fn csrf(&self) -> String {
+        let res = self.client.get(self.url("/csrf")).header("x-forwarded-for", &self.ip).send().await.unwrap();
+        res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned()
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("x-forwarded-for", &self.ip)
+            .header("x-csrftoken", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    async fn login_as(&self, user: &str, password: &str) -> Response {
+        let token = self.csrf().await;
+        self.post("/login", &token, json!({ "username": user, "password": password })).await
+    }
+
+    /// Log in as alice; the new CSRF token.
+    async fn login(&self) -> String {
+        let res = self.login_as(USER, PASSWORD).await;
+        assert_eq!(res.status(), 200, "login from {}", self.ip);
+        res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned()
+    }
+}
+
+async fn problem(res: Response) -> (u16, String, Value) {
+    let status = res.status().as_u16();
+    let v: Value = res.json().await.unwrap_or(Value::Null);
+    (status, v["code"].as_str().unwrap_or("").to_owned(), v)
+}
+
+fn retry_after(res: &Response) -> u64 {
+    res.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abuse protection.
+
+#[tokio::test]
+async fn attacker_ip_backs_off_exponentially_while_the_user_logs_in_from_home() {
+    let gw = start("[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"2/1s\"\nlogin_backoff_max = \"3s\"\n").await;
+    let attacker = Browser::new(&gw, ATTACKER);
+    let user = Browser::new(&gw, HOME);
+
+    // Two free failures, then 1 s, 2 s, then the 3 s maximum.
+    for _ in 0..2 {
+        assert_eq!(attacker.login_as(USER, "not the password").await.status(), 401);
+    }
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let res = attacker.login_as(USER, PASSWORD).await;
+        assert_eq!(res.status(), 429, "locked out, even with the right password");
+        let wait = retry_after(&res);
+        assert_eq!(problem(res).await.1, "rate_limited");
+        waits.push(wait);
+        // Meanwhile the real user, from their own IP, gets in at once.
+        assert_eq!(user.login_as(USER, PASSWORD).await.status(), 200, "the user is not locked out");
+        tokio::time::sleep(Duration::from_millis(wait * 1000 + 100)).await;
+        assert_eq!(attacker.login_as(USER, "still not it").await.status(), 401, "one more try after the wait");
+    }
+    assert_eq!(waits, [1, 2, 3], "exponential back-off up to login_backoff_max");
+    // Other accounts are unaffected from the attacker's IP too.
+    assert_eq!(attacker.login_as("bob", "whatever pw").await.status(), 401);
+    // The events are in the audit log: the attacker's failures and 429s, the user's logins.
+    let events = gw.audit().await;
+    let from = |ip: &str, e: Event, o: Outcome| {
+        events.iter().filter(|x| x.ip.as_deref() == Some(ip) && x.event == e && x.outcome == o).count()
+    };
+    assert!(from(ATTACKER, Event::Login, Outcome::Failure) >= 5);
+    assert_eq!(from(ATTACKER, Event::RateLimited, Outcome::Failure), 3);
+    assert_eq!(from(HOME, Event::Login, Outcome::Success), 3);
+}
+
+#[tokio::test]
+async fn account_ceiling_closes_new_ips_but_not_the_users_known_one() {
+    let gw = start(
+        "[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"100/1m\"\nlogin_account_ceiling = \"5/1h\"\n",
+    )
+    .await;
+    let home = Browser::new(&gw, HOME);
+    home.login().await;
+    // A distributed attack: five IPs, one failure each, reach the account's ceiling.
+    for i in 1..=5 {
+        let b = Browser::new(&gw, &format!("203.0.113.{i}"));
+        assert_eq!(b.login_as(USER, "guess").await.status(), 401);
+    }
+    let newcomer = Browser::new(&gw, "192.0.2.99");
+    let res = newcomer.login_as(USER, PASSWORD).await;
+    assert_eq!(res.status(), 429, "unknown IPs are refused past the ceiling");
+    assert!(retry_after(&res) > 60);
+    assert_eq!(Browser::new(&gw, HOME).login_as(USER, PASSWORD).await.status(), 200, "the known IP gets in");
+    assert_eq!(newcomer.login_as("bob", "guess").await.status(), 401, "other accounts are open");
+}
+
+#[tokio::test]
+async fn a_login_flood_gets_503_overloaded_fast_instead_of_queueing() {
+    // Real Argon2 cost and a queue of two: a flood of logins cannot pile up behind the hasher.
+    let gw = start(
+        "[rate_limit]\nlogin_per_ip = \"10000/1m\"\nlogin_per_account = \"10000/1m\"\nlogin_account_ceiling = \"10000/1h\"\n\
+         [users]\nhash_queue = 2\n",
+    )
+    .await;
+    // Stronger hashing than the harness default for this test only: rehash alice.
+    let strong = sessiongate::password::Passwords::new(&sessiongate::password::Argon2Params {
+        memory_kib: 19456,
+        iterations: 2,
+        parallelism: 1,
+    })
+    .unwrap();
+    let user = gw.state.users.find_by_login(USER).await.unwrap().unwrap();
+    gw.state.users.set_password(user.id, &strong.hash(PASSWORD.into()).await.unwrap()).await.unwrap();
+
+    let b = Arc::new(Browser::new(&gw, HOME));
+    let token = b.csrf().await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (b, token) = (b.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let res = b.post("/login", &token, json!({ "username": USER, "password": format!("wrong {i}") })).await;
+            let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let (status, code, _) = problem(res).await;
+            (status, code, retry, t.elapsed())
+        }));
+    }
+    let mut overloaded = 0;
+    let mut answered = 0;
+    let mut slowest = Duration::ZERO;
+    for t in tasks {
+        let (status, code, retry, took) = t.await.unwrap();
+        slowest = slowest.max(took);
+        match status {
+            503 => {
+                assert_eq!(code, "overloaded");
+                assert_eq!(retry.as_deref(), Some("1"));
+                overloaded += 1;
+            }
+            401 => answered += 1,
+            other => panic!("unexpected {other} {code}"),
+        }
+    }
+    assert!(overloaded > 0, "some logins were refused with 503 (queue of 2)");
+    assert!(answered >= 2, "the queued ones were answered");
+    assert!(slowest < Duration::from_secs(5), "no request waited long: slowest {slowest:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The hasher is free again afterwards.
+    assert_eq!(b.login_as(USER, PASSWORD).await.status(), 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request hygiene.
+
+#[tokio::test]
+async fn long_urls_get_414_and_configured_header_limits_apply() {
+    let gw = start("[server]\nmax_url_bytes = \"1KiB\"\nmax_header_bytes = \"8KiB\"\nheader_read_timeout = \"2s\"\n").await;
+    let c = Client::new();
+    let long = format!("{}/api/auth/session?q={}", gw.url, "x".repeat(2000));
+    let (status, code, v) = problem(c.get(&long).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (414, "uri_too_long"), "{v}");
+    assert_eq!(c.get(format!("{}/?q={}", gw.url, "y".repeat(900))).send().await.unwrap().status(), 200);
+    // Headers beyond server.max_header_bytes: 431 from the connection layer.
+    let res = c.get(format!("{}/healthz", gw.url)).header("x-big", "z".repeat(10_000)).send().await.unwrap();
+    assert_eq!(res.status(), 431);
+    let limits = server::limits(&gw.state.settings);
+    assert_eq!(limits.max_header_bytes, 8192);
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn request_ids_are_validated_echoed_and_logged() {
+    let gw = start("").await;
+    let c = Client::new();
+    let res = c.get(format!("{}/healthz", gw.url)).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+    for bad in ["has space", &"x".repeat(65), "semi;colon"] {
+        let res = c.get(format!("{}/healthz", gw.url)).header("x-request-id", bad).send().await.unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, bad);
+        assert_eq!(id.len(), 16, "replaced by a fresh id: {id}");
+    }
+    let res = c.get(format!("{}/healthz", gw.url)).send().await.unwrap();
+    assert!(res.headers().contains_key("x-request-id"), "one is made when none is sent");
+
+    // The id is in the request's log lines (the span) and in the audit row.
+    let b = Browser::new(&gw, HOME);
+    let token = b.csrf().await;
+    let res = b
+        .client
+        .post(b.url("/login"))
+        .header("x-csrftoken", &token)
+        .header("x-request-id", "req-login-7f3a")
+        .json(&json!({ "username": USER, "password": "wrong password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "req-login-7f3a");
+    assert_eq!(res.status(), 401);
+    let events = gw.audit().await;
+    assert!(events.iter().any(|e| e.request_id.as_deref() == Some("req-login-7f3a") && e.event == Event::Login));
+    let line = log_text()
+        .lines()
+        .find(|l| l.contains("sessiongate::audit") && l.contains("req-login-7f3a"))
+        .map(str::to_owned)
+        .expect("the audit log line carries the request id");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["fields"]["event"], "login");
+    assert_eq!(v["span"]["request_id"], "req-login-7f3a", "{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log.
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The token of the first link with `token=` in the newest `.eml` for `to` whose subject has
+/// `subject` (quoted-printable undone).
+async fn mailed_token(outbox: &std::path::Path, to: &str, subject: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for entry in std::fs::read_dir(outbox).into_iter().flatten().flatten() {
+            let raw = std::fs::read_to_string(entry.path()).unwrap_or_default().replace("\r\n", "\n");
+            let text = raw.replace("=\n", "").replace("=3D", "=");
+            if text.contains(&format!("To: {to}")) && text.contains(subject)
+                && let Some(i) = text.find("token=")
+            {
+                let token: String =
+                    text[i + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+                let _ = std::fs::remove_file(entry.path());
+                return token;
+            }
+        }
+        assert!(Instant::now() < deadline, "no mail to {to} about {subject:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_authentication_event_is_audited_without_secrets() {
+    let gw = start("[auth]\nsignup = true\n[rate_limit]\nsignup_per_ip = \"2/1h\"\n").await;
+    let outbox = gw.data_dir().join("outbox");
+    let mut secrets: Vec<String> = vec![PASSWORD.into()];
+    let new_password = "a different long passphrase 7";
+    let newer_password = "yet another passphrase 42";
+    secrets.extend([new_password.into(), newer_password.into()]);
+
+    // signup (and its rate limit), login failed and ok.
+    let bob = Browser::new(&gw, HOME);
+    let t = bob.csrf().await;
+    let bob_password = "bobs own passphrase 99";
+    secrets.push(bob_password.into());
+    let res = bob.post("/signup", &t, json!({ "username": "bob", "password": bob_password, "email": "bob@example.com" })).await;
+    assert_eq!(res.status(), 201);
+    for _ in 0..2 {
+        let t = Browser::new(&gw, HOME).csrf().await;
+        let _ = bob.post("/signup", &t, json!({ "username": "carol", "password": "carols passphrase 1" })).await;
+    }
+    let b = Browser::new(&gw, HOME);
+    assert_eq!(b.login_as(USER, "wrong password 1").await.status(), 401);
+    let token = b.login().await;
+    secrets.push(b.cookie("sessionid").unwrap());
+    secrets.push(b.cookie("csrftoken").unwrap());
+    secrets.push(token.clone());
+
+    // CSRF rejections: no token, wrong token.
+    let res = b.client.post(b.url("/logout")).header("x-forwarded-for", HOME).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(b.post("/sessions/revoke-others", &"a".repeat(64), json!({})).await.status(), 403);
+
+    // reauth, password change, sessions.
+    assert_eq!(b.post("/reauth", &token, json!({ "password": "wrong again" })).await.status(), 401);
+    let res = b.post("/reauth", &token, json!({ "password": PASSWORD })).await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
+    let other = Browser::new(&gw, "192.0.2.5");
+    other.login().await;
+    secrets.push(other.cookie("sessionid").unwrap());
+    let res = b
+        .post("/password", &token, json!({ "currentPassword": PASSWORD, "newPassword": new_password }))
+        .await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
+    secrets.push(b.cookie("sessionid").unwrap());
+    let third = Browser::new(&gw, "192.0.2.6");
+    assert_eq!(third.login_as(USER, new_password).await.status(), 200);
+    let third_id = {
+        let v: Value = b.client.get(b.url("/sessions")).send().await.unwrap().json().await.unwrap();
+        v["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(b.send(reqwest::Method::DELETE, &format!("/sessions/{third_id}"), &token, None).await.status(), 204);
+    assert_eq!(b.post("/sessions/revoke-others", &token, json!({})).await.status(), 200);
+
+    // MFA: setup, confirm (with the secret from setup), disable.
+    let res = b.post("/mfa/totp/setup", &token, json!({})).await;
+    assert_eq!(res.status(), 200);
+    let secret = res.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned();
+    secrets.push(secret.clone());
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+        .build()
+        .unwrap();
+    let code = totp.generate(now()).to_string();
+    let res = b.post("/mfa/totp/confirm", &token, json!({ "code": code })).await;
+    assert_eq!(res.status(), 200);
+    let codes: Value = res.json().await.unwrap();
+    for c in codes["recoveryCodes"].as_array().unwrap() {
+        secrets.push(c.as_str().unwrap().to_owned());
+    }
+    assert_eq!(b.post("/mfa/totp/disable", &token, json!({})).await.status(), 204);
+
+    // Email change and verification, password reset request and confirmation.
+    assert_eq!(b.post("/email", &token, json!({ "email": "alice@example.org" })).await.status(), 202);
+    let verify = mailed_token(&outbox, "alice@example.org", "onfirm").await;
+    secrets.push(verify.clone());
+    assert_eq!(b.post("/email/verify", &token, json!({ "token": verify })).await.status(), 200);
+    let anon = Browser::new(&gw, HOME);
+    let t = anon.csrf().await;
+    assert_eq!(anon.post("/password/reset", &t, json!({ "email": "alice@example.org" })).await.status(), 202);
+    let reset = mailed_token(&outbox, "alice@example.org", "eset").await;
+    secrets.push(reset.clone());
+    let res = anon.post("/password/reset/confirm", &t, json!({ "token": reset, "newPassword": newer_password })).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(anon.post("/password/reset/confirm", &t, json!({ "token": reset, "newPassword": newer_password })).await.status(), 400);
+
+    // Logout (of a fresh session), and a login refused by the rate limit.
+    let c = Browser::new(&gw, "192.0.2.7");
+    let t = {
+        let res = c.login_as(USER, newer_password).await;
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned()
+    };
+    secrets.push(c.cookie("sessionid").unwrap());
+    assert_eq!(c.post("/logout", &t, json!({})).await.status(), 204);
+
+    let events = gw.audit().await;
+    let has = |e: Event, o: Outcome| events.iter().any(|x| x.event == e && x.outcome == o);
+    for (e, o) in [
+        (Event::Signup, Outcome::Success),
+        (Event::RateLimited, Outcome::Failure),
+        (Event::Login, Outcome::Failure),
+        (Event::Login, Outcome::Success),
+        (Event::CsrfRejected, Outcome::Failure),
+        (Event::Reauth, Outcome::Failure),
+        (Event::Reauth, Outcome::Success),
+        (Event::PasswordChange, Outcome::Success),
+        (Event::SessionRevoked, Outcome::Success),
+        (Event::SessionsRevoked, Outcome::Success),
+        (Event::MfaSetup, Outcome::Success),
+        (Event::MfaEnabled, Outcome::Success),
+        (Event::MfaDisabled, Outcome::Success),
+        (Event::EmailChange, Outcome::Success),
+        (Event::EmailVerified, Outcome::Success),
+        (Event::PasswordResetRequest, Outcome::Success),
+        (Event::PasswordReset, Outcome::Success),
+        (Event::PasswordReset, Outcome::Failure),
+        (Event::Logout, Outcome::Success),
+    ] {
+        assert!(has(e, o), "no {e} {o} row in {events:#?}");
+    }
+    // Who, from where, with what.
+    let login = events.iter().find(|x| x.event == Event::Login && x.outcome == Outcome::Success).unwrap();
+    assert_eq!(login.username.as_deref(), Some(USER));
+    assert!(login.user_id.is_some() && login.session.is_some(), "{login:?}");
+    assert_eq!(login.ip.as_deref(), Some(HOME));
+    assert_eq!(login.user_agent.as_deref(), Some("ops-test/1.0"));
+    let revoked = events.iter().find(|x| x.event == Event::SessionRevoked).unwrap();
+    assert_eq!(revoked.session.as_deref(), Some(third_id.as_str()));
+    let csrf = events.iter().find(|x| x.event == Event::CsrfRejected).unwrap();
+    assert!(csrf.detail.as_deref().unwrap_or("").contains("CSRF"), "{csrf:?}");
+    let failed = events.iter().find(|x| x.event == Event::Login && x.outcome == Outcome::Failure).unwrap();
+    assert_eq!(failed.username.as_deref(), Some(USER), "the attempted name is recorded");
+
+    // Never a secret, in the table or in the log.
+    let table = serde_json::to_string(&events).unwrap();
+    let log = log_text();
+    for s in &secrets {
+        assert!(!table.contains(s.as_str()), "secret {s:?} in the audit table");
+        assert!(!log.contains(s.as_str()), "secret {s:?} in the log");
+    }
+
+    // `sessiongate audit` reads the same rows.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessiongate"))
+        .args(["-c", gw.config.to_str().unwrap(), "audit", "--user", "ALICE", "--since", "1h", "--json"])
+        .env_remove("SESSIONGATE_LOG_FORMAT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Vec<AuditEvent> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(cli.iter().any(|e| e.event == Event::PasswordReset && e.outcome == Outcome::Success));
+    assert!(cli.iter().all(|e| e.username.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(USER)) || e.user_id == login.user_id));
+    assert!(!cli.iter().any(|e| e.username.as_deref() == Some("bob")));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessiongate"))
+        .args(["-c", gw.config.to_str().unwrap(), "audit", "--since", "1h"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("TIME") && text.contains("password_reset") && text.contains("bob"), "{text}");
+}
+
+#[tokio::test]
+async fn audit_webhook_posts_signed_events() {
+    // A receiver on loopback that records bodies and signatures.
+    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let r = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+            let r = r.clone();
+            async move {
+                let sig = headers.get("x-sessiongate-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                r.lock().unwrap().push((sig, body.to_vec()));
+                http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "0123456789abcdef-webhook-key";
+    let gw = start(&format!("[audit]\nwebhook_url = \"http://{hook}/hook\"\nwebhook_secret = \"{secret}\"\n")).await;
+    let b = Browser::new(&gw, HOME);
+    assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
+    b.login().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "webhook calls arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (sig, body) in received.lock().unwrap().iter() {
+        assert_eq!(*sig, sessiongate::audit::webhook::signature(secret.as_bytes(), body));
+        let e: AuditEvent = serde_json::from_slice(body).unwrap();
+        assert_eq!(e.event, Event::Login);
+        assert!(!String::from_utf8_lossy(body).contains(PASSWORD));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics.
+
+#[tokio::test]
+async fn metrics_are_served_on_the_admin_listener_only() {
+    // No SPA: unknown paths are 404 (with the SPA, a navigation to /metrics gets index.html).
+    let gw = start("[spa]\ndir = \"off\"\n").await;
+    let admin = gw.admin.clone().unwrap();
+    let b = Browser::new(&gw, HOME);
+    assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
+    b.login().await;
+    let res = b.client.post(b.url("/logout")).header("x-forwarded-for", HOME).send().await.unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token");
+    let c = Client::new();
+    let _ = c.get(format!("{}/healthz", gw.url)).send().await.unwrap();
+
+    let body = c.get(format!("{admin}/metrics")).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        "sessiongate_http_requests_total{class=\"auth\",route=\"/login\",method=\"POST\",status=\"200\"}",
+        "sessiongate_http_requests_total{class=\"health\",route=\"/healthz\",method=\"GET\",status=\"200\"}",
+        "sessiongate_http_request_duration_seconds_bucket{class=\"auth\",route=\"/login\"",
+        "sessiongate_logins_total{outcome=\"success\"}",
+        "sessiongate_logins_total{outcome=\"failure\"}",
+        "sessiongate_csrf_rejections_total{reason=\"missing_token\"}",
+        "sessiongate_store_operation_duration_seconds",
+        "sessiongate_active_sessions",
+    ] {
+        assert!(body.contains(needle), "{needle} missing in\n{body}");
+    }
+    // Not on the public listener.
+    let res = c.get(format!("{}/metrics", gw.url)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(!res.text().await.unwrap().contains("sessiongate_"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI.
+
+#[tokio::test]
+async fn openapi_describes_every_auth_endpoint() {
+    let gw = start_with("", false).await;
+    let res = Client::new().get(format!("{}/api/auth/openapi.json", gw.url)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(doc["servers"][0]["url"], "/api/auth");
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/csrf", "/login", "/logout", "/session", "/signup", "/sessions", "/sessions/{id}", "/sessions/revoke-others",
+        "/verify", "/password", "/password/reset", "/password/reset/confirm", "/reauth", "/login/mfa",
+        "/mfa/totp/setup", "/mfa/totp/confirm", "/mfa/totp/disable", "/email", "/email/verify",
+    ] {
+        assert!(paths.contains_key(p), "{p} not described");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["paths"]["/login"]["post"]["requestBody"].is_object());
+    let _ = SocketAddr::from(([127, 0, 0, 1], 0));
+}
