@@ -323,8 +323,7 @@ async fn audit_command(
     };
     let since = match since {
         Some(d) => Some(
-            chrono::Utc::now()
-                - chrono::Duration::from_std(d).map_err(|_| Failure::usage("--since is too long"))?,
+            chrono::Utc::now() - chrono::Duration::from_std(d).map_err(|_| Failure::usage("--since is too long"))?,
         ),
         None => None,
     };
@@ -334,10 +333,7 @@ async fn audit_command(
         println!("{}", serde_json::to_string_pretty(&events).unwrap_or_default());
         return Ok(());
     }
-    println!(
-        "{:<24} {:<22} {:<8} {:<16} {:<15} {:<22} DETAIL",
-        "TIME", "EVENT", "OUTCOME", "USER", "IP", "SESSION"
-    );
+    println!("{:<24} {:<22} {:<8} {:<16} {:<15} {:<22} DETAIL", "TIME", "EVENT", "OUTCOME", "USER", "IP", "SESSION");
     for e in events {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let who = match (&e.username, e.user_id) {
@@ -643,8 +639,9 @@ async fn session_command(stores: &Stores, cmd: &SessionCommand) -> Result<(), Fa
             if !stores.sessions.revoke(id, None).await.map_err(|e| rt(&e))? {
                 return Err(Failure::runtime(format!("no session with id `{id}`")));
             }
-            let mut e = crate::audit::AuditEvent::new(crate::audit::Event::SessionRevoked, crate::audit::Outcome::Success)
-                .detail("sessiongate session revoke");
+            let mut e =
+                crate::audit::AuditEvent::new(crate::audit::Event::SessionRevoked, crate::audit::Outcome::Success)
+                    .detail("sessiongate session revoke");
             e.session = Some(id.clone());
             if let Some(s) = owner
                 && let Ok(Some(u)) = stores.users.get(s.user_id).await

@@ -100,7 +100,8 @@ pub async fn track(State(routes): State<Arc<RouteClassifier>>, req: Request, nex
             _ => None,
         };
         if let Some(kind) = kind {
-            ::metrics::counter!("sessiongate_proxy_upstream_errors_total", "route" => route, "kind" => kind).increment(1);
+            ::metrics::counter!("sessiongate_proxy_upstream_errors_total", "route" => route, "kind" => kind)
+                .increment(1);
         }
     }
     res

@@ -2,10 +2,13 @@
 //!
 //! A request's way through, outermost first:
 //! ```text
-//! request id ─► trace (sensitive headers redacted) ─► security headers ─► CORS (cross-origin
-//!   mode: preflights answered here, before any session lookup) ─► body limit
-//!   ─► session (cookie → SHA-256 → store → user; client IP) ─► router:
-//!        {auth.base_path}/*      → CSRF ─► no-store ─► api handlers (incl. /verify)
+//! connection limits (listener: header-read timeout, head size 431)
+//!   ─► request id ─► metrics (with server.admin_listen) ─► trace (sensitive headers redacted)
+//!   ─► security headers ─► URL length (414) ─► CORS (cross-origin mode: preflights answered
+//!   here, before any session lookup) ─► body limit
+//!   ─► session (cookie → SHA-256 → store → user; client IP) ─► audit ─► router:
+//!        {auth.base_path}/*      → request timeout ─► no-store ─► CSRF ─► api handlers
+//!                                  (incl. /verify, /openapi.json)
 //!        /healthz, /readyz
 //!        /.well-known/jwks.json  (identity.jwt = true only)
 //!        fallback: [[routes]] longest prefix → proxy: auth (401/503) ─► CSRF and WebSocket
@@ -13,7 +16,8 @@
 //!                  everything else          → SPA files / history fallback
 //! ```
 //! The body limit is `DefaultBodyLimit`, which only bounds extractors: proxied bodies stream,
-//! bounded by a route's own `max_body`.
+//! bounded by a route's own `max_body`. `/metrics` is served by [`serve_on`] on the separate
+//! admin listener only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue, header};
+use tower::ServiceBuilder;
 use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -138,10 +143,12 @@ pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let no_store = SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let request_timeout = settings.raw.server.request_timeout.0;
-    let api = api::router()
-        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect))
-        .layer(no_store)
-        .layer(middleware::from_fn(move |req, next| timeout(request_timeout, req, next)));
+    let api = api::router().layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(move |req, next| timeout(request_timeout, req, next)))
+            .layer(no_store)
+            .layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect)),
+    );
     let spa = Arc::new(Spa::from_config(&settings.raw.spa));
     let proxy = Proxy::new(&settings);
     let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
@@ -156,41 +163,46 @@ pub fn app(state: AppState) -> Router {
     if settings.raw.identity.jwt {
         router = router.route("/.well-known/jwks.json", get(api::jwks));
     }
-    let router = router
-        .fallback(move |State(state): State<AppState>, req: Request| {
-            let (proxy, spa) = (proxy.clone(), spa.clone());
-            async move {
-                match proxy.handle(&state, req).await {
-                    Ok(res) => res,
-                    Err(req) => crate::spa::serve(spa, req).await,
-                }
+    let router = router.fallback(move |State(state): State<AppState>, req: Request| {
+        let (proxy, spa) = (proxy.clone(), spa.clone());
+        async move {
+            match proxy.handle(&state, req).await {
+                Ok(res) => res,
+                Err(req) => crate::spa::serve(spa, req).await,
             }
-        })
-        .layer(middleware::from_fn_with_state((state.clone(), routes.clone()), crate::audit::layer::observe))
-        .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
-        .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
-        .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
-        .layer(middleware::from_fn(move |req, next| url_limit(max_url, req, next)))
-        .layer(middleware::from_fn(move |req, next| crate::http::headers::security_headers(https, req, next)))
+        }
+    });
+    // Metrics only with an admin listener to serve them (the recorder is installed here).
+    let metrics = settings.admin_listen.is_some().then(|| {
+        crate::metrics::handle();
+        middleware::from_fn_with_state(routes.clone(), crate::metrics::track)
+    });
+    // One `ServiceBuilder` stack, outermost first, applied in one `Router::layer`. (Not one
+    // `Router::layer` per middleware: each of those boxes the routes again, and every `from_fn`
+    // clones its inner service per request, so a request paid for deep-cloning the boxed rest of
+    // the stack at every layer. Measured in bench/REPORT.md.)
+    let stack = ServiceBuilder::new()
+        .layer(middleware::from_fn(request_id))
+        .option_layer(metrics)
+        .map_response(IntoResponse::into_response)
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::COOKIE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-csrftoken"),
+        ]))
+        .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Path only: query strings may carry tokens.
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::COOKIE,
-            header::AUTHORIZATION,
-            HeaderName::from_static("x-csrftoken"),
-        ]));
-    // Metrics only with an admin listener to serve them (the recorder is installed here).
-    let router = if settings.admin_listen.is_some() {
-        crate::metrics::handle();
-        router.layer(middleware::from_fn_with_state(routes, crate::metrics::track))
-    } else {
-        router
-    };
-    router.layer(middleware::from_fn(request_id)).with_state(state)
+        .layer(middleware::from_fn(move |req, next| crate::http::headers::security_headers(https, req, next)))
+        .layer(middleware::from_fn(move |req, next| url_limit(max_url, req, next)))
+        .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
+        .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
+        .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
+        .layer(middleware::from_fn_with_state((state.clone(), routes), crate::audit::layer::observe));
+    router.layer(stack).with_state(state)
 }
 
 /// 414 for request targets longer than `server.max_url_bytes` (before any other work).
@@ -282,7 +294,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         Spa::from_config(&settings.raw.spa).describe(),
         settings.raw.session.store,
         settings.raw.users.store,
-        admin.as_ref().and_then(|a| a.local_addr().ok()).map_or(String::new(), |a| format!(", metrics on http://{a}/metrics")),
+        admin
+            .as_ref()
+            .and_then(|a| a.local_addr().ok())
+            .map_or(String::new(), |a| format!(", metrics on http://{a}/metrics")),
     );
     serve_on(state, listener, admin, shutdown_signal()).await?;
     tracing::info!("sessiongate stopped");

@@ -8,7 +8,8 @@
 //! Each test runs a real gateway (`server::serve_on`: the public listener with its connection
 //! limits, and the admin listener) on loopback ports with a SQLite file in a temp dir. Client
 //! IPs are simulated with `X-Forwarded-For` from a trusted proxy (`127.0.0.1/32`). Log lines
-//! of every gateway in this binary are captured (at debug level) for the secret checks.
+//! of every gateway in this binary are captured (at debug level) for the secret checks; the
+//! test client's own crates (reqwest, its cookie jar) are left out of the capture.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -52,7 +53,9 @@ fn logs() -> Arc<Mutex<Vec<u8>>> {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buf.clone());
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,hyper=info,h2=info,sqlx=info,tower=info"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,hyper=info,hyper_util=info,h2=info,sqlx=info,tower=info,cookie_store=off,reqwest=off",
+            ))
             .json()
             .with_current_span(true)
             .with_span_list(true)
@@ -88,17 +91,19 @@ async fn start_with(toml: &str, admin: bool) -> Gateway {
     logs();
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_listener =
-        if admin { Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()) } else { None };
+    let admin_listener = if admin { Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()) } else { None };
     let addr = listener.local_addr().unwrap();
     let admin_addr = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
-    let mut text = format!(
-        "data_dir = \"{}\"\n{toml}\n",
-        dir.path().display().to_string().replace('\\', "/")
-    );
+    let mut text = format!("data_dir = \"{}\"\n{toml}\n", dir.path().display().to_string().replace('\\', "/"));
     // Sections the tests do not set themselves.
     for (section, lines) in [
-        ("[server]", format!("listen = \"{addr}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}", admin_addr.map_or(String::new(), |a| format!("admin_listen = \"{a}\"\n")))),
+        (
+            "[server]",
+            format!(
+                "listen = \"{addr}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}",
+                admin_addr.map_or(String::new(), |a| format!("admin_listen = \"{a}\"\n"))
+            ),
+        ),
         ("[auth]", "bootstrap_admin = false\n".to_owned()),
         ("[users]", "argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 }\n".to_owned()),
     ] {
@@ -214,7 +219,9 @@ fn retry_after(res: &Response) -> u64 {
 
 #[tokio::test]
 async fn attacker_ip_backs_off_exponentially_while_the_user_logs_in_from_home() {
-    let gw = start("[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"2/1s\"\nlogin_backoff_max = \"3s\"\n").await;
+    let gw =
+        start("[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"2/1s\"\nlogin_backoff_max = \"3s\"\n")
+            .await;
     let attacker = Browser::new(&gw, ATTACKER);
     let user = Browser::new(&gw, HOME);
 
@@ -329,7 +336,8 @@ async fn a_login_flood_gets_503_overloaded_fast_instead_of_queueing() {
 
 #[tokio::test]
 async fn long_urls_get_414_and_configured_header_limits_apply() {
-    let gw = start("[server]\nmax_url_bytes = \"1KiB\"\nmax_header_bytes = \"8KiB\"\nheader_read_timeout = \"2s\"\n").await;
+    let gw =
+        start("[server]\nmax_url_bytes = \"1KiB\"\nmax_header_bytes = \"8KiB\"\nheader_read_timeout = \"2s\"\n").await;
     let c = Client::new();
     let long = format!("{}/api/auth/session?q={}", gw.url, "x".repeat(2000));
     let (status, code, v) = problem(c.get(&long).send().await.unwrap()).await;
@@ -384,6 +392,29 @@ async fn request_ids_are_validated_echoed_and_logged() {
     assert_eq!(v["span"]["request_id"], "req-login-7f3a", "{line}");
 }
 
+#[tokio::test]
+async fn a_trickled_request_body_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = start("[server]\nrequest_timeout = \"1s\"\n").await;
+    let b = Browser::new(&gw, HOME);
+    b.csrf().await;
+    let secret = b.cookie("csrftoken").unwrap();
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\
+         Cookie: csrftoken={secret}\r\nX-CSRFToken: {secret}\r\n\r\n{{\"user"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let started = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("answered").unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(head.contains("request_timeout"), "{head}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audit log.
 
@@ -399,7 +430,8 @@ async fn mailed_token(outbox: &std::path::Path, to: &str, subject: &str) -> Stri
         for entry in std::fs::read_dir(outbox).into_iter().flatten().flatten() {
             let raw = std::fs::read_to_string(entry.path()).unwrap_or_default().replace("\r\n", "\n");
             let text = raw.replace("=\n", "").replace("=3D", "=");
-            if text.contains(&format!("To: {to}")) && text.contains(subject)
+            if text.contains(&format!("To: {to}"))
+                && text.contains(subject)
                 && let Some(i) = text.find("token=")
             {
                 let token: String =
@@ -427,12 +459,19 @@ async fn every_authentication_event_is_audited_without_secrets() {
     let t = bob.csrf().await;
     let bob_password = "bobs own passphrase 99";
     secrets.push(bob_password.into());
-    let res = bob.post("/signup", &t, json!({ "username": "bob", "password": bob_password, "email": "bob@example.com" })).await;
+    let res = bob
+        .post("/signup", &t, json!({ "username": "bob", "password": bob_password, "email": "bob@example.com" }))
+        .await;
     assert_eq!(res.status(), 201);
+    let mut statuses = Vec::new();
     for _ in 0..2 {
-        let t = Browser::new(&gw, HOME).csrf().await;
-        let _ = bob.post("/signup", &t, json!({ "username": "carol", "password": "carols passphrase 1" })).await;
+        let carol = Browser::new(&gw, HOME);
+        let t = carol.csrf().await;
+        statuses.push(
+            carol.post("/signup", &t, json!({ "username": "carol", "password": "carols passphrase 1" })).await.status(),
+        );
     }
+    assert_eq!(statuses, [201, 429], "signup_per_ip = 2/1h");
     let b = Browser::new(&gw, HOME);
     assert_eq!(b.login_as(USER, "wrong password 1").await.status(), 401);
     let token = b.login().await;
@@ -453,9 +492,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     let other = Browser::new(&gw, "192.0.2.5");
     other.login().await;
     secrets.push(other.cookie("sessionid").unwrap());
-    let res = b
-        .post("/password", &token, json!({ "currentPassword": PASSWORD, "newPassword": new_password }))
-        .await;
+    let res = b.post("/password", &token, json!({ "currentPassword": PASSWORD, "newPassword": new_password })).await;
     assert_eq!(res.status(), 200);
     let token = res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
     secrets.push(b.cookie("sessionid").unwrap());
@@ -463,7 +500,10 @@ async fn every_authentication_event_is_audited_without_secrets() {
     assert_eq!(third.login_as(USER, new_password).await.status(), 200);
     let third_id = {
         let v: Value = b.client.get(b.url("/sessions")).send().await.unwrap().json().await.unwrap();
-        v["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned()
+        v["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(b.send(reqwest::Method::DELETE, &format!("/sessions/{third_id}"), &token, None).await.status(), 204);
     assert_eq!(b.post("/sessions/revoke-others", &token, json!({})).await.status(), 200);
@@ -473,10 +513,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     assert_eq!(res.status(), 200);
     let secret = res.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned();
     secrets.push(secret.clone());
-    let totp = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
-        .build()
-        .unwrap();
+    let totp = totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap()).build().unwrap();
     let code = totp.generate(now()).to_string();
     let res = b.post("/mfa/totp/confirm", &token, json!({ "code": code })).await;
     assert_eq!(res.status(), 200);
@@ -498,7 +535,12 @@ async fn every_authentication_event_is_audited_without_secrets() {
     secrets.push(reset.clone());
     let res = anon.post("/password/reset/confirm", &t, json!({ "token": reset, "newPassword": newer_password })).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(anon.post("/password/reset/confirm", &t, json!({ "token": reset, "newPassword": newer_password })).await.status(), 400);
+    assert_eq!(
+        anon.post("/password/reset/confirm", &t, json!({ "token": reset, "newPassword": newer_password }))
+            .await
+            .status(),
+        400
+    );
 
     // Logout (of a fresh session), and a login refused by the rate limit.
     let c = Browser::new(&gw, "192.0.2.7");
@@ -553,7 +595,8 @@ async fn every_authentication_event_is_audited_without_secrets() {
     let log = log_text();
     for s in &secrets {
         assert!(!table.contains(s.as_str()), "secret {s:?} in the audit table");
-        assert!(!log.contains(s.as_str()), "secret {s:?} in the log");
+        let line = log.lines().find(|l| l.contains(s.as_str()));
+        assert!(line.is_none(), "secret {s:?} in the log: {}", line.unwrap_or_default());
     }
 
     // `sessiongate audit` reads the same rows.
@@ -565,7 +608,10 @@ async fn every_authentication_event_is_audited_without_secrets() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cli: Vec<AuditEvent> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(cli.iter().any(|e| e.event == Event::PasswordReset && e.outcome == Outcome::Success));
-    assert!(cli.iter().all(|e| e.username.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(USER)) || e.user_id == login.user_id));
+    assert!(
+        cli.iter()
+            .all(|e| e.username.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(USER)) || e.user_id == login.user_id)
+    );
     assert!(!cli.iter().any(|e| e.username.as_deref() == Some("bob")));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessiongate"))
         .args(["-c", gw.config.to_str().unwrap(), "audit", "--since", "1h"])
@@ -576,16 +622,49 @@ async fn every_authentication_event_is_audited_without_secrets() {
 }
 
 #[tokio::test]
+async fn audit_rows_go_to_the_postgres_user_store_with_memory_sessions() {
+    // A fresh schema in the test database (PostgreSQL at 127.0.0.1:5432, trust auth).
+    let admin_url = "postgres://postgres@127.0.0.1:5432/test";
+    let admin = sqlx::PgPool::connect(admin_url).await.expect("PostgreSQL at 127.0.0.1:5432 (scripts/test starts it)");
+    let schema = format!("sg_ops_{}", sessiongate::secret::random_b64(6).to_lowercase().replace(['-', '_'], "x"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let url = format!("{admin_url}?options=-c%20search_path%3D{schema}");
+    let gw = start(&format!("[session]\nstore = \"memory\"\n[users]\nstore = \"postgres\"\nurl = \"{url}\"\n")).await;
+    assert!(matches!(gw.state.audit.table(), sessiongate::audit::AuditStore::Postgres(_)));
+    let b = Browser::new(&gw, HOME);
+    assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
+    b.login().await;
+    let events = gw.audit().await;
+    assert!(events.iter().any(|e| e.event == Event::Login && e.outcome == Outcome::Failure));
+    let ok = events.iter().find(|e| e.event == Event::Login && e.outcome == Outcome::Success).unwrap();
+    assert_eq!((ok.username.as_deref(), ok.ip.as_deref()), (Some(USER), Some(HOME)));
+    let q = AuditQuery {
+        username: Some("ALICE".into()),
+        since: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+        limit: 1,
+        ..Default::default()
+    };
+    let last = gw.state.audit.table().query(&q).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].outcome, Outcome::Success, "the most recent one");
+    assert_eq!(gw.state.audit.table().purge(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 2);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+}
+
+#[tokio::test]
 async fn audit_webhook_posts_signed_events() {
     // A receiver on loopback that records bodies and signatures.
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    /// (signature header, body) of each call.
+    type Calls = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Calls = Arc::default();
     let r = received.clone();
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
             let r = r.clone();
             async move {
-                let sig = headers.get("x-sessiongate-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                let sig =
+                    headers.get("x-sessiongate-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
                 r.lock().unwrap().push((sig, body.to_vec()));
                 http::StatusCode::NO_CONTENT
             }
@@ -618,7 +697,12 @@ async fn audit_webhook_posts_signed_events() {
 #[tokio::test]
 async fn metrics_are_served_on_the_admin_listener_only() {
     // No SPA: unknown paths are 404 (with the SPA, a navigation to /metrics gets index.html).
-    let gw = start("[spa]\ndir = \"off\"\n").await;
+    // A route to an upstream that is down, for the proxy error counter.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let gw = start(&format!(
+        "[spa]\ndir = \"off\"\n[[routes]]\nprefix = \"/down/\"\nupstream = \"http://{dead}\"\nauth = \"none\"\n"
+    ))
+    .await;
     let admin = gw.admin.clone().unwrap();
     let b = Browser::new(&gw, HOME);
     assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
@@ -627,6 +711,7 @@ async fn metrics_are_served_on_the_admin_listener_only() {
     assert_eq!(res.status(), 403, "no CSRF token");
     let c = Client::new();
     let _ = c.get(format!("{}/healthz", gw.url)).send().await.unwrap();
+    assert_eq!(c.get(format!("{}/down/x", gw.url)).send().await.unwrap().status(), 502);
 
     let body = c.get(format!("{admin}/metrics")).send().await.unwrap().text().await.unwrap();
     for needle in [
@@ -638,6 +723,8 @@ async fn metrics_are_served_on_the_admin_listener_only() {
         "sessiongate_csrf_rejections_total{reason=\"missing_token\"}",
         "sessiongate_store_operation_duration_seconds",
         "sessiongate_active_sessions",
+        "sessiongate_proxy_upstream_errors_total{route=\"/down/\",kind=\"unavailable\"}",
+        "sessiongate_http_requests_total{class=\"proxy\",route=\"/down/\",method=\"GET\",status=\"502\"}",
     ] {
         assert!(body.contains(needle), "{needle} missing in\n{body}");
     }
@@ -660,9 +747,25 @@ async fn openapi_describes_every_auth_endpoint() {
     assert_eq!(doc["servers"][0]["url"], "/api/auth");
     let paths = doc["paths"].as_object().unwrap();
     for p in [
-        "/csrf", "/login", "/logout", "/session", "/signup", "/sessions", "/sessions/{id}", "/sessions/revoke-others",
-        "/verify", "/password", "/password/reset", "/password/reset/confirm", "/reauth", "/login/mfa",
-        "/mfa/totp/setup", "/mfa/totp/confirm", "/mfa/totp/disable", "/email", "/email/verify",
+        "/csrf",
+        "/login",
+        "/logout",
+        "/session",
+        "/signup",
+        "/sessions",
+        "/sessions/{id}",
+        "/sessions/revoke-others",
+        "/verify",
+        "/password",
+        "/password/reset",
+        "/password/reset/confirm",
+        "/reauth",
+        "/login/mfa",
+        "/mfa/totp/setup",
+        "/mfa/totp/confirm",
+        "/mfa/totp/disable",
+        "/email",
+        "/email/verify",
     ] {
         assert!(paths.contains_key(p), "{p} not described");
     }

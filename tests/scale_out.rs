@@ -797,18 +797,21 @@ mod limiter {
         }
         assert_eq!(limits.login_ip.check("192.0.2.8").await, Ok(()), "other IPs unaffected");
 
+        // Wrong passwords back off per (account, client IP): see `sessiongate::ratelimit::account`.
         let account = "bob@example.com";
-        assert_eq!(limits.login_account.blocked(account).await, Ok(()));
-        limits.login_account.fail(account).await;
-        assert_eq!(limits.login_account.blocked(account).await, Ok(()), "one failure of two allowed");
-        limits.login_account.fail(account).await;
-        match limits.login_account.blocked(account).await {
+        let (ip, other_ip) = ("192.0.2.7".parse().unwrap(), "198.51.100.7".parse().unwrap());
+        assert_eq!(limits.login_account.check(account, ip).await, Ok(()));
+        limits.login_account.fail(account, ip).await;
+        assert_eq!(limits.login_account.check(account, ip).await, Ok(()), "one failure of two allowed");
+        limits.login_account.fail(account, ip).await;
+        match limits.login_account.check(account, ip).await {
             Err(Refusal::Limited(wait)) => assert!((50..=60).contains(&wait), "blocked for the window: {wait}"),
             other => panic!("after two failures: {other:?}"),
         }
-        assert_eq!(limits.login_account.blocked("carol").await, Ok(()), "other accounts unaffected");
-        limits.login_account.clear(account).await;
-        assert_eq!(limits.login_account.blocked(account).await, Ok(()), "a success clears the failures");
+        assert_eq!(limits.login_account.check(account, other_ip).await, Ok(()), "the user's own IP is not locked out");
+        assert_eq!(limits.login_account.check("carol", ip).await, Ok(()), "other accounts unaffected");
+        limits.login_account.succeed(account, ip).await;
+        assert_eq!(limits.login_account.check(account, ip).await, Ok(()), "a success clears the failures");
     }
 
     #[tokio::test]
@@ -827,11 +830,12 @@ mod limiter {
         cfg.login_per_account = rate("2/2s");
         let prefix = format!("sgtest:{}:", unique());
         let limits = Limits::redis(&cfg, &format!("redis://{REDIS}"), &prefix);
-        limits.login_account.fail("dave").await;
-        limits.login_account.fail("dave").await;
-        assert!(matches!(limits.login_account.blocked("dave").await, Err(Refusal::Limited(1..=2))));
+        let ip = "192.0.2.7".parse().unwrap();
+        limits.login_account.fail("dave", ip).await;
+        limits.login_account.fail("dave", ip).await;
+        assert!(matches!(limits.login_account.check("dave", ip).await, Err(Refusal::Limited(1..=2))));
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(limits.login_account.blocked("dave").await, Ok(()), "failures older than the window");
+        assert_eq!(limits.login_account.check("dave", ip).await, Ok(()), "the back-off is over");
         drop_redis_keys(&prefix).await;
     }
 
@@ -842,8 +846,9 @@ mod limiter {
         let limits = Limits::redis(&config(), &format!("redis://127.0.0.1:{port}"), "sgtest:");
         let start = Instant::now();
         assert_eq!(limits.login_ip.check("192.0.2.9").await, Err(Refusal::Unavailable));
-        assert_eq!(limits.login_account.blocked("erin").await, Err(Refusal::Unavailable));
-        limits.login_account.fail("erin").await; // logged, not fatal
+        let ip = "192.0.2.9".parse().unwrap();
+        assert_eq!(limits.login_account.check("erin", ip).await, Err(Refusal::Unavailable));
+        limits.login_account.fail("erin", ip).await; // logged, not fatal
         assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
         let bad = Limits::redis(&config(), "not a url", "sgtest:");
         assert_eq!(bad.signup_ip.check("192.0.2.9").await, Err(Refusal::Unavailable));

@@ -42,14 +42,20 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Response {
     // The audit log records the name that was typed (never the password).
-    let attempted = AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
+    let attempted =
+        AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
     match attempt(&state, &ctx, &headers, body).await {
         Ok(res) => res,
         Err(p) => attempted.attach(p),
     }
 }
 
-async fn attempt(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, body: LoginBody) -> Result<Response, Problem> {
+async fn attempt(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    body: LoginBody,
+) -> Result<Response, Problem> {
     if body.username.trim().is_empty() {
         return Err(Problem::field("username", "required"));
     }
@@ -73,7 +79,8 @@ async fn attempt(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, bo
         other => {
             state.limits.login_account.fail(&account, ctx.client_ip).await;
             tracing::info!(ip = %ctx.client_ip, "login failed");
-            let mut note = AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
+            let mut note =
+                AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
             note.user_id = other.map(|u| u.id);
             return Ok(note.attach(Problem::invalid_credentials()));
         }

@@ -117,9 +117,14 @@ pub async fn observe(
     }
     if let Some(n) = note {
         if n.user_id.is_some() {
+            // The handler names the account (a login, a reset by mail): the request's own
+            // session, if any, may be someone else's.
             e.user_id = n.user_id;
             e.username.clone_from(&n.username);
+            e.session.clone_from(&n.session);
         } else if n.username.is_some() {
+            // A name that was typed (failed login): no account id to go with it.
+            e.user_id = None;
             e.username.clone_from(&n.username);
         }
         if n.session.is_some() {

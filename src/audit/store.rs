@@ -110,7 +110,11 @@ impl AuditStore {
                 }
                 match (&username, q.user_id) {
                     (Some(u), Some(id)) => {
-                        b.push(" AND (username_key = ").push_bind(u.clone()).push(" OR user_id = ").push_bind(id).push(")");
+                        b.push(" AND (username_key = ")
+                            .push_bind(u.clone())
+                            .push(" OR user_id = ")
+                            .push_bind(id)
+                            .push(")");
                     }
                     (Some(u), None) => {
                         b.push(" AND username_key = ").push_bind(u.clone());
@@ -136,7 +140,11 @@ impl AuditStore {
                 }
                 match (&username, q.user_id) {
                     (Some(u), Some(id)) => {
-                        b.push(" AND (username_key = ").push_bind(u.clone()).push(" OR user_id = ").push_bind(id).push(")");
+                        b.push(" AND (username_key = ")
+                            .push_bind(u.clone())
+                            .push(" OR user_id = ")
+                            .push_bind(id)
+                            .push(")");
                     }
                     (Some(u), None) => {
                         b.push(" AND username_key = ").push_bind(u.clone());

@@ -30,8 +30,12 @@ listen = "127.0.0.1:8080"
 tls_cert = ""                     # PEM paths; both set = serve HTTPS
 tls_key = ""
 trusted_proxies = []              # CIDRs whose X-Forwarded-For/-Proto/-Host are believed
-admin_listen = ""                 # e.g. "127.0.0.1:9090" for /metrics
+admin_listen = ""                 # e.g. "127.0.0.1:9090": Prometheus /metrics, only there
 max_body = "1MiB"                 # auth API bodies
+header_read_timeout = "10s"       # time to send the request head (slowloris)
+max_header_bytes = "64KiB"        # larger request heads get 431
+max_url_bytes = "8KiB"            # longer request targets (path + query) get 414
+request_timeout = "30s"           # an auth API request, body upload included; then 408
 
 [spa]
 dir = ""                          # empty: built-in demo SPA; "off": none; or a directory
@@ -93,10 +97,15 @@ django_table = "auth_user"        # your custom user model's db_table
 django_login_with_email = false   # also accept the email address at login
 django_hash_iterations = 1000000  # pbkdf2_sha256 iterations of hashes sessiongate writes
 django_rehash_on_login = false    # true: rewrite md5/bcrypt/old hashes on login, as Django does
+hash_queue = 0                    # password hashes running or waiting; beyond: 503. 0: 16 per core
 
 [rate_limit]
 login_per_ip = "30/1m"
-login_per_account = "10/1m"       # failed logins per account
+login_per_account = "10/1m"       # N/W: after N failures in a row for one account from one IP,
+                                  # that IP waits W, then 2W, 4W… (docs/security.md)
+login_backoff_max = "1h"          # the longest of those waits
+login_account_ceiling = "100/1h"  # failures per account from all IPs; beyond: only IPs that
+                                  # logged in to it before may try
 signup_per_ip = "10/1h"
 reset_per_ip = "10/1h"            # password-reset and email-change requests per IP
 reset_per_address = "3/1h"        # reset mails per address (beyond: still 202, nothing sent)
@@ -105,6 +114,13 @@ mfa_per_account = "5/5m"          # wrong 2FA codes per account
 [identity]
 header_prefix = "X-Auth-"
 jwt = false
+
+[audit]
+store = true                      # rows in audit_events (user store's SQL database); false: log only
+retention = "90d"
+queue = 4096                      # events waiting for the writer; beyond: dropped, counted, warned
+webhook_url = ""                  # POST each event as JSON, signed: X-Sessiongate-Signature
+webhook_secret = ""               # HMAC-SHA256 key (16+ characters) when webhook_url is set
 
 [mail]
 # smtp://user:pass@host:587 (STARTTLS; required with credentials, ?tls=required|opportunistic|none)

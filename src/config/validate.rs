@@ -493,7 +493,11 @@ impl Config {
             }
         }
         if self.server.max_header_bytes.0 < 4096 {
-            err("server.max_header_bytes", "must be at least 4KiB (browsers send several KiB of cookies and headers); the default is \"64KiB\"".into());
+            err(
+                "server.max_header_bytes",
+                "must be at least 4KiB (browsers send several KiB of cookies and headers); the default is \"64KiB\""
+                    .into(),
+            );
         }
         if self.server.max_url_bytes.0 < 256 {
             err("server.max_url_bytes", "must be at least 256 bytes; the default is \"8KiB\"".into());
@@ -506,7 +510,10 @@ impl Config {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
                 _ => err(
                     "audit.webhook_url",
-                    format!("`{}` is not an http(s) URL such as \"https://siem.example.com/hook\"", self.audit.webhook_url),
+                    format!(
+                        "`{}` is not an http(s) URL such as \"https://siem.example.com/hook\"",
+                        self.audit.webhook_url
+                    ),
                 ),
             }
             if self.audit.webhook_secret.len() < 16 {

@@ -16,7 +16,8 @@ pub struct Problem {
     pub detail: String,
     pub code: &'static str,
     pub errors: Option<BTreeMap<String, String>>,
-    pub retry_after: Option<u64>,
+    /// Seconds for `Retry-After` (u32 keeps `Result<_, Problem>` small).
+    pub retry_after: Option<u32>,
     /// A short machine reason behind `code` (e.g. the CSRF check that failed), for metrics and
     /// the audit log; not serialised.
     pub reason: Option<&'static str>,
@@ -189,7 +190,7 @@ impl Problem {
             "Too many requests",
             format!("Too many attempts; try again in {retry_after_secs} seconds."),
         );
-        p.retry_after = Some(retry_after_secs.max(1));
+        p.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX).max(1));
         p
     }
 

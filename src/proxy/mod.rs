@@ -126,7 +126,10 @@ impl Proxy {
         if route.auth != RouteAuth::None {
             if websocket {
                 let origin = req.headers().get(ORIGIN).map(|v| v.to_str().unwrap_or("\u{0}"));
-                state.origins.check_handshake(origin).map_err(|why| Problem::origin_not_allowed(why.to_string()))?;
+                state
+                    .origins
+                    .check_handshake(origin)
+                    .map_err(|why| Problem::origin_not_allowed(why.to_string()).with_reason(why.reason()))?;
             }
             if !crate::csrf::is_safe(req.method()) {
                 req = crate::csrf::layer::verify(state, req).await?;

@@ -34,7 +34,9 @@
 //! `get` knows only the token hash, so the token **pointer** `t:HASH` says where the record is; the
 //! id pointer `i:ID` serves `delete(id, None)`. Pointers live in other slots and are written
 //! around the scripts, never trusted: `get` follows the pointer, then accepts the record only if
-//! its `hash` field equals the hash asked for. So:
+//! its `hash` field equals the hash asked for. (Each instance remembers where a token's record
+//! is — an immutable fact — so a repeated `get` skips the pointer and reads only the record: one
+//! round trip instead of two, ≈ 1.3–1.4× whoami throughput, see `docs/scale-out.md`.) So:
 //! - create writes the pointers first, then the record: a crash in between leaves a pointer to
 //!   nothing;
 //! - rotation writes the new pointer, compare-and-sets the record (from that instant the old token
@@ -211,7 +213,7 @@ pub struct RedisStore {
 /// Bounded: emptied when full.
 struct Locations(std::sync::Mutex<HashMap<String, (i64, String)>>);
 
-/// Entries kept by [`Locations`] (≈ 150 bytes each).
+/// Entries kept by [`Locations`] (≈ 200 bytes each).
 const LOCATIONS_MAX: usize = 100_000;
 
 impl Locations {
