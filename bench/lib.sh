@@ -163,7 +163,7 @@ sg_start() { # name store [extra toml] ; runs $SG; sets PORT, LAST_PID; creates 
   sg_config "$dir" "$PORT" "$2" "${3:-}"
   printf '%s\n' "$BENCH_PASSWORD" | "${SG_ENV[@]}" "$SG" -c "$dir/sessiongate.toml" user add bench --password-stdin >"$dir/user-add.log" 2>&1 ||
     { cat "$dir/user-add.log" >&2; die "sessiongate user add failed ($1)"; }
-  spawn "$dir/server.log" "${SG_ENV[@]}" "$SG" -c "$dir/sessiongate.toml" serve
+  spawn "$dir/server.log" "${SG_ENV[@]}" ${SG_EXTRA_ENV:-} "$SG" -c "$dir/sessiongate.toml" serve
   "${TOOL[@]}" wait "http://127.0.0.1:$PORT/healthz" 30 "$LAST_PID" || { cat "$dir/server.log" >&2; exit 1; }
 }
 # Log in through the auth API as an SPA would (CSRF cookie + header); prints "session csrf-cookie".

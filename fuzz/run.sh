@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every fuzz target for a bounded time: FUZZ_SECONDS each (default 20), so the whole run
+# Run every fuzz target for a bounded time: FUZZ_SECONDS each (default 15), so the whole run
 # takes about 4 × FUZZ_SECONDS plus the build (cached in ~/.cache between runs).
 #
 #   fuzz/run.sh                 every target (what scripts/test runs)
@@ -14,14 +14,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-SECS=${FUZZ_SECONDS:-20}
+SECS=${FUZZ_SECONDS:-15}
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}"
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$CACHE/sessiongate-fuzz-target}"
 BUILD=(-s none --release --debug-assertions --codegen-units 16)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "fuzz/run.sh: installing cargo-fuzz (crates.io)"
+  echo "fuzz/run.sh: installing cargo-fuzz with cargo install"
   cargo install cargo-fuzz --locked
 fi
 
