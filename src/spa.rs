@@ -144,14 +144,15 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
     let dir = ServeDir::new(root).precompressed_br().precompressed_gzip().append_index_html_on_directories(true);
     let (parts, _) = req.into_parts();
     let res = match dir.clone().oneshot(Request::from_parts(parts.clone(), Body::empty())).await {
-        Ok(r) => r.map(Body::new),
+        Ok(r) => with_etag(r.map(Body::new), &parts.headers),
         Err(e) => match e {},
     };
     if res.status() == StatusCode::NOT_FOUND && navigation {
         let mut p = parts;
         p.uri = format!("/{}", fallback.trim_start_matches('/')).parse().expect("valid path");
+        let headers = p.headers.clone();
         let res = match dir.oneshot(Request::from_parts(p, Body::empty())).await {
-            Ok(r) => r.map(Body::new),
+            Ok(r) => with_etag(r.map(Body::new), &headers),
             Err(e) => match e {},
         };
         return document_headers(res);
@@ -166,6 +167,34 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
     let mut res = res;
     let cache = if is_hashed_asset(&path) { "public, max-age=31536000, immutable" } else { "no-cache" };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
+}
+
+/// `ServeDir` validates with `Last-Modified` only; add a weak `ETag` from size, modification time
+/// and encoding, and answer `If-None-Match` with 304.
+fn with_etag(mut res: Response, req: &http::HeaderMap) -> Response {
+    if res.status() != StatusCode::OK {
+        return res;
+    }
+    let h = res.headers();
+    let get = |n: header::HeaderName| h.get(n).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+    let mut hasher = Sha256::new();
+    for part in [get(header::LAST_MODIFIED), get(header::CONTENT_LENGTH), get(header::CONTENT_ENCODING)] {
+        hasher.update(&part);
+        hasher.update([0]);
+    }
+    let etag = format!("W/\"{}\"", hex::encode(&hasher.finalize()[..8]));
+    let matches = req
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/")));
+    let value = HeaderValue::from_str(&etag).expect("hex");
+    if matches {
+        let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
+        not_modified.headers_mut().insert(header::ETAG, value);
+        return not_modified;
+    }
+    res.headers_mut().insert(header::ETAG, value);
     res
 }
 

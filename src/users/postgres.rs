@@ -66,7 +66,11 @@ impl UserStore for PostgresUsers {
     }
 
     async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError> {
-        let r = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).within(PG_OP_TIMEOUT).await?;
+        let r = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
         r.as_ref().map(row).transpose()
     }
 
@@ -109,12 +113,18 @@ impl UserStore for PostgresUsers {
     }
 
     async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<(), UserStoreError> {
-        sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2").bind(at).bind(id).execute(&self.pool).within(PG_OP_TIMEOUT).await?;
+        sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
         Ok(())
     }
 
     async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&self.pool).within(PG_OP_TIMEOUT).await?;
+        let done =
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&self.pool).within(PG_OP_TIMEOUT).await?;
         Ok(done.rows_affected() == 1)
     }
 

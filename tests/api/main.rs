@@ -9,6 +9,7 @@ mod flow;
 mod harness;
 mod input;
 mod limits;
+mod spa;
 mod mfa;
 mod password;
 mod reset;
