@@ -42,8 +42,7 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Response {
     // The audit log records the name that was typed (never the password).
-    let attempted =
-        AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
+    let attempted = AuditNote::typed(&body.username);
     match attempt(&state, &ctx, &headers, body).await {
         Ok(res) => res,
         Err(p) => attempted.attach(p),
@@ -79,8 +78,7 @@ async fn attempt(
         other => {
             state.limits.login_account.fail(&account, ctx.client_ip).await;
             tracing::info!(ip = %ctx.client_ip, "login failed");
-            let mut note =
-                AuditNote { username: Some(body.username.trim().chars().take(150).collect()), ..Default::default() };
+            let mut note = AuditNote::typed(&body.username);
             note.user_id = other.map(|u| u.id);
             return Ok(note.attach(Problem::invalid_credentials()));
         }

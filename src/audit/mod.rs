@@ -210,6 +210,11 @@ impl AuditNote {
         AuditNote { user_id: Some(user.id), username: Some(user.username.clone()), ..Default::default() }
     }
 
+    /// A name that was typed (a failed login), up to 150 characters; no account id.
+    pub fn typed(name: &str) -> Self {
+        AuditNote { username: Some(name.trim().chars().take(150).collect()), ..Default::default() }
+    }
+
     #[must_use]
     pub fn session(mut self, public_id: &str) -> Self {
         self.session = Some(public_id.to_owned());
