@@ -237,9 +237,10 @@ def report(results_path, meta_path, out_path):
         w("")
         w(f"One Argon2id hash with the default parameters (m=19456 KiB, t=2, p=1) takes "
           f"**{lg['hash_ms']:.1f} ms** here (median of {lg['hash_samples']} `sessiongate hash calibrate` "
-          f"runs, measured in this run), so {meta['cores']} cores can verify at most "
-          f"**{lg['ceiling']:.0f} logins/s**. The login pool runs one hash per core and queues "
-          f"{meta['cores'] * 16} more; beyond that, 503 `overloaded`.")
+          f"runs at nice +10 like the server's hashing threads, timed in each round next to its logins), "
+          f"so {meta['cores']} cores can verify at most "
+          f"**{lg['ceiling']:.0f} logins/s**. The login pool runs one hash per core and queues a bounded "
+          f"number more (`users.hash_queue`); beyond that, 503 `overloaded`.")
         w("")
         w("| run | logins/s accepted | × ceiling | login p99 ms | whoami req/s | whoami p50 ms | whoami p99 ms |")
         w("|---|---:|---:|---:|---:|---:|---:|")
@@ -297,6 +298,11 @@ def report(results_path, meta_path, out_path):
             cells.append(f"{x['ok_rps']:,.0f} ({x['p99']:.2f})" if x else "–")
         w(f"| {label} | " + " | ".join(cells) + " |")
     w("")
+    fixes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixes.md")
+    if os.path.exists(fixes):
+        with open(fixes) as f:
+            w(f.read().rstrip())
+        w("")
     w(f"Reproduce: `{meta['command']}` (see `bench/run --help` for the knobs).")
     w("")
     with open(out_path, "w") as f:

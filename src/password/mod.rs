@@ -112,11 +112,24 @@ impl Passwords {
         self.format
     }
 
+    /// Run `f` on a thread of its own at a lower scheduling priority (nice +10 on Linux): with
+    /// every core hashing during a login flood, request handling still gets a core at once
+    /// (whoami p99 under a flood: bench/REPORT.md), while idle cores still hash at full speed.
+    /// A thread per hash rather than tokio's blocking pool, whose threads also run other work
+    /// and could not get their priority back; starting one costs far less than a hash.
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
         let _queued = self.queue.clone().try_acquire_owned().map_err(|_| PasswordError::Overloaded)?;
         let _working =
             self.workers.clone().acquire_owned().await.map_err(|e| PasswordError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(f).await.map_err(|e| PasswordError::Internal(e.to_string()))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("sessiongate-hash".into())
+            .spawn(move || {
+                lower_priority();
+                let _ = tx.send(f());
+            })
+            .map_err(|e| PasswordError::Internal(e.to_string()))?;
+        rx.await.map_err(|_| PasswordError::Internal("the hashing thread panicked".into()))
     }
 
     /// A hash of `password` in the configured format ([`Passwords::format`]).
@@ -181,6 +194,14 @@ impl Passwords {
             }
             Err(_) => true,
         }
+    }
+}
+
+/// Lower the calling thread's scheduling priority (Linux: nice +10; elsewhere nothing).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
     }
 }
 
