@@ -11,7 +11,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 ///
 /// WAL lets readers proceed during writes; every write the stores issue is a single statement, so
 /// no deferred transaction ever upgrades from read to write (the `SQLITE_BUSY_SNAPSHOT` trap);
-/// `busy_timeout` covers plain writer contention.
+/// `busy_timeout` covers plain writer contention. Connections to a local file cannot go stale, so
+/// the pool does not ping one before handing it out (sqlx's default): that was a second trip
+/// through the connection's worker thread for every query (bench/REPORT.md).
 pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
@@ -22,8 +24,12 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool =
-        SqlitePoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_with(opts).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
     Ok(pool)
 }
