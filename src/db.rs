@@ -13,7 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 /// no deferred transaction ever upgrades from read to write (the `SQLITE_BUSY_SNAPSHOT` trap);
 /// `busy_timeout` covers plain writer contention. Connections to a local file cannot go stale, so
 /// the pool does not ping one before handing it out (sqlx's default): that was a second trip
-/// through the connection's worker thread for every query (bench/REPORT.md).
+/// through the connection's worker thread for every query (bench/fixes.md).
 pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;

@@ -177,12 +177,13 @@ pub fn app(state: AppState) -> Router {
         crate::metrics::handle();
         middleware::from_fn_with_state(routes.clone(), crate::metrics::track)
     });
-    // One `ServiceBuilder` stack, outermost first, applied in one `Router::layer`. (Not one
-    // `Router::layer` per middleware: each of those boxes the routes again, and every `from_fn`
-    // clones its inner service per request, so a request paid for deep-cloning the boxed rest of
-    // the stack at every layer. Measured in bench/REPORT.md.)
+    // One `ServiceBuilder` stack, outermost first, wrapped around the finished router rather than
+    // applied with `Router::layer`. Every `from_fn` clones its inner service per request: under
+    // `Router::layer` that inner was the rest of the stack down to a boxed route, cloned anew at
+    // every layer; around the router it ends in the router itself, an `Arc`. (`Router::layer`
+    // per middleware was worse still: each boxes the routes again.) Measured in bench/fixes.md.
     let stack = ServiceBuilder::new()
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn(move |req, next| edge(max_url, https, req, next)))
         .option_layer(metrics)
         .map_response(IntoResponse::into_response)
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -196,22 +197,11 @@ pub fn app(state: AppState) -> Router {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(middleware::from_fn(move |req, next| crate::http::headers::security_headers(https, req, next)))
-        .layer(middleware::from_fn(move |req, next| url_limit(max_url, req, next)))
-        .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
+        .option_layer(cors.map(|policy| middleware::from_fn_with_state(policy, crate::cors::cors)))
         .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
         .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
         .layer(middleware::from_fn_with_state((state.clone(), routes), crate::audit::layer::observe));
-    router.layer(stack).with_state(state)
-}
-
-/// 414 for request targets longer than `server.max_url_bytes` (before any other work).
-async fn url_limit(max: u64, req: Request, next: Next) -> Response {
-    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    if len as u64 > max {
-        return Problem::uri_too_long(max).into_response();
-    }
-    next.run(req).await
+    Router::new().fallback_service(stack.service(router.with_state(state)))
 }
 
 /// 408 when an auth API request (body upload included) takes longer than
@@ -226,22 +216,32 @@ async fn timeout(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
-/// Keep a client's `X-Request-Id` only when it is short and plain (it ends up in logs), else
-/// replace it; echo it on the response.
-async fn request_id(mut req: Request, next: Next) -> Response {
+/// The outermost per-request work, in one middleware (each `from_fn` layer costs a boxed future
+/// and a clone of its inner service per request):
+/// - 414 for request targets longer than `server.max_url_bytes`, before any other work;
+/// - the request id: a client's `X-Request-Id` is kept only when short and plain (it ends up in
+///   logs), else replaced; echoed on the response;
+/// - the security headers (SPEC §9) on every response.
+async fn edge(max_url: u64, https: bool, mut req: Request, next: Next) -> Response {
     let name = HeaderName::from_static("x-request-id");
     let valid = req.headers().get(&name).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     });
-    if !valid {
-        let id = HeaderValue::from_str(&secret::random_b64(12)).expect("base64url");
-        req.headers_mut().insert(name.clone(), id);
-    }
-    let id = req.headers().get(&name).cloned();
-    let mut res = next.run(req).await;
-    if let Some(id) = id {
-        res.headers_mut().insert(name, id);
-    }
+    let id = if valid {
+        req.headers().get(&name).cloned().expect("checked")
+    } else {
+        // Not a secret: a fast thread-local generator rather than a system call per request.
+        let id: String = std::iter::repeat_with(fastrand::alphanumeric).take(16).collect();
+        let id = HeaderValue::from_str(&id).expect("alphanumeric");
+        req.headers_mut().insert(name.clone(), id.clone());
+        id
+    };
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let mut res =
+        if len as u64 > max_url { Problem::uri_too_long(max_url).into_response() } else { next.run(req).await };
+    let h = res.headers_mut();
+    h.insert(name, id);
+    crate::http::headers::add_security_headers(https, h);
     res
 }
 

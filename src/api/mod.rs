@@ -102,9 +102,13 @@ pub fn require_recent_auth(a: &Authenticated, window: std::time::Duration) -> Re
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: String,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub last_seen_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub authenticated_at: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,

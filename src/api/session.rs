@@ -1,9 +1,9 @@
 use axum::Json;
 use axum::extract::Extension;
-use serde_json::{Value, json};
 
 use super::{SessionView, require_auth};
 use crate::http::Problem;
+use crate::openapi::WhoAmI;
 use crate::state::RequestContext;
 use crate::users::PublicUser;
 
@@ -17,10 +17,8 @@ use crate::users::PublicUser;
         (status = "default", response = crate::openapi::Problem),
     )
 )]
-pub async fn whoami(Extension(ctx): Extension<RequestContext>) -> Result<Json<Value>, Problem> {
+pub async fn whoami(Extension(ctx): Extension<RequestContext>) -> Result<Json<WhoAmI>, Problem> {
     let a = require_auth(&ctx)?;
-    Ok(Json(json!({
-        "user": PublicUser::from(&a.user),
-        "session": SessionView::new(&a.session, Some(&a.session.id)),
-    })))
+    // Typed, not `json!`: the hottest auth endpoint skips building a `Value` tree.
+    Ok(Json(WhoAmI { user: PublicUser::from(&a.user), session: SessionView::new(&a.session, Some(&a.session.id)) }))
 }

@@ -49,3 +49,27 @@ impl Problem {
         self
     }
 }
+
+/// Serialize a timestamp exactly as chrono's `Serialize` does (RFC 3339, `Z`, fractional seconds
+/// as needed), but formatted once into a string: chrono's impl hands serde_json one character at
+/// a time, each escaped separately, which was the largest cost of `GET /session`
+/// (bench/fixes.md).
+pub fn rfc3339<S: serde::Serializer>(t: &chrono::DateTime<chrono::Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    #[derive(serde::Serialize)]
+    struct Ours(#[serde(serialize_with = "super::rfc3339")] chrono::DateTime<Utc>);
+
+    #[test]
+    fn rfc3339_matches_chronos_own_serialization() {
+        let whole = Utc.with_ymd_and_hms(2026, 11, 29, 4, 3, 27).unwrap();
+        for t in [whole, whole + chrono::Duration::microseconds(123_456), whole + chrono::Duration::nanoseconds(7)] {
+            assert_eq!(serde_json::to_string(&Ours(t)).unwrap(), serde_json::to_string(&t).unwrap());
+        }
+    }
+}

@@ -4,13 +4,24 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, SET_COOKIE, UPGRADE};
+use http::header::{CONNECTION, SET_COOKIE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Hop-by-hop headers that are never forwarded, whatever `Connection` says. Every `proxy-*`
-/// header goes too.
-const HOP_BY_HOP: &[&str] =
-    &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+/// header goes too. (Names, not strings: removing by `&str` parses the name on every request.)
+const HOP_BY_HOP: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Headers about the client connection that only a trusted proxy may hand us.
 const FORWARDING: &[&str] = &["forwarded", "x-real-ip"];
@@ -24,17 +35,29 @@ fn tokens(h: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Remove the named headers (collected first: the map cannot change while borrowed).
+fn remove_where(h: &mut HeaderMap, pred: impl Fn(&str) -> bool) {
+    if h.keys().any(|k| pred(k.as_str())) {
+        let names: Vec<HeaderName> = h.keys().filter(|k| pred(k.as_str())).cloned().collect();
+        for name in names {
+            h.remove(name);
+        }
+    }
+}
+
 /// Remove the hop-by-hop headers: the fixed list, every `proxy-*`, and the names listed in
 /// `Connection`.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> =
-        tokens(h, CONNECTION).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()).collect();
-    let proxy: Vec<HeaderName> = h.keys().filter(|k| k.as_str().starts_with("proxy-")).cloned().collect();
-    for name in named.into_iter().chain(proxy) {
-        h.remove(name);
+    if h.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> =
+            tokens(h, CONNECTION).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()).collect();
+        for name in named {
+            h.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
-        h.remove(*name);
+    remove_where(h, |k| k.starts_with("proxy-"));
+    for name in &HOP_BY_HOP {
+        h.remove(name);
     }
 }
 
@@ -61,31 +84,25 @@ pub fn set_forwarded(
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let xfp = HeaderName::from_static("x-forwarded-proto");
-    let xfh = HeaderName::from_static("x-forwarded-host");
-    let mut chain: Vec<String> = Vec::new();
+    use std::fmt::Write;
+    let mut xff = String::new();
     if peer_trusted {
-        chain = tokens(h, xff.clone()).map(str::to_owned).collect();
-    } else {
-        let spoofable: Vec<HeaderName> = h
-            .keys()
-            .filter(|k| k.as_str().starts_with("x-forwarded-") || FORWARDING.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for name in spoofable {
-            h.remove(name);
+        for hop in tokens(h, X_FORWARDED_FOR) {
+            xff.push_str(hop);
+            xff.push_str(", ");
         }
+    } else {
+        remove_where(h, |k| k.starts_with("x-forwarded-") || FORWARDING.contains(&k));
     }
-    chain.push(peer.to_string());
-    if let Ok(v) = HeaderValue::from_str(&chain.join(", ")) {
-        h.insert(xff, v);
+    let _ = write!(xff, "{peer}");
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(X_FORWARDED_FOR, v);
     }
-    if !h.contains_key(&xfp) {
-        h.insert(xfp, HeaderValue::from_static(proto));
+    if !h.contains_key(X_FORWARDED_PROTO) {
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
-    if let Some(host) = host.filter(|_| !h.contains_key(&xfh)) {
-        h.insert(xfh, host);
+    if let Some(host) = host.filter(|_| !h.contains_key(X_FORWARDED_HOST)) {
+        h.insert(X_FORWARDED_HOST, host);
     }
 }
 

@@ -97,9 +97,8 @@ impl Proxy {
         if routes::has_dot_segment(&decoded) {
             return Ok(Problem::invalid_request("The path has '.' or '..' segments.").into_response());
         }
-        let route = route.clone();
         let unsafe_checked = route.auth != RouteAuth::None && !crate::csrf::is_safe(req.method());
-        let mut res = match self.forward(state, &route, req).await {
+        let mut res = match self.forward(state, route, req).await {
             Ok(res) => res,
             Err(p) => p.into_response(),
         };
@@ -111,8 +110,8 @@ impl Proxy {
     }
 
     async fn forward(&self, state: &AppState, route: &Route, mut req: Request) -> Result<Response, Problem> {
-        let ctx = req.extensions().get::<RequestContext>().cloned().ok_or_else(Problem::internal)?;
-        let user = match (route.auth, &ctx.auth) {
+        let auth = req.extensions().get::<RequestContext>().map(|c| c.auth.clone()).ok_or_else(Problem::internal)?;
+        let user = match (route.auth, &auth) {
             (RouteAuth::None, _) => None,
             (_, AuthState::Unavailable) => {
                 return Err(Problem::overloaded("The session store is unavailable; try again shortly."));

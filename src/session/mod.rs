@@ -32,7 +32,11 @@ pub struct TokenHash(pub String);
 
 impl TokenHash {
     pub fn of(token: &str) -> Self {
-        TokenHash(hex::encode(Sha256::digest(token.as_bytes())))
+        // Every request with a cookie hashes it: encode into a buffer (`hex::encode` goes char
+        // by char through an iterator).
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(token.as_bytes()), &mut buf).expect("64 bytes for 32");
+        TokenHash(std::str::from_utf8(&buf).expect("hex is ASCII").to_owned())
     }
 }
 
@@ -84,13 +88,18 @@ pub struct Session {
     /// The Django CSRF secret bound to this session (see `csrf`): a cookie planted by a sibling
     /// subdomain cannot match it.
     pub csrf_secret: String,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub last_seen_at: DateTime<Utc>,
     /// When the idle timeout ends unless the session is used again.
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub idle_expires_at: DateTime<Utc>,
     /// Hard end of the session; never moves.
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub absolute_expires_at: DateTime<Utc>,
     /// Last time the user proved knowledge of a credential (login or reauth).
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub authenticated_at: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,

@@ -46,6 +46,7 @@ pub struct PublicUser {
     pub email: Option<String>,
     pub email_verified: bool,
     pub mfa: bool,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
