@@ -3,9 +3,9 @@
 //! A request's way through, outermost first:
 //! ```text
 //! connection limits (listener: header-read timeout, head size 431)
-//!   ─► request id ─► metrics (with server.admin_listen) ─► trace (sensitive headers redacted)
-//!   ─► security headers ─► URL length (414) ─► CORS (cross-origin mode: preflights answered
-//!   here, before any session lookup) ─► body limit
+//!   ─► edge (URL length 414, request id, security headers) ─► metrics (with
+//!   server.admin_listen) ─► trace (sensitive headers redacted) ─► CORS (cross-origin mode only:
+//!   preflights answered here, before any session lookup) ─► body limit
 //!   ─► session (cookie → SHA-256 → store → user; client IP) ─► audit ─► router:
 //!        {auth.base_path}/*      → request timeout ─► no-store ─► CSRF ─► api handlers
 //!                                  (incl. /verify, /openapi.json)
