@@ -84,6 +84,7 @@ async fn first_start_with_no_config_bootstraps_admin() {
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
     let server = Server(child);
     wait_ready(port).await;
     let data = dir.path().join("sessiongate-data");
@@ -109,6 +110,12 @@ async fn first_start_with_no_config_bootstraps_admin() {
     drop(server);
     let printed = std::io::read_to_string(out).unwrap();
     assert!(printed.contains(password.trim()), "the password is printed once: {printed}");
+    // The log (stderr, not a terminal here as under systemd or in a file): plain text without
+    // colour codes, the login's audit line with its request id, and never the password.
+    let logged = std::io::read_to_string(err).unwrap();
+    assert!(!logged.contains('\u{1b}'), "no ANSI escape codes when stderr is not a terminal: {logged:?}");
+    assert!(logged.lines().any(|l| l.contains("audit login success") && l.contains("request_id=")), "{logged}");
+    assert!(!logged.contains(password.trim()), "the password never reaches the log");
 }
 
 #[test]
