@@ -39,11 +39,15 @@ need_tools() { # extra Debian packages to check by command: cmd=package...
 build_release() { # sets SG
   command -v cargo >/dev/null || die "cargo not found (install Rust)"
   log "building sessiongate (release)"
-  (cd "$ROOT" && cargo build --release --bins --quiet)
+  (cd "$ROOT" && cargo build --release --bins --example bench_bare_proxy --quiet)
   local target
   target=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  SG=$target/release/sessiongate
-  [ -x "$SG" ] || die "no binary at $SG"
+  [ -x "$target/release/sessiongate" ] || die "no binary at $target/release/sessiongate"
+  # A copy: another build in the same target directory must not swap it out mid-run.
+  cp "$target/release/sessiongate" "$WORK/sessiongate"
+  SG=$WORK/sessiongate
+  cp "$target/release/examples/bench_bare_proxy" "$WORK/bare-proxy"
+  BARE=$WORK/bare-proxy
 }
 
 # --- bookkeeping --------------------------------------------------------------------------------
