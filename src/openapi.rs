@@ -6,8 +6,9 @@
 //! response as described.
 //!
 //! Paths are relative to the one server entry, `auth.base_path`. Every operation can also answer
-//! a problem (`application/problem+json`, [`Problem`]) — the `default` response. The types
-//! here describe JSON the handlers build; `schemathesis` checks that they agree.
+//! a problem (`application/problem+json`, [`Problem`]) — the `default` response. The body
+//! types here are the ones the handlers answer with, so the description cannot drift from the
+//! JSON; `schemathesis` checks the rest (statuses, problems).
 
 use std::sync::OnceLock;
 

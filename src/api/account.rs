@@ -6,11 +6,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::response::Response;
-use serde_json::json;
 
 use super::{session_cookies, with_cookies};
 use crate::http::Problem;
 use crate::mail::{self, Email};
+use crate::openapi::CsrfToken;
 use crate::password::policy::MAX_BYTES;
 use crate::state::{AppState, Authenticated};
 use crate::users::{AccountToken, TokenPurpose, User, UserStoreError, login_key};
@@ -101,22 +101,14 @@ pub fn unix_now() -> u64 {
 }
 
 /// Give the current session a new token and CSRF secret (optionally refreshing
-/// `authenticatedAt`): the answer carries `{csrfToken, ...extra}` and both cookies.
-pub async fn rotated(
-    state: &AppState,
-    a: &Authenticated,
-    reauthenticated: bool,
-    extra: serde_json::Value,
-) -> Result<Response, Problem> {
+/// `authenticatedAt`): the answer carries `{csrfToken}` and both cookies.
+pub async fn rotated(state: &AppState, a: &Authenticated, reauthenticated: bool) -> Result<Response, Problem> {
     let secret = crate::csrf::new_secret();
     let Some((token, session)) = state.sessions.rotate(&a.session, Some(secret.clone()), reauthenticated).await? else {
         return Err(Problem::not_authenticated());
     };
-    let mut body = json!({ "csrfToken": crate::csrf::mask(&secret) });
-    if let (Some(b), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
-        b.extend(extra);
-    }
-    Ok(with_cookies(Json(body), session_cookies(state, &token, &session)))
+    let body = Json(CsrfToken { csrf_token: crate::csrf::mask(&secret) });
+    Ok(with_cookies(body, session_cookies(state, &token, &session)))
 }
 
 /// Mail `email` in the background when the user has an address.

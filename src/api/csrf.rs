@@ -1,9 +1,9 @@
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::Response;
-use serde_json::json;
 
 use super::with_cookies;
+use crate::openapi::CsrfToken;
 use crate::state::{AppState, RequestContext};
 
 /// `GET /csrf`: a masked token for the current CSRF secret, and the cookie (re)set. Logged in,
@@ -29,5 +29,5 @@ pub async fn get_csrf(State(state): State<AppState>, Extension(ctx): Extension<R
             .unwrap_or_else(crate::csrf::new_secret),
     };
     let token = crate::csrf::mask(&secret);
-    with_cookies(Json(json!({ "csrfToken": token })), [state.cookies.csrf(&secret)])
+    with_cookies(Json(CsrfToken { csrf_token: token }), [state.cookies.csrf(&secret)])
 }

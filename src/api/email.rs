@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::account::{self, send_verification};
 use super::{check_email, require_auth, require_recent_auth};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
+use crate::openapi::{EmailVerified, Empty};
 use crate::state::{AppState, RequestContext};
 use crate::users::{AccountToken, TokenPurpose, login_key};
 
@@ -49,7 +49,7 @@ pub async fn change(
     let current = a.user.email.as_deref().map(login_key);
     let same = current.as_deref() == Some(login_key(&email).as_str());
     if same && a.user.email_verified {
-        return Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(Empty {})).into_response());
     }
     send_verification(&state, &a.user, &email).await?;
     if !same && let Some(old) = a.user.email.as_deref() {
@@ -57,7 +57,7 @@ pub async fn change(
         account::notify(&state, Some(notice));
     }
     tracing::info!(user_id = a.user.id, "email change requested");
-    Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Empty {})).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -95,6 +95,6 @@ pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<Verify
         account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
     }
     tracing::info!(user_id = user.id, changed, "email verified");
-    let res = Json(json!({ "email": email, "emailVerified": true }));
+    let res = Json(EmailVerified { email, email_verified: true });
     Ok(crate::audit::AuditNote::user(&user).attach(res))
 }

@@ -4,11 +4,11 @@ use axum::response::Response;
 use chrono::Utc;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{client_info, session_cookies, with_cookies};
 use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
+use crate::openapi::{LoggedIn, MfaRequired};
 use crate::password::policy::MAX_BYTES;
 use crate::state::{AppState, RequestContext};
 use crate::users::{PublicUser, login_key};
@@ -97,7 +97,7 @@ async fn attempt(
             crate::mfa::PENDING_TTL.as_secs(),
         );
         tracing::info!(user_id = user.id, ip = %ctx.client_ip, "login: password ok, second factor required");
-        let res = with_cookies(Json(json!({ "mfaRequired": true })), [cookie]);
+        let res = with_cookies(Json(MfaRequired { mfa_required: true }), [cookie]);
         return Ok(AuditNote::user(&user).detail(crate::audit::MFA_REQUIRED).attach(res));
     }
     upgrade_hash(state, &user, candidate);
@@ -124,7 +124,7 @@ pub async fn open_session(
     }
     tracing::info!(user_id = user.id, session = %session.id, ip = %ctx.client_ip, "login ok");
 
-    let body = Json(json!({ "user": PublicUser::from(user), "csrfToken": crate::csrf::mask(&secret) }));
+    let body = Json(LoggedIn { user: PublicUser::from(user), csrf_token: crate::csrf::mask(&secret) });
     let res = with_cookies(body, session_cookies(state, &token, &session));
     Ok(AuditNote::user(user).session(&session.id).attach(res))
 }

@@ -6,13 +6,13 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::account::{self, check_second_factor, open_totp, unix_now};
 use super::{login, require_auth, require_recent_auth, with_cookies};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
 use crate::mfa::{self, PENDING_COOKIE};
+use crate::openapi::{RecoveryCodes, TotpSetup};
 use crate::state::{AppState, RequestContext};
 
 fn already_on() -> Problem {
@@ -49,7 +49,7 @@ pub async fn setup(
     let url = mfa::otpauth_url(&totp).ok_or_else(Problem::internal)?;
     let svg = mfa::qr_svg(&url).ok_or_else(Problem::internal)?;
     tracing::info!(user_id = a.user.id, "TOTP enrollment started");
-    Ok(Json(json!({ "secret": totp.secret().to_base32(), "otpauthUrl": url, "qrSvg": svg })).into_response())
+    Ok(Json(TotpSetup { secret: totp.secret().to_base32(), otpauth_url: url, qr_svg: svg }).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -109,7 +109,7 @@ pub async fn confirm(
             .as_deref()
             .map(|to| mail::templates::mfa_changed(to, &a.user.username, &account::site(&state), true)),
     );
-    Ok(Json(json!({ "recoveryCodes": codes })).into_response())
+    Ok(Json(RecoveryCodes { recovery_codes: codes }).into_response())
 }
 
 /// `POST /mfa/totp/disable` (recent authentication): removes the secret and the recovery codes,

@@ -6,12 +6,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::account::{self, check_password, rotated, weak};
 use super::{check_email, require_auth, require_recent_auth};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
+use crate::openapi::Empty;
 use crate::password::policy;
 use crate::state::{AppState, RequestContext};
 use crate::users::{AccountToken, TokenPurpose, login_key};
@@ -62,7 +62,7 @@ pub async fn change(
         return Err(Problem::not_authenticated());
     }
     // Rotate first (the answer needs the new token), then end every other session.
-    let res = rotated(&state, &a, true, json!({})).await?;
+    let res = rotated(&state, &a, true).await?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
     account::revoke_tokens(&state, a.user.id, TokenPurpose::PasswordReset).await;
     tracing::info!(user_id = a.user.id, revoked, "password changed");
@@ -109,7 +109,7 @@ pub async fn request_reset(
     state.limits.reset_ip.check(&ctx.client_ip.to_string()).await?;
     let bg = state.clone();
     tokio::spawn(async move { send_reset(bg, email).await });
-    Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Empty {})).into_response())
 }
 
 async fn send_reset(state: AppState, email: String) {
@@ -204,5 +204,5 @@ pub async fn confirm_reset(
             .as_deref()
             .map(|to| mail::templates::password_changed(to, &user.username, &account::site(&state), true)),
     );
-    Ok(crate::audit::AuditNote::user(&user).attach(Json(json!({}))))
+    Ok(crate::audit::AuditNote::user(&user).attach(Json(Empty {})))
 }

@@ -1,7 +1,6 @@
 use axum::extract::{Extension, State};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::account::{check_password, check_second_factor, rotated};
 use super::require_auth;
@@ -56,5 +55,5 @@ pub async fn reauth(
         _ => return Err(Problem::field("password", "required (or `code` when two-factor authentication is on)")),
     }
     tracing::info!(user_id = a.user.id, session = %a.session.id, "reauthenticated");
-    rotated(&state, &a, true, json!({})).await
+    rotated(&state, &a, true).await
 }

@@ -2,10 +2,10 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::{Value, json};
 
 use super::{SessionView, require_auth, with_cookies};
 use crate::http::Problem;
+use crate::openapi::{Revoked, SessionList};
 use crate::state::{AppState, RequestContext};
 
 /// `GET /sessions`: my live sessions, the current one marked.
@@ -22,11 +22,11 @@ use crate::state::{AppState, RequestContext};
 pub async fn list(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<SessionList>, Problem> {
     let a = require_auth(&ctx)?;
     let sessions = state.sessions.list(a.user.id).await?;
     let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, Some(&a.session.id))).collect();
-    Ok(Json(json!({ "sessions": views })))
+    Ok(Json(SessionList { sessions: views }))
 }
 
 /// `DELETE /sessions/{id}`: revoke one of my sessions (404 for anyone else's).
@@ -69,9 +69,9 @@ pub async fn revoke(
 pub async fn revoke_others(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Revoked>, Problem> {
     let a = require_auth(&ctx)?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
     tracing::info!(user_id = a.user.id, revoked, "other sessions revoked");
-    Ok(Json(json!({ "revoked": revoked })))
+    Ok(Json(Revoked { revoked }))
 }

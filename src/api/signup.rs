@@ -3,10 +3,10 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{client_info, session_cookies, with_cookies};
 use crate::http::{ApiJson, Problem};
+use crate::openapi::LoggedIn;
 use crate::password::policy;
 use crate::state::{AppState, RequestContext};
 use crate::users::{NewUser, PublicUser};
@@ -82,7 +82,7 @@ pub async fn signup(
     {
         tracing::warn!(user_id = user.id, error = %e, "signup: verification mail not sent");
     }
-    let body = Json(json!({ "user": PublicUser::from(&user), "csrfToken": crate::csrf::mask(&secret) }));
+    let body = Json(LoggedIn { user: PublicUser::from(&user), csrf_token: crate::csrf::mask(&secret) });
     let res = with_cookies((StatusCode::CREATED, body).into_response(), session_cookies(&state, &token, &session));
     Ok(crate::audit::AuditNote::user(&user).session(&session.id).attach(res))
 }
