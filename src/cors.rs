@@ -98,8 +98,9 @@ impl CorsPolicy {
     }
 }
 
-/// The middleware, mounted in cross-origin mode only (same-origin has no policy): outermost, so preflights never need a session and every response —
-/// 401, 403, 404, 502 and proxied ones included — carries the headers.
+/// The middleware, mounted in cross-origin mode only (same-origin has no policy): outermost, so
+/// preflights never need a session and every response — 401, 403, 404, 502 and proxied ones
+/// included — carries the headers.
 pub async fn cors(State(policy): State<std::sync::Arc<CorsPolicy>>, req: Request, next: Next) -> Response {
     if CorsPolicy::is_preflight(&req) {
         return policy.preflight(&req);

@@ -143,16 +143,16 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
     let path = req.uri().path().to_owned();
     let dir = ServeDir::new(root).precompressed_br().precompressed_gzip().append_index_html_on_directories(true);
     let (parts, _) = req.into_parts();
+    let if_none_match = parts.headers.get(header::IF_NONE_MATCH).cloned();
     let res = match dir.clone().oneshot(Request::from_parts(parts.clone(), Body::empty())).await {
-        Ok(r) => with_etag(r.map(Body::new), &parts.headers),
+        Ok(r) => with_etag(r.map(Body::new), if_none_match.as_ref()),
         Err(e) => match e {},
     };
     if res.status() == StatusCode::NOT_FOUND && navigation {
         let mut p = parts;
         p.uri = format!("/{}", fallback.trim_start_matches('/')).parse().expect("valid path");
-        let headers = p.headers.clone();
         let res = match dir.oneshot(Request::from_parts(p, Body::empty())).await {
-            Ok(r) => with_etag(r.map(Body::new), &headers),
+            Ok(r) => with_etag(r.map(Body::new), if_none_match.as_ref()),
             Err(e) => match e {},
         };
         return document_headers(res);
@@ -172,7 +172,7 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
 
 /// `ServeDir` validates with `Last-Modified` only; add a weak `ETag` from size, modification time
 /// and encoding, and answer `If-None-Match` with 304.
-fn with_etag(mut res: Response, req: &http::HeaderMap) -> Response {
+fn with_etag(mut res: Response, if_none_match: Option<&HeaderValue>) -> Response {
     if res.status() != StatusCode::OK {
         return res;
     }
@@ -184,8 +184,7 @@ fn with_etag(mut res: Response, req: &http::HeaderMap) -> Response {
         hasher.update([0]);
     }
     let etag = format!("W/\"{}\"", hex::encode(&hasher.finalize()[..8]));
-    let matches = req
-        .get(header::IF_NONE_MATCH)
+    let matches = if_none_match
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/")));
     let value = HeaderValue::from_str(&etag).expect("hex");
