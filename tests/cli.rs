@@ -79,6 +79,7 @@ async fn first_start_with_no_config_bootstraps_admin() {
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("SESSIONGATE_USERS__ARGON2__MEMORY_KIB", "1024")
         .env("SESSIONGATE_USERS__ARGON2__ITERATIONS", "1")
+        .env_remove("NO_COLOR") // the colour decision must come from stderr not being a terminal
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
