@@ -92,9 +92,12 @@ spawn() { # log-file cmd... ; sets LAST_PID
   LAST_PID=$!
   PIDS+=("$LAST_PID")
 }
-stop() { # pid
+stop() { # pid ; also forgets it, so cleanup never signals a reused pid
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
 }
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 

@@ -9,7 +9,7 @@
 #
 # Needs: PostgreSQL at $PG_URL (default postgres://postgres@127.0.0.1:5432/test; a throwaway
 # schema is created and dropped), redis-server (a private one is started on a free port, so the
-# sizing numbers are not disturbed by other users of a shared Redis), curl, jq, python3, and
+# sizing numbers are not disturbed by other users of a shared Redis), curl, python3, and
 # Debian's `wrk` (installed with apt-get when missing). Builds the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ if ! command -v wrk >/dev/null; then
     log "installing wrk (Debian package)"
     if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
 fi
-for tool in curl jq python3 psql redis-server redis-cli; do
+for tool in curl python3 psql redis-server redis-cli; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
