@@ -60,7 +60,6 @@ const el = {
   reauthSecret: $('reauth-secret'),
   reauthMessage: $('reauth-message'),
   reauthButton: $('reauth-button'),
-  reauthSwitch: $('reauth-switch'),
   reauthCancel: $('reauth-cancel'),
   mfaState: $('mfa-state'),
   mfaEnableButton: $('mfa-enable-button'),
@@ -451,8 +450,9 @@ on(el.passwordForm, 'submit', async (e) => {
       } catch (err) {
         if (!(err instanceof ReauthRequiredError)) throw err;
         // Signed in too long ago: the current password typed above re-authenticates
-        // (POST /reauth), then the change is tried again.
-        await client.reauth(current);
+        // (POST /reauth) — with 2FA on, a code is needed too — then the change is tried again.
+        if (currentUser && currentUser.mfa) await askReauth('Changing your password needs a code from your authenticator app.');
+        else await client.reauth(current);
         await change();
       }
       el.passwordForm.reset();
@@ -473,11 +473,10 @@ let reauthWithCode = false;
 
 function setReauthMode(withCode) {
   reauthWithCode = withCode;
-  el.reauthLabel.textContent = withCode ? 'Code from your authenticator app' : 'Password';
+  el.reauthLabel.textContent = withCode ? 'Code from your authenticator app, or a recovery code' : 'Password';
   el.reauthSecret.type = withCode ? 'text' : 'password';
   el.reauthSecret.autocomplete = withCode ? 'one-time-code' : 'current-password';
   el.reauthSecret.inputMode = withCode ? 'numeric' : 'text';
-  el.reauthSwitch.textContent = withCode ? 'Use your password' : 'Use an authenticator code';
   el.reauthSecret.value = '';
 }
 
@@ -485,8 +484,9 @@ function setReauthMode(withCode) {
 function askReauth(reason) {
   if (reauthPending) reauthPending.reject(new Cancelled());
   el.reauthReason.textContent = reason;
-  setReauthMode(false);
-  el.reauthSwitch.hidden = !(currentUser && currentUser.mfa);
+  // With 2FA on, re-authentication takes a code (or a recovery code), never the password alone.
+  const mfa = Boolean(currentUser && currentUser.mfa);
+  setReauthMode(mfa);
   showMessage(el.reauthMessage, '');
   el.reauthPanel.hidden = false;
   el.reauthPanel.scrollIntoView({ block: 'nearest' });
@@ -519,7 +519,10 @@ on(el.reauthForm, 'submit', async (e) => {
   const value = el.reauthSecret.value;
   await busy(el.reauthButton, async () => {
     try {
-      await client.reauth(reauthWithCode ? { code: value.replace(/\s+/g, '') } : value);
+      const code = value.replace(/\s+/g, '');
+      // Recovery codes have letters (xxxxx-xxxxx); authenticator codes are six digits.
+      const secondFactor = /[a-z]/i.test(code) ? { recoveryCode: code } : { code };
+      await client.reauth(reauthWithCode ? secondFactor : value);
       const pending = reauthPending;
       closeReauth();
       pending?.resolve();
@@ -528,11 +531,6 @@ on(el.reauthForm, 'submit', async (e) => {
       el.reauthSecret.select();
     }
   });
-});
-
-on(el.reauthSwitch, 'click', () => {
-  setReauthMode(!reauthWithCode);
-  el.reauthSecret.focus();
 });
 
 on(el.reauthCancel, 'click', () => {

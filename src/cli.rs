@@ -445,10 +445,12 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
     match cmd {
         UserCommand::Add { name, email, password_stdin } => {
             refuse_read_only(s, "create")?;
-            crate::api::check_username(name).map_err(|p| Failure::usage(format!("username: {}", p.detail)))?;
             if let Some(e) = email {
                 crate::api::check_email(e).map_err(|p| Failure::usage(format!("email: {}", p.detail)))?;
             }
+            let normalized = crate::users::names::normalize_username(name);
+            crate::api::check_username(&normalized, email.as_deref())
+                .map_err(|p| Failure::usage(format!("username: {}", p.detail)))?;
             let (password, generated) = read_password(*password_stdin, name, min)?;
             let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
             let user = stores
@@ -491,6 +493,10 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
             let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
             stores.users.set_password(user.id, &hash).await.map_err(|e| rt(&e))?;
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
+            // Pending email changes die with the old password (their links check it too).
+            for purpose in [crate::users::TokenPurpose::EmailChange, crate::users::TokenPurpose::EmailCancel] {
+                let _ = stores.users.revoke_tokens(user.id, purpose).await;
+            }
             let detail = format!("sessiongate user passwd; {n} session(s) revoked");
             cli_audit(stores, crate::audit::Event::UserPasswordSet, &user, detail).await;
             println!("password changed for `{}`; {n} session(s) revoked", user.username);

@@ -390,18 +390,20 @@ pub mod templates {
         Email { kind, to: to.into(), subject, text, html }
     }
 
-    pub fn email_change_notice(to_old: &str, username: &str, site: &str, new_email: &str) -> Email {
-        notice(
-            "email_change_notice",
-            to_old,
-            format!("Your email address on {site} is being changed"),
-            vec![
-                format!("Hello {username},"),
-                format!(
-                    "A change of your account's email address to {new_email} was requested on {site}. It takes effect when the new address is confirmed."
-                ),
-            ],
-        )
+    /// To the old address: what was asked, and a single-use link that cancels it without
+    /// logging in (the change may be an attacker's, from a stolen session).
+    pub fn email_change_notice(to_old: &str, username: &str, site: &str, new_email: &str, cancel: &str) -> Email {
+        let subject = format!("Your email address on {site} is being changed");
+        let lines = [
+            format!("Hello {username},"),
+            format!(
+                "A change of your account's email address to {new_email} was requested on {site}. It takes effect when the new address is confirmed."
+            ),
+            "If this was not you, cancel it with the link below (no sign-in needed), then reset your password: that also signs out every other session.".to_owned(),
+        ];
+        let text = format!("{}\n\n{}\n\n{}\n\n{cancel}\n\n{ALERT}\n", lines[0], lines[1], lines[2]);
+        let html = html(&subject, &lines, Some(("Cancel this change", cancel)), ALERT);
+        Email { kind: "email_change_notice", to: to_old.into(), subject, text, html }
     }
 
     pub fn password_changed(to: &str, username: &str, site: &str, by_reset: bool) -> Email {

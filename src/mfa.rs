@@ -13,7 +13,8 @@
 //!   another derived key, single use.
 //! - **Pending login** ([`Pending`]): after a correct password for an account with 2FA, `/login`
 //!   sets a sealed cookie (5 minutes, HttpOnly) naming the user — no session exists yet. It is
-//!   bound to the password hash, so a password change meanwhile voids it.
+//!   bound to the password hash, so a password change meanwhile voids it, and to the user's last
+//!   login, which the second step moves atomically: the cookie opens one session at most.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -150,16 +151,34 @@ pub struct Pending {
     /// [`password_fingerprint`] of the hash the password was verified against.
     #[serde(rename = "h")]
     pub password: String,
+    /// The user's last login (Unix ms) when the password was verified. The second step claims
+    /// the login only while it is unchanged ([`crate::users::UserStore::claim_login`]), so the
+    /// cookie opens one session, and none after any other login.
+    #[serde(rename = "l")]
+    pub last_login: Option<i64>,
 }
 
 impl Pending {
-    pub fn new(user_id: i64, remember: bool, password_hash: &str) -> Self {
+    pub fn new(
+        user_id: i64,
+        remember: bool,
+        password_hash: &str,
+        last_login: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Self {
         Pending {
             user_id,
             remember,
             expires: unix_now() + PENDING_TTL.as_secs() as i64,
             password: password_fingerprint(password_hash),
+            last_login: last_login.map(|t| t.timestamp_millis()),
         }
+    }
+
+    /// Whether `user` is still the one this pending login was for: same password, no login since.
+    pub fn matches(&self, user: &crate::users::User) -> bool {
+        user.id == self.user_id
+            && password_fingerprint(&user.password_hash) == self.password
+            && user.last_login.map(|t| t.timestamp_millis()) == self.last_login
     }
 }
 
@@ -307,7 +326,7 @@ mod tests {
     #[test]
     fn pending_state_is_sealed_and_expires() {
         let k = keys();
-        let p = Pending::new(3, true, "$argon2id$hash");
+        let p = Pending::new(3, true, "$argon2id$hash", None);
         let v = k.seal_pending(&p);
         assert!(!v.contains("argon2"));
         assert_eq!(k.open_pending(&v, unix_now()), Some(p.clone()));

@@ -127,6 +127,10 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
         }
         other => anyhow::bail!("users.store = \"{other}\" is not available in this build"),
     };
+    let rekeyed = users.upgrade_keys().await.context("recomputing username keys (migration 0004)")?;
+    if rekeyed > 0 {
+        tracing::info!(rows = rekeyed, "username and email keys recomputed with Unicode normalisation");
+    }
     let lifetimes = Lifetimes { idle: settings.idle_timeout, absolute: settings.absolute_timeout };
     let passwords = Passwords::new(&settings.raw.users.argon2)
         .map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?

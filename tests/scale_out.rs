@@ -798,20 +798,31 @@ mod limiter {
         assert_eq!(limits.login_ip.check("192.0.2.8").await, Ok(()), "other IPs unaffected");
 
         // Wrong passwords back off per (account, client IP): see `sessiongate::ratelimit::account`.
-        let account = "bob@example.com";
+        // An attempt is reserved (counted as a failure) before the password is checked.
+        let account = "name:bob@example.com";
         let (ip, other_ip) = ("192.0.2.7".parse().unwrap(), "198.51.100.7".parse().unwrap());
-        assert_eq!(limits.login_account.check(account, ip).await, Ok(()));
-        limits.login_account.fail(account, ip).await;
-        assert_eq!(limits.login_account.check(account, ip).await, Ok(()), "one failure of two allowed");
-        limits.login_account.fail(account, ip).await;
-        match limits.login_account.check(account, ip).await {
+        assert!(limits.login_account.reserve(account, ip).await.is_ok());
+        assert!(limits.login_account.reserve(account, ip).await.is_ok(), "one failure of two allowed");
+        match limits.login_account.reserve(account, ip).await {
             Err(Refusal::Limited(wait)) => assert!((50..=60).contains(&wait), "blocked for the window: {wait}"),
             other => panic!("after two failures: {other:?}"),
         }
-        assert_eq!(limits.login_account.check(account, other_ip).await, Ok(()), "the user's own IP is not locked out");
-        assert_eq!(limits.login_account.check("carol", ip).await, Ok(()), "other accounts unaffected");
-        limits.login_account.succeed(account, ip).await;
-        assert_eq!(limits.login_account.check(account, ip).await, Ok(()), "a success clears the failures");
+        let t = limits.login_account.reserve(account, other_ip).await;
+        assert!(t.is_ok(), "the user's own IP is not locked out");
+        assert!(limits.login_account.reserve("name:carol", ip).await.is_ok(), "other accounts unaffected");
+        limits.login_account.succeed(account, other_ip, t.ok()).await;
+        limits.login_account.succeed(account, ip, None).await;
+        let t = limits.login_account.reserve(account, ip).await;
+        assert!(t.is_ok(), "a success clears the failures");
+        limits.login_account.refund(account, ip, t.unwrap()).await;
+
+        // 100 guesses released at once get exactly the allowance (reserve, then verify).
+        let race =
+            |n: usize| futures_util::future::join_all((0..n).map(|_| limits.login_account.reserve("name:race", ip)));
+        let granted = race(100).await.into_iter().filter(Result::is_ok).count();
+        assert_eq!(granted, 2, "parallel password guesses");
+        let mfa = futures_util::future::join_all((0..100).map(|_| limits.mfa_account.reserve("user:42"))).await;
+        assert_eq!(mfa.into_iter().filter(Result::is_ok).count(), 5, "parallel second-factor guesses");
     }
 
     #[tokio::test]
@@ -831,11 +842,11 @@ mod limiter {
         let prefix = format!("sgtest:{}:", unique());
         let limits = Limits::redis(&cfg, &format!("redis://{REDIS}"), &prefix);
         let ip = "192.0.2.7".parse().unwrap();
-        limits.login_account.fail("dave", ip).await;
-        limits.login_account.fail("dave", ip).await;
-        assert!(matches!(limits.login_account.check("dave", ip).await, Err(Refusal::Limited(1..=2))));
+        limits.login_account.reserve("dave", ip).await.unwrap();
+        limits.login_account.reserve("dave", ip).await.unwrap();
+        assert!(matches!(limits.login_account.reserve("dave", ip).await, Err(Refusal::Limited(1..=2))));
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(limits.login_account.check("dave", ip).await, Ok(()), "the back-off is over");
+        assert!(limits.login_account.reserve("dave", ip).await.is_ok(), "the back-off is over");
         drop_redis_keys(&prefix).await;
     }
 
@@ -847,8 +858,9 @@ mod limiter {
         let start = Instant::now();
         assert_eq!(limits.login_ip.check("192.0.2.9").await, Err(Refusal::Unavailable));
         let ip = "192.0.2.9".parse().unwrap();
-        assert_eq!(limits.login_account.check("erin", ip).await, Err(Refusal::Unavailable));
-        limits.login_account.fail("erin", ip).await; // logged, not fatal
+        assert_eq!(limits.login_account.reserve("erin", ip).await, Err(Refusal::Unavailable));
+        assert_eq!(limits.mfa_account.reserve("user:1").await, Err(Refusal::Unavailable));
+        limits.login_account.succeed("erin", ip, None).await; // logged, not fatal
         assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
         let bad = Limits::redis(&config(), "not a url", "sgtest:");
         assert_eq!(bad.signup_ip.check("192.0.2.9").await, Err(Refusal::Unavailable));

@@ -61,11 +61,24 @@ async fn conformance(store: Arc<dyn UserStore>) {
     assert!(store.find_by_login("nobody@example.com").await.unwrap().is_none());
     // An email is only matched when the login looks like one.
     assert!(store.find_by_login("example.com").await.unwrap().is_none());
-    // A username that looks like an email wins over another user's email.
+    // An address names the account that has it, even when another (older) account's username is
+    // that address: the username cannot capture its owner's login by email (issue 13).
     let dave = store.create(new_user("dave", Some("erin@example.com"))).await.unwrap();
     let erin = store.create(new_user("erin@example.com", None)).await.unwrap();
-    assert_eq!(store.find_by_login("Erin@Example.com").await.unwrap().map(|u| u.id), Some(erin.id));
+    assert_eq!(store.find_by_login("Erin@Example.com").await.unwrap().map(|u| u.id), Some(dave.id));
     assert_ne!(dave.id, erin.id);
+
+    // Look-alike names are the same name: width and compatibility forms fold into the key,
+    // confusables (UTS #39 skeletons) collide; stored names are NFKC.
+    for lookalike in ["ａｌｉｃｅ", "\u{0430}lice", "ALİCE"] {
+        let err = store.create(new_user(lookalike, None)).await;
+        assert!(matches!(err, Err(UserStoreError::UsernameTaken)), "{lookalike:?}: {:?}", err.map(|u| u.username));
+    }
+    assert_eq!(store.find_by_login("ａｌｉｃｅ").await.unwrap().map(|u| u.id), Some(alice.id), "full-width login");
+    let kelvin = store.create(new_user("\u{212A}elvin", None)).await.unwrap();
+    assert_eq!(kelvin.username, "Kelvin", "stored NFKC");
+    assert_eq!(store.find_by_login("kelvin").await.unwrap().map(|u| u.id), Some(kelvin.id));
+    assert!(store.remove(kelvin.id).await.unwrap());
 
     assert_eq!(store.get(bob.id).await.unwrap().map(|u| u.username), Some("bob".into()));
     assert!(store.get(alice.id + 10_000).await.unwrap().is_none());
@@ -82,6 +95,13 @@ async fn conformance(store: Arc<dyn UserStore>) {
     let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     store.record_login(alice.id, at).await.unwrap();
     assert_eq!(store.get(alice.id).await.unwrap().unwrap().last_login, Some(at));
+    // Claiming a login is a compare-and-set on the last one: true once per value.
+    let later = at + chrono::Duration::milliseconds(5);
+    assert!(store.claim_login(alice.id, Some(at), later).await.unwrap());
+    assert!(!store.claim_login(alice.id, Some(at), later + chrono::Duration::milliseconds(5)).await.unwrap());
+    assert_eq!(store.get(alice.id).await.unwrap().unwrap().last_login, Some(later));
+    assert!(store.claim_login(bob.id, None, at).await.unwrap(), "a first login claims from none");
+    assert!(!store.claim_login(bob.id, None, at).await.unwrap());
 
     // Listing and removal.
     assert_eq!(store.count().await.unwrap(), 5);
@@ -186,6 +206,16 @@ async fn account_lifecycle(store: &dyn UserStore) {
     assert!(store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none(), "once");
     assert!(store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
 
+    // Email-change tokens keep their binding to the session and the password.
+    let (_, change) = AccountToken::generate(TokenPurpose::EmailChange, grace.id, Some("g@new.example".into()), ttl);
+    let change = change.bound("sess-public-id", "$argon2id$hash");
+    store.create_token(&change).await.unwrap();
+    let found = store.find_token(&change.token_hash, TokenPurpose::EmailChange, now).await.unwrap().unwrap();
+    assert_eq!(found, change);
+    assert_eq!(found.session_id.as_deref(), Some("sess-public-id"));
+    assert!(store.find_token(&change.token_hash, TokenPurpose::Email, now).await.unwrap().is_none(), "purpose");
+    assert_eq!(store.revoke_tokens(grace.id, TokenPurpose::EmailChange).await.unwrap(), 1);
+
     // Concurrent consumption: exactly one wins.
     let (_, t2) = AccountToken::generate(TokenPurpose::Email, grace.id, Some("g2@example.com".into()), ttl);
     store.create_token(&t2).await.unwrap();
@@ -243,5 +273,62 @@ async fn postgres_users() {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL}: {e}: {PG_HELP}"));
     conformance(Arc::new(PostgresUsers::new(pool))).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+}
+
+/// Rows written by a release before issue 13 (plain lower-cased keys, no skeleton) get the new
+/// keys at start; rows that collide under the new rules keep what they had, and log why.
+async fn legacy_keys(
+    store: &dyn UserStore,
+    sql: &(dyn Fn(String) -> futures_util::future::BoxFuture<'static, ()> + Sync),
+) {
+    let a = store.create(new_user("Legacy", Some("Legacy@Example.com"))).await.unwrap();
+    let b = store.create(new_user("zed", None)).await.unwrap();
+    let c = store.create(new_user("zee", None)).await.unwrap();
+    // As an older release stored them: `ｚｅｄ` (full width) next to `zed`, keys lower-cased only.
+    for (id, name, key) in [(a.id, "Legacy", "legacy"), (b.id, "zed", "zed"), (c.id, "ｚｅｄ", "ｚｅｄ")] {
+        sql(format!(
+            "UPDATE users SET username = '{name}', username_key = '{key}', username_skeleton = NULL, key_version = 1 WHERE id = {id}"
+        ))
+        .await;
+    }
+    assert_eq!(store.upgrade_keys().await.unwrap(), 3);
+    assert_eq!(store.upgrade_keys().await.unwrap(), 0, "done once");
+    assert_eq!(store.find_by_login("LEGACY").await.unwrap().map(|u| u.id), Some(a.id));
+    assert_eq!(store.find_by_login("legacy@example.COM").await.unwrap().map(|u| u.id), Some(a.id));
+    assert_eq!(store.find_by_login("zed").await.unwrap().map(|u| u.id), Some(b.id), "the first keeps the name");
+    assert_eq!(store.find_by_login("ｚｅｄ").await.unwrap().map(|u| u.id), Some(b.id), "its look-alike folds into it");
+    assert!(matches!(store.create(new_user("ＬＥＧＡＣＹ", None)).await, Err(UserStoreError::UsernameTaken)));
+}
+
+#[tokio::test]
+async fn sqlite_legacy_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open_sqlite(&dir.path().join("sessiongate.db")).await.unwrap();
+    let store = SqliteUsers::new(pool.clone());
+    let sql = move |q: String| -> futures_util::future::BoxFuture<'static, ()> {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query(&q).execute(&pool).await.unwrap();
+        })
+    };
+    legacy_keys(&store, &sql).await;
+}
+
+#[tokio::test]
+async fn postgres_legacy_keys() {
+    let admin =
+        PgPoolOptions::new().max_connections(1).connect(PG_URL).await.unwrap_or_else(|e| panic!("{e}: {PG_HELP}"));
+    let schema = format!("sg_test_keys_{}", random_b64(9).replace(['-', '_'], "x").to_lowercase());
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let pool = connect_postgres(&format!("{PG_URL}?options=-c%20search_path%3D{schema}")).await.unwrap();
+    let store = PostgresUsers::new(pool.clone());
+    let sql = move |q: String| -> futures_util::future::BoxFuture<'static, ()> {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query(&q).execute(&pool).await.unwrap();
+        })
+    };
+    legacy_keys(&store, &sql).await;
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
 }

@@ -117,6 +117,7 @@ export interface SessiongateClient {
   /**
    * POST /reauth: refreshes the session's `authenticatedAt` and rotates it (the new CSRF token
    * is kept). A string is the password; or pass `{password}`, `{code}` or `{recoveryCode}`.
+   * With 2FA on, a code (or recovery code) is required: the password alone is refused.
    */
   reauth(credentials: string | ReauthCredentials): Promise<void>;
   /** POST /mfa/totp/setup (needs a recent login: may throw ReauthRequiredError). */

@@ -322,7 +322,8 @@ export function createClient(options = {}) {
 
     /**
      * POST /reauth: refreshes `authenticatedAt` and rotates the session (new CSRF token kept).
-     * Pass the password as a string, or `{password}`, `{code}` (2FA app) or `{recoveryCode}`.
+     * Pass the password as a string (or `{password}`); with 2FA on, `{code}` (2FA app) or
+     * `{recoveryCode}` — the password alone is then refused with 400 `invalid_request`.
      */
     async reauth(credentials) {
       const body = typeof credentials === 'string' ? { password: credentials } : { ...credentials };

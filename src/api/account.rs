@@ -13,7 +13,7 @@ use crate::mail::{self, Email};
 use crate::openapi::CsrfToken;
 use crate::password::policy::MAX_BYTES;
 use crate::state::{AppState, Authenticated};
-use crate::users::{AccountToken, TokenPurpose, User, UserStoreError, login_key};
+use crate::users::{AccountToken, TokenPurpose, User, UserStoreError, account_key};
 
 /// The site name in mail and authenticator apps: `public_url`'s host.
 pub fn site(state: &AppState) -> String {
@@ -26,54 +26,73 @@ pub fn issuer(state: &AppState) -> String {
     if configured.is_empty() { site(state) } else { configured.to_owned() }
 }
 
-/// Check the user's password, typed from `ip`. Failures count against the same back-off as
-/// logins (`rate_limit.login_per_account`, per account and IP), so a stolen session cannot be
-/// used to guess the password at leisure.
+/// Check the user's password, typed from `ip`. Attempts count against the same back-off as
+/// logins (`rate_limit.login_per_account`, per account and IP, reserved before the check), so a
+/// stolen session cannot be used to guess the password at leisure.
 pub async fn check_password(state: &AppState, user: &User, password: String, ip: IpAddr) -> Result<bool, Problem> {
-    let key = login_key(&user.username);
-    state.limits.login_account.check(&key, ip).await?;
+    let key = account_key(Some(user), &user.username);
+    let ticket = state.limits.login_account.reserve(&key, ip).await?;
     let candidate = if password.len() > MAX_BYTES { String::new() } else { password };
     let stored = (!candidate.is_empty()).then(|| user.password_hash.clone());
-    let ok = state.passwords.verify(candidate, stored).await?;
-    if ok {
-        state.limits.login_account.succeed(&key, ip).await;
-    } else {
-        state.limits.login_account.fail(&key, ip).await;
+    match state.passwords.verify(candidate, stored).await {
+        Ok(true) => {
+            state.limits.login_account.succeed(&key, ip, Some(ticket)).await;
+            Ok(true)
+        }
+        Ok(false) => Ok(false),
+        Err(e) => {
+            state.limits.login_account.refund(&key, ip, ticket).await;
+            Err(e.into())
+        }
     }
-    Ok(ok)
 }
 
 /// Check a second factor: a TOTP `code` (single use: its time step must be later than the last
-/// accepted one) or a `recovery_code` (single use). Wrong codes count against
-/// `rate_limit.mfa_per_account`; a wrong code is 401 `invalid_credentials`.
+/// accepted one) or a `recovery_code` (single use). Attempts count against
+/// `rate_limit.mfa_per_account`, reserved before the check so parallel guesses cannot exceed
+/// it; a wrong code is 401 `invalid_credentials`.
 pub async fn check_second_factor(
     state: &AppState,
     user: &User,
     code: Option<&str>,
     recovery_code: Option<&str>,
 ) -> Result<(), Problem> {
-    let key = format!("user:{}", user.id);
-    state.limits.mfa_account.blocked(&key).await?;
-    let ok =
+    let (code, recovery_code) =
         match (code.map(str::trim).filter(|c| !c.is_empty()), recovery_code.map(str::trim).filter(|c| !c.is_empty())) {
-            (Some(code), None) => totp_code_ok(state, user, code).await?,
-            (None, Some(rc)) => match state.mfa.recovery_hash(user.id, rc) {
-                Some(h) => state.users.use_recovery_code(user.id, &h, chrono::Utc::now()).await?,
-                None => false,
-            },
+            (Some(c), None) => (Some(c), None),
+            (None, Some(rc)) => (None, Some(rc)),
             _ => {
                 return Err(Problem::invalid_request(
                     "Send either `code` (from the authenticator app) or `recoveryCode`.",
                 ));
             }
         };
-    if !ok {
-        state.limits.mfa_account.fail(&key).await;
-        tracing::info!(user_id = user.id, "second factor refused");
-        return Err(Problem::invalid_code());
+    let key = account_key(Some(user), &user.username);
+    let ticket = state.limits.mfa_account.reserve(&key).await?;
+    let verdict = async {
+        match (code, recovery_code) {
+            (Some(code), _) => totp_code_ok(state, user, code).await,
+            (_, Some(rc)) => match state.mfa.recovery_hash(user.id, rc) {
+                Some(h) => Ok(state.users.use_recovery_code(user.id, &h, chrono::Utc::now()).await?),
+                None => Ok(false),
+            },
+            _ => Ok(false),
+        }
+    };
+    match verdict.await {
+        Ok(true) => {
+            state.limits.mfa_account.clear(&key).await;
+            Ok(())
+        }
+        Ok(false) => {
+            tracing::info!(user_id = user.id, "second factor refused");
+            Err(Problem::invalid_code())
+        }
+        Err(p) => {
+            state.limits.mfa_account.refund(&key, ticket).await;
+            Err(p)
+        }
     }
-    state.limits.mfa_account.clear(&key).await;
-    Ok(())
 }
 
 async fn totp_code_ok(state: &AppState, user: &User, code: &str) -> Result<bool, Problem> {
@@ -118,12 +137,23 @@ pub fn notify(state: &AppState, email: Option<Email>) {
     }
 }
 
-/// Send a verification link for `email` to that address (signup, `POST /email`). Older email
-/// tokens of the user stop working, so only the latest requested address can be confirmed.
-pub async fn send_verification(state: &AppState, user: &User, email: &str) -> Result<(), UserStoreError> {
-    state.users.revoke_tokens(user.id, TokenPurpose::Email).await?;
+/// Send a link for `email` to that address: a verification of the account's address (signup,
+/// `POST /email` with it), or with `change` (the requesting session) a change to a new address,
+/// bound to that session and to the current password. Older links of the same purpose stop
+/// working, so only the latest requested address can be confirmed.
+pub async fn send_verification(
+    state: &AppState,
+    user: &User,
+    email: &str,
+    change: Option<&crate::session::Session>,
+) -> Result<(), UserStoreError> {
+    let purpose = if change.is_some() { TokenPurpose::EmailChange } else { TokenPurpose::Email };
+    state.users.revoke_tokens(user.id, purpose).await?;
     let ttl = state.settings.raw.auth.verify_token_ttl.0;
-    let (token, record) = AccountToken::generate(TokenPurpose::Email, user.id, Some(email.to_owned()), ttl);
+    let (token, mut record) = AccountToken::generate(purpose, user.id, Some(email.to_owned()), ttl);
+    if let Some(session) = change {
+        record = record.bound(&session.id, &user.password_hash);
+    }
     state.users.create_token(&record).await?;
     let link = mail::link(&state.settings, &state.settings.raw.auth.verify_email_url, &token);
     let message = mail::templates::verify_email(email, &user.username, &site(state), &link, ttl);
@@ -131,11 +161,24 @@ pub async fn send_verification(state: &AppState, user: &User, email: &str) -> Re
     Ok(())
 }
 
-/// Invalidate outstanding tokens of `purpose`; stores without tokens have none.
-pub async fn revoke_tokens(state: &AppState, user_id: i64, purpose: TokenPurpose) {
+/// Void every pending email change of the user (and the cancel links announcing them): after
+/// a password change or reset, "sign out other sessions", or a cancel from the old address.
+/// Returns how many changes were pending.
+pub async fn void_email_changes(state: &AppState, user_id: i64) -> u64 {
+    revoke_tokens(state, user_id, TokenPurpose::EmailCancel).await;
+    revoke_tokens(state, user_id, TokenPurpose::EmailChange).await
+}
+
+/// Invalidate outstanding tokens of `purpose`; stores without tokens have none. Returns how
+/// many.
+pub async fn revoke_tokens(state: &AppState, user_id: i64, purpose: TokenPurpose) -> u64 {
     match state.users.revoke_tokens(user_id, purpose).await {
-        Ok(_) | Err(UserStoreError::Unsupported(_)) => {}
-        Err(e) => tracing::warn!(error = %e, "could not invalidate one-time tokens"),
+        Ok(n) => n,
+        Err(UserStoreError::Unsupported(_)) => 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not invalidate one-time tokens");
+            0
+        }
     }
 }
 

@@ -10,8 +10,9 @@ use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
 use crate::openapi::{LoggedIn, MfaRequired};
 use crate::password::policy::MAX_BYTES;
+use crate::ratelimit::ip_key;
 use crate::state::{AppState, RequestContext};
-use crate::users::{PublicUser, login_key};
+use crate::users::{PublicUser, account_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = LoginRequest)]
@@ -55,42 +56,52 @@ async fn attempt(
     headers: &HeaderMap,
     body: LoginBody,
 ) -> Result<Response, Problem> {
-    if body.username.trim().is_empty() {
-        return Err(Problem::field("username", "required"));
+    if let Err(why) = crate::users::names::check_identifier(&body.username) {
+        return Err(Problem::field("username", why));
     }
     if body.password.is_empty() {
         return Err(Problem::field("password", "required"));
     }
-    state.limits.login_ip.check(&ctx.client_ip.to_string()).await?;
-    let account = login_key(&body.username);
-    if let Err(refusal) = state.limits.login_account.check(&account, ctx.client_ip).await {
-        tracing::info!(ip = %ctx.client_ip, "login: this IP must wait after failed logins for this account (or the limiter is unavailable)");
-        return Err(refusal.into());
-    }
-
+    state.limits.login_ip.check(&ip_key(ctx.client_ip)).await?;
     let user = state.users.find_by_login(&body.username).await?;
+    // Counted on the resolved account, so its username and its address share one back-off.
+    let account = account_key(user.as_ref(), &body.username);
+    let ticket = match state.limits.login_account.reserve(&account, ctx.client_ip).await {
+        Ok(t) => t,
+        Err(refusal) => {
+            tracing::info!(ip = %ctx.client_ip, "login: this IP must wait after failed logins for this account (or the limiter is unavailable)");
+            return Err(refusal.into());
+        }
+    };
     // Over-long passwords are never hashed (no hashing DoS) yet still cost one dummy verify.
     let candidate = if body.password.len() > MAX_BYTES { String::new() } else { body.password };
     let stored = user.as_ref().filter(|_| !candidate.is_empty()).map(|u| u.password_hash.clone());
-    let ok = state.passwords.verify(candidate.clone(), stored).await?;
+    let ok = match state.passwords.verify(candidate.clone(), stored).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // No verdict (the hasher is overloaded): the attempt does not count.
+            state.limits.login_account.refund(&account, ctx.client_ip, ticket).await;
+            return Err(e.into());
+        }
+    };
     let user = match user {
         Some(u) if ok && u.is_active => u,
         other => {
-            state.limits.login_account.fail(&account, ctx.client_ip).await;
             tracing::info!(ip = %ctx.client_ip, "login failed");
             let mut note = AuditNote::typed(&body.username);
             note.user_id = other.map(|u| u.id);
             return Ok(note.attach(Problem::invalid_credentials()));
         }
     };
-    state.limits.login_account.succeed(&account, ctx.client_ip).await;
+    state.limits.login_account.succeed(&account, ctx.client_ip, Some(ticket)).await;
     let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
 
     if user.mfa {
         // Two steps: no session yet, only a sealed 5-minute "password OK" cookie bound to the
-        // password hash; `/login/mfa` finishes (see `crate::mfa`).
+        // password hash and to the last login (so it works once); `/login/mfa` finishes (see
+        // `crate::mfa`).
         let hash = upgrade_hash_now(state, &user, candidate).await;
-        let pending = crate::mfa::Pending::new(user.id, remember, &hash);
+        let pending = crate::mfa::Pending::new(user.id, remember, &hash, user.last_login);
         let cookie = state.cookies.named(
             crate::mfa::PENDING_COOKIE,
             &state.mfa.seal_pending(&pending),
@@ -114,12 +125,25 @@ pub async fn open_session(
     user: &crate::users::User,
     remember: bool,
 ) -> Result<Response, Problem> {
+    open_session_recorded(state, ctx, headers, user, remember, false).await
+}
+
+/// [`open_session`]; `recorded` when the login was already recorded (the second step claims it
+/// with [`crate::users::UserStore::claim_login`]).
+pub async fn open_session_recorded(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    user: &crate::users::User,
+    remember: bool,
+    recorded: bool,
+) -> Result<Response, Problem> {
     if let Some(prior) = ctx.authenticated() {
         state.sessions.delete_by_token(&prior.session).await?;
     }
     let secret = crate::csrf::new_secret();
     let (token, session) = state.sessions.create(user.id, client_info(ctx, headers), remember, secret.clone()).await?;
-    if let Err(e) = state.users.record_login(user.id, Utc::now()).await {
+    if !recorded && let Err(e) = state.users.record_login(user.id, Utc::now()).await {
         tracing::warn!(error = %e, "could not record last login");
     }
     tracing::info!(user_id = user.id, session = %session.id, ip = %ctx.client_ip, "login ok");

@@ -87,11 +87,10 @@ pub async fn confirm(
             Problem::invalid_request("Nothing to confirm: start with POST /mfa/totp/setup.")
         });
     };
-    let key = format!("user:{}", a.user.id);
-    state.limits.mfa_account.blocked(&key).await?;
+    let key = crate::users::account_key(Some(&a.user), &a.user.username);
     let totp = open_totp(&state, &a.user, &t.sealed_secret)?;
+    state.limits.mfa_account.reserve(&key).await?;
     let Some(step) = mfa::check(&totp, &body.code, unix_now()) else {
-        state.limits.mfa_account.fail(&key).await;
         return Err(Problem::field("code", "incorrect; enter the current code from your authenticator app"));
     };
     state.limits.mfa_account.clear(&key).await;
@@ -174,24 +173,25 @@ pub async fn login_mfa(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SecondStep>,
 ) -> Result<Response, Problem> {
-    state.limits.login_ip.check(&ctx.client_ip.to_string()).await?;
+    state.limits.login_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
     let clear = state.cookies.named(PENDING_COOKIE, "", 0);
     let pending =
         state.cookies.read_named(&headers, PENDING_COOKIE).and_then(|v| state.mfa.open_pending(&v, mfa::unix_now()));
     let Some(pending) = pending else {
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     };
-    let user = state
-        .users
-        .get(pending.user_id)
-        .await?
-        .filter(|u| u.is_active && u.mfa && mfa::password_fingerprint(&u.password_hash) == pending.password);
+    let user = state.users.get(pending.user_id).await?.filter(|u| u.is_active && u.mfa && pending.matches(u));
     let Some(user) = user else {
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     };
     if let Err(p) = check_second_factor(&state, &user, body.code.as_deref(), body.recovery_code.as_deref()).await {
         return Ok(crate::audit::AuditNote::user(&user).attach(p));
     }
-    let res = login::open_session(&state, &ctx, &headers, &user, pending.remember).await?;
+    // Single use: of parallel or replayed second steps with this cookie, one claims the login.
+    if !state.users.claim_login(user.id, user.last_login, chrono::Utc::now()).await? {
+        tracing::info!(user_id = user.id, "login: the pending second step was already used");
+        return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
+    }
+    let res = login::open_session_recorded(&state, &ctx, &headers, &user, pending.remember, true).await?;
     Ok(with_cookies(res, [clear]))
 }

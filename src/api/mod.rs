@@ -69,6 +69,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mfa::disable))
         .routes(routes!(email::change))
         .routes(routes!(email::verify))
+        .routes(routes!(email::cancel))
         .routes(routes!(crate::openapi::serve))
         .split_for_parts();
     doc.merge(ForwardAuth::openapi());

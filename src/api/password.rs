@@ -14,7 +14,7 @@ use crate::mail;
 use crate::openapi::Empty;
 use crate::password::policy;
 use crate::state::{AppState, RequestContext};
-use crate::users::{AccountToken, TokenPurpose, login_key};
+use crate::users::{AccountToken, TokenPurpose, account_key, login_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -65,6 +65,7 @@ pub async fn change(
     let res = rotated(&state, &a, true).await?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
     account::revoke_tokens(&state, a.user.id, TokenPurpose::PasswordReset).await;
+    account::void_email_changes(&state, a.user.id).await;
     tracing::info!(user_id = a.user.id, revoked, "password changed");
     account::notify(
         &state,
@@ -106,7 +107,7 @@ pub async fn request_reset(
         return Err(Problem::field("email", "required"));
     }
     check_email(&email)?;
-    state.limits.reset_ip.check(&ctx.client_ip.to_string()).await?;
+    state.limits.reset_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
     let bg = state.clone();
     tokio::spawn(async move { send_reset(bg, email).await });
     Ok((StatusCode::ACCEPTED, Json(Empty {})).into_response())
@@ -187,8 +188,9 @@ pub async fn confirm_reset(
     state.users.set_password(user.id, &password_hash).await?;
     let revoked = state.sessions.revoke_all(user.id, None).await?;
     account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
+    account::void_email_changes(&state, user.id).await;
     // The mailbox owner may log in from here at once, whatever failures came before.
-    state.limits.login_account.succeed(&login_key(&user.username), ctx.client_ip).await;
+    state.limits.login_account.succeed(&account_key(Some(&user), &user.username), ctx.client_ip, None).await;
     // The link reached the mailbox: that proves the address.
     if !user.email_verified
         && user.email.is_some()

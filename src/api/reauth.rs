@@ -16,8 +16,9 @@ pub struct ReauthBody {
     recovery_code: Option<String>,
 }
 
-/// `POST /reauth` with `{password}`, or `{code}` (or `{recoveryCode}`) when 2FA is on: proves
-/// the user is still at the keyboard. Refreshes `authenticatedAt` (opening
+/// `POST /reauth` with `{password}`, or — when 2FA is on — `{code}` or `{recoveryCode}` (a
+/// password alone is refused then; one sent along must be right): proves the user is still at
+/// the keyboard. Refreshes `authenticatedAt` (opening
 /// `auth.reauth_window` for sensitive changes) and gives the session a new token and CSRF
 /// secret, returned as `{csrfToken}`.
 #[utoipa::path(
@@ -36,24 +37,44 @@ pub async fn reauth(
     ApiJson(body): ApiJson<ReauthBody>,
 ) -> Result<Response, Problem> {
     let a = require_auth(&ctx)?;
-    state.limits.login_ip.check(&ctx.client_ip.to_string()).await?;
-    match body.password {
-        Some(password) if !password.is_empty() => {
-            if !check_password(&state, &a.user, password, ctx.client_ip).await? {
-                tracing::info!(user_id = a.user.id, "reauth: wrong password");
-                let mut p = Problem::invalid_credentials();
-                p.detail = "The password is incorrect.".into();
-                return Err(p);
-            }
+    state.limits.login_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
+    let password = body.password.filter(|p| !p.is_empty());
+    let second = body.code.is_some() || body.recovery_code.is_some();
+    if a.user.mfa {
+        // The session already proves the first factor; an enrolled account proves the second
+        // again (a known password alone must not reach the 2FA settings). A password sent along
+        // must be right too.
+        if !second {
+            return Err(Problem::field(
+                "code",
+                "required: this account uses two-factor authentication; send a code from the authenticator app (or `recoveryCode`)",
+            ));
         }
-        _ if body.code.is_some() || body.recovery_code.is_some() => {
-            if !a.user.mfa {
+        if let Some(password) = password {
+            wrong_password_unless(check_password(&state, &a.user, password, ctx.client_ip).await?, &a)?;
+        }
+        check_second_factor(&state, &a.user, body.code.as_deref(), body.recovery_code.as_deref()).await?;
+    } else {
+        match password {
+            Some(password) => {
+                wrong_password_unless(check_password(&state, &a.user, password, ctx.client_ip).await?, &a)?;
+            }
+            None if second => {
                 return Err(Problem::field("code", "two-factor authentication is not on; confirm with your password"));
             }
-            check_second_factor(&state, &a.user, body.code.as_deref(), body.recovery_code.as_deref()).await?;
+            None => return Err(Problem::field("password", "required")),
         }
-        _ => return Err(Problem::field("password", "required (or `code` when two-factor authentication is on)")),
     }
     tracing::info!(user_id = a.user.id, session = %a.session.id, "reauthenticated");
     rotated(&state, &a, true).await
+}
+
+fn wrong_password_unless(ok: bool, a: &crate::state::Authenticated) -> Result<(), Problem> {
+    if ok {
+        return Ok(());
+    }
+    tracing::info!(user_id = a.user.id, "reauth: wrong password");
+    let mut p = Problem::invalid_credentials();
+    p.detail = "The password is incorrect.".into();
+    Err(p)
 }

@@ -55,7 +55,7 @@ pub async fn revoke(
     Ok(with_cookies(StatusCode::NO_CONTENT, clear))
 }
 
-/// `POST /sessions/revoke-others`: sign out every other device.
+/// `POST /sessions/revoke-others`: sign out every other device, and void pending email changes.
 #[utoipa::path(
     post,
     path = "/sessions/revoke-others",
@@ -72,6 +72,8 @@ pub async fn revoke_others(
 ) -> Result<Json<Revoked>, Problem> {
     let a = require_auth(&ctx)?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
+    // "That was not me": whatever those sessions asked for is void too.
+    super::account::void_email_changes(&state, a.user.id).await;
     tracing::info!(user_id = a.user.id, revoked, "other sessions revoked");
     Ok(Json(Revoked { revoked }))
 }

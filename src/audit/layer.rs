@@ -41,6 +41,7 @@ pub fn event_for(method: &Method, template: &str) -> Option<Event> {
         "/mfa/totp/disable" if post => Event::MfaDisabled,
         "/email" if post => Event::EmailChange,
         "/email/verify" if post => Event::EmailVerified,
+        "/email/cancel" if post => Event::EmailChangeCancelled,
         _ => return None,
     })
 }

@@ -58,6 +58,8 @@ pub enum Event {
     MfaDisabled,
     EmailChange,
     EmailVerified,
+    /// `POST /email/cancel`: pending changes voided from the old address's notice.
+    EmailChangeCancelled,
     CsrfRejected,
     RateLimited,
     /// Administrative changes from the command line.
@@ -85,6 +87,7 @@ impl Event {
             Event::MfaDisabled => "mfa_disabled",
             Event::EmailChange => "email_change",
             Event::EmailVerified => "email_verified",
+            Event::EmailChangeCancelled => "email_change_cancelled",
             Event::CsrfRejected => "csrf_rejected",
             Event::RateLimited => "rate_limited",
             Event::UserCreated => "user_created",

@@ -142,6 +142,8 @@ pub struct Auth {
     pub reset_url: String,
     /// The email-verification link, same rules as `reset_url`.
     pub verify_email_url: String,
+    /// The link in the notice to the old address that cancels an email change, same rules.
+    pub cancel_email_url: String,
     /// How long a password-reset link works.
     pub reset_token_ttl: HumanDuration,
     /// How long an email-verification link works.
@@ -159,6 +161,7 @@ impl Default for Auth {
             reauth_window: HumanDuration::secs(600),
             reset_url: "/#/reset?token=".into(),
             verify_email_url: "/#/verify-email?token=".into(),
+            cancel_email_url: "/#/cancel-email?token=".into(),
             reset_token_ttl: HumanDuration::secs(1800),
             verify_token_ttl: HumanDuration::secs(86400),
             totp_issuer: String::new(),
@@ -295,6 +298,9 @@ pub struct RateLimit {
     /// Failed logins for one account from all IPs together; beyond it only IPs that logged in
     /// to that account before may try (see docs/security.md).
     pub login_account_ceiling: Rate,
+    /// Most keys (IPs, accounts) each in-process limiter tracks; at the bound the least active
+    /// tenth is dropped (`crate::ratelimit::bounded`). Redis keys expire instead.
+    pub max_keys: usize,
 }
 
 impl Default for RateLimit {
@@ -310,6 +316,7 @@ impl Default for RateLimit {
             mfa_per_account: r(5, 300),
             login_backoff_max: HumanDuration::secs(3600),
             login_account_ceiling: r(100, 3600),
+            max_keys: 100_000,
         }
     }
 }

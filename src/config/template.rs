@@ -57,6 +57,7 @@ bootstrap_admin = true            # create `admin` on first start with an empty 
 reauth_window = "10m"             # password/MFA/email changes need a login or reauth this recent
 reset_url = "/#/reset?token="     # mailed reset link: a path on public_url, or an absolute URL
 verify_email_url = "/#/verify-email?token="   # ({{token}} is replaced, else appended)
+cancel_email_url = "/#/cancel-email?token="   # in the notice to the old address: cancels a change
 reset_token_ttl = "30m"
 verify_token_ttl = "24h"
 totp_issuer = ""                  # name in authenticator apps; empty: public_url's host
@@ -110,6 +111,8 @@ signup_per_ip = "10/1h"
 reset_per_ip = "10/1h"            # password-reset and email-change requests per IP
 reset_per_address = "3/1h"        # reset mails per address (beyond: still 202, nothing sent)
 mfa_per_account = "5/5m"          # wrong 2FA codes per account
+max_keys = 100000                 # IPs/accounts each in-process limiter tracks; beyond: the
+                                  # least active tenth is forgotten (Redis keys expire instead)
 
 [identity]
 header_prefix = "X-Auth-"

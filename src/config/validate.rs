@@ -363,9 +363,11 @@ impl Config {
         }
 
         // Account lifecycle: mail links and transport (see `crate::mail`).
-        for (key, v) in
-            [("auth.reset_url", &self.auth.reset_url), ("auth.verify_email_url", &self.auth.verify_email_url)]
-        {
+        for (key, v) in [
+            ("auth.reset_url", &self.auth.reset_url),
+            ("auth.verify_email_url", &self.auth.verify_email_url),
+            ("auth.cancel_email_url", &self.auth.cancel_email_url),
+        ] {
             if let Err(m) = crate::mail::check_link_template(v) {
                 err(key, m);
             }
@@ -501,6 +503,15 @@ impl Config {
         }
         if self.server.max_url_bytes.0 < 256 {
             err("server.max_url_bytes", "must be at least 256 bytes; the default is \"8KiB\"".into());
+        }
+        if self.rate_limit.max_keys < 1000 {
+            err(
+                "rate_limit.max_keys",
+                format!(
+                    "`{}` is too small: the limits would forget attackers within seconds; use at least 1000 (the default is 100000)",
+                    self.rate_limit.max_keys
+                ),
+            );
         }
         if self.audit.queue == 0 {
             err("audit.queue", "must be at least 1 (the default is 4096)".into());

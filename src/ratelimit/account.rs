@@ -17,14 +17,14 @@
 //! Implementations: [`Local`] (in process) and [`super::redis::account::RedisGuard`] (shared
 //! by all instances), chosen like the other limits.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Failures, Refusal};
+use super::bounded::{BoundedMap, KeyDigest};
+use super::{Refusal, Ticket, Window, ip_key, millis, millis_now, wait_secs_ms};
 use crate::config::Rate;
 
 /// Failures from one IP are forgotten this long after the last one, once they have triggered
@@ -34,6 +34,9 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Known IPs remembered per account (the most recent).
 pub const KNOWN_MAX: usize = 16;
+/// The ceiling's per-account state holds up to `M` failure times: accounts are tracked up to
+/// this fraction of `rate_limit.max_keys` (10,000 by default, about 16 MB at most).
+pub const ACCOUNTS_FRACTION: usize = 10;
 
 /// The numbers of the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,122 +77,166 @@ impl Policy {
     }
 }
 
-/// The key an IP counts under: IPv4 addresses (and IPv4-mapped IPv6) as they are, IPv6 per /64.
-pub fn ip_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
-
-/// The guard of password checks (login, re-authentication, password change).
+/// The guard of password checks (login, re-authentication, password change). `account` is
+/// [`crate::users::account_key`]: the resolved account, so its username and its email address
+/// share one count.
 #[async_trait]
 pub trait AccountGuard: Send + Sync + 'static {
-    /// Before checking a password for `account` (a [`crate::users::login_key`]) from `ip`.
-    async fn check(&self, account: &str, ip: IpAddr) -> Result<(), Refusal>;
-    /// A wrong password (best effort: a failure that cannot be recorded is logged).
-    async fn fail(&self, account: &str, ip: IpAddr);
-    /// A right password (or a password reset by mailed link): forget this IP's failures and
-    /// remember it as one the account uses.
-    async fn succeed(&self, account: &str, ip: IpAddr);
+    /// Before checking a password for `account` from `ip`: refused while that IP must wait or
+    /// the account is past its ceiling for unknown IPs; otherwise the attempt is counted as a
+    /// failure now, atomically (see [`super`]), and [`succeed`](AccountGuard::succeed) takes it
+    /// back.
+    async fn reserve(&self, account: &str, ip: IpAddr) -> Result<Ticket, Refusal>;
+    /// The attempt reached no verdict (the hasher or a store failed): take it back.
+    async fn refund(&self, account: &str, ip: IpAddr, ticket: Ticket);
+    /// A right password (`ticket` from its reservation), or a password reset by mailed link
+    /// (`None`): forget this IP's failures and remember it as one the account uses.
+    async fn succeed(&self, account: &str, ip: IpAddr, ticket: Option<Ticket>);
     fn cleanup(&self) {}
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Strikes {
     count: u32,
-    last: Instant,
+    /// [`millis_now`] of the last failure.
+    last: u64,
 }
 
-/// In process.
+#[derive(Debug, Default)]
+struct AccountState {
+    /// Failures from all IPs, for the ceiling.
+    ceiling: Window,
+    /// Digests of [`ip_key`]s that logged in, with when (ms).
+    known: Vec<(KeyDigest, u64)>,
+}
+
+impl AccountState {
+    fn last_activity(&self) -> u64 {
+        self.known.iter().map(|(_, t)| *t).max().unwrap_or(0).max(self.ceiling.last())
+    }
+}
+
+struct State {
+    /// Per (account, IP).
+    strikes: BoundedMap<Strikes>,
+    /// Per account.
+    accounts: BoundedMap<AccountState>,
+}
+
+/// In process: both maps bounded (`rate_limit.max_keys`; accounts a tenth of it), one lock so
+/// a reservation is atomic across the back-off and the ceiling.
 pub struct Local {
     policy: Policy,
-    strikes: Mutex<HashMap<(String, String), Strikes>>,
-    ceiling: Failures,
-    known: Mutex<HashMap<String, Vec<(String, Instant)>>>,
+    state: Mutex<State>,
+}
+
+fn strikes_key(account: &str, ip: &str) -> KeyDigest {
+    KeyDigest::of(&format!("{account}\n{ip}"))
 }
 
 impl Local {
-    pub fn new(policy: Policy) -> Self {
+    pub fn new(policy: Policy, max_keys: usize) -> Self {
         Local {
             policy,
-            strikes: Mutex::new(HashMap::new()),
-            ceiling: Failures::new(policy.ceiling),
-            known: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                strikes: BoundedMap::new(max_keys),
+                accounts: BoundedMap::new((max_keys / ACCOUNTS_FRACTION).max(1)),
+            }),
         }
     }
 
-    fn is_known(&self, account: &str, ip: &str) -> bool {
-        let known = self.known.lock().expect("poisoned");
-        known.get(account).is_some_and(|v| v.iter().any(|(k, t)| k == ip && t.elapsed() < KNOWN_FOR))
-    }
-
-    /// Seconds this IP must still wait for this account, if any.
-    pub fn wait(&self, account: &str, ip: IpAddr) -> Option<u64> {
-        let ip = ip_key(ip);
-        let strikes = self.strikes.lock().expect("poisoned").get(&(account.to_owned(), ip.clone())).copied();
-        if let Some(s) = strikes
-            && let Some(lock) = self.policy.lock(s.count)
+    /// Reserve an attempt; `Err(seconds)` when refused.
+    pub fn try_reserve(&self, account: &str, ip: IpAddr) -> Result<Ticket, u64> {
+        let now = millis_now();
+        let ipk = ip_key(ip);
+        let (sk, ak, ipd) = (strikes_key(account, &ipk), KeyDigest::of(account), KeyDigest::of(&ipk));
+        let mut st = self.state.lock().expect("poisoned");
+        let p = &self.policy;
+        if let Some(s) = st.strikes.get(&sk)
+            && now.saturating_sub(s.last) < millis(p.keep(s.count))
+            && let Some(lock) = p.lock(s.count)
         {
-            let left = lock.saturating_sub(s.last.elapsed());
-            if !left.is_zero() {
-                return Some(secs(left));
+            let left = (s.last + millis(lock)).saturating_sub(now);
+            if left > 0 {
+                return Err(wait_secs_ms(left));
             }
         }
-        match self.ceiling.wait(account) {
-            Some(w) if !self.is_known(account, &ip) => Some(w),
-            _ => None,
+        if let Some(a) = st.accounts.get_mut(&ak) {
+            let wait = a.ceiling.wait(p.ceiling, now);
+            let known = a.known.iter().any(|(d, t)| *d == ipd && now.saturating_sub(*t) < millis(KNOWN_FOR));
+            if wait > 0 && !known {
+                return Err(wait_secs_ms(wait));
+            }
+        }
+        let ticket = Ticket::new();
+        let s = st.strikes.entry(sk, || Strikes { count: 0, last: now }, |s| s.last);
+        if now.saturating_sub(s.last) >= millis(p.keep(s.count)) {
+            s.count = 0;
+        }
+        s.count = s.count.saturating_add(1);
+        s.last = now;
+        st.accounts.entry(ak, AccountState::default, AccountState::last_activity).ceiling.push(p.ceiling, now, ticket);
+        Ok(ticket)
+    }
+
+    fn take_back(&self, account: &str, ip: IpAddr, ticket: Ticket) {
+        let sk = strikes_key(account, &ip_key(ip));
+        let mut st = self.state.lock().expect("poisoned");
+        if let Some(s) = st.strikes.get_mut(&sk) {
+            s.count = s.count.saturating_sub(1);
+        }
+        if let Some(a) = st.accounts.get_mut(&KeyDigest::of(account)) {
+            a.ceiling.take_back(ticket);
         }
     }
-}
 
-fn secs(d: Duration) -> u64 {
-    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+    fn success(&self, account: &str, ip: IpAddr, ticket: Option<Ticket>) {
+        let now = millis_now();
+        let ipk = ip_key(ip);
+        let ipd = KeyDigest::of(&ipk);
+        let mut st = self.state.lock().expect("poisoned");
+        st.strikes.remove(&strikes_key(account, &ipk));
+        let a = st.accounts.entry(KeyDigest::of(account), AccountState::default, AccountState::last_activity);
+        if let Some(t) = ticket {
+            a.ceiling.take_back(t);
+        }
+        a.known.retain(|(d, t)| *d != ipd && now.saturating_sub(*t) < millis(KNOWN_FOR));
+        a.known.push((ipd, now));
+        if a.known.len() > KNOWN_MAX {
+            a.known.remove(0);
+        }
+    }
+
+    /// (strikes, accounts) tracked now.
+    pub fn len(&self) -> (usize, usize) {
+        let st = self.state.lock().expect("poisoned");
+        (st.strikes.len(), st.accounts.len())
+    }
 }
 
 #[async_trait]
 impl AccountGuard for Local {
-    async fn check(&self, account: &str, ip: IpAddr) -> Result<(), Refusal> {
-        self.wait(account, ip).map_or(Ok(()), |s| Err(Refusal::Limited(s)))
+    async fn reserve(&self, account: &str, ip: IpAddr) -> Result<Ticket, Refusal> {
+        self.try_reserve(account, ip).map_err(Refusal::Limited)
     }
 
-    async fn fail(&self, account: &str, ip: IpAddr) {
-        {
-            let mut map = self.strikes.lock().expect("poisoned");
-            let s = map.entry((account.to_owned(), ip_key(ip))).or_insert(Strikes { count: 0, last: Instant::now() });
-            if s.last.elapsed() >= self.policy.keep(s.count) {
-                s.count = 0;
-            }
-            s.count = s.count.saturating_add(1);
-            s.last = Instant::now();
-        }
-        self.ceiling.record(account);
+    async fn refund(&self, account: &str, ip: IpAddr, ticket: Ticket) {
+        self.take_back(account, ip, ticket);
     }
 
-    async fn succeed(&self, account: &str, ip: IpAddr) {
-        let ip = ip_key(ip);
-        self.strikes.lock().expect("poisoned").remove(&(account.to_owned(), ip.clone()));
-        let mut known = self.known.lock().expect("poisoned");
-        let list = known.entry(account.to_owned()).or_default();
-        list.retain(|(k, t)| *k != ip && t.elapsed() < KNOWN_FOR);
-        list.push((ip, Instant::now()));
-        if list.len() > KNOWN_MAX {
-            list.remove(0);
-        }
+    async fn succeed(&self, account: &str, ip: IpAddr, ticket: Option<Ticket>) {
+        self.success(account, ip, ticket);
     }
 
     fn cleanup(&self) {
-        self.strikes.lock().expect("poisoned").retain(|_, s| s.last.elapsed() < self.policy.keep(s.count));
-        super::FailureLimiter::cleanup(&self.ceiling);
-        self.known.lock().expect("poisoned").retain(|_, v| {
-            v.retain(|(_, t)| t.elapsed() < KNOWN_FOR);
-            !v.is_empty()
+        let now = millis_now();
+        let p = self.policy;
+        let mut st = self.state.lock().expect("poisoned");
+        st.strikes.retain(|_, s| now.saturating_sub(s.last) < millis(p.keep(s.count)));
+        st.accounts.retain(|_, a| {
+            a.ceiling.wait(p.ceiling, now);
+            a.known.retain(|(_, t)| now.saturating_sub(*t) < millis(KNOWN_FOR));
+            !a.ceiling.is_empty() || !a.known.is_empty()
         });
     }
 }
@@ -217,40 +264,67 @@ mod tests {
         assert_eq!(p.keep(3), FORGET_AFTER);
     }
 
-    #[test]
-    fn ipv6_counts_per_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        assert_eq!(ip_key(a), ip_key(b));
-        assert_eq!(ip_key("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
-        assert_ne!(ip_key("2001:db8:1:3::1".parse().unwrap()), ip_key(a));
+    #[tokio::test]
+    async fn attacker_ip_backs_off_while_user_ip_gets_in() {
+        let g = Local::new(policy(3, 60, 600, 100), 1000);
+        let (attacker, user): (IpAddr, IpAddr) = ("203.0.113.66".parse().unwrap(), "198.51.100.7".parse().unwrap());
+        for _ in 0..3 {
+            assert!(g.reserve("alice", attacker).await.is_ok());
+        }
+        assert!(matches!(g.reserve("alice", attacker).await, Err(Refusal::Limited(s)) if (59..=60).contains(&s)));
+        let t = g.reserve("alice", user).await.expect("another IP is not affected");
+        assert!(g.reserve("bob", attacker).await.is_ok(), "another account is not affected");
+        g.succeed("alice", user, Some(t)).await;
+        assert!(g.reserve("alice", attacker).await.is_err());
     }
 
     #[tokio::test]
-    async fn attacker_ip_backs_off_while_user_ip_gets_in() {
-        let g = Local::new(policy(3, 60, 600, 100));
-        let (attacker, user): (IpAddr, IpAddr) = ("203.0.113.66".parse().unwrap(), "198.51.100.7".parse().unwrap());
-        for _ in 0..3 {
-            assert!(g.check("alice", attacker).await.is_ok());
-            g.fail("alice", attacker).await;
-        }
-        assert!(matches!(g.check("alice", attacker).await, Err(Refusal::Limited(s)) if (59..=60).contains(&s)));
-        assert!(g.check("alice", user).await.is_ok(), "another IP is not affected");
-        assert!(g.check("bob", attacker).await.is_ok(), "another account is not affected");
-        g.succeed("alice", user).await;
-        assert!(g.check("alice", attacker).await.is_err());
+    async fn success_and_refund_take_the_reservation_back() {
+        let g = Local::new(policy(2, 60, 600, 100), 1000);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = g.reserve("alice", ip).await.unwrap();
+        g.refund("alice", ip, t).await;
+        let t = g.reserve("alice", ip).await.unwrap();
+        g.succeed("alice", ip, Some(t)).await;
+        g.reserve("alice", ip).await.unwrap();
+        g.reserve("alice", ip).await.unwrap();
+        assert!(g.reserve("alice", ip).await.is_err(), "two failures in a row, then the back-off");
     }
 
     #[tokio::test]
     async fn ceiling_closes_the_account_to_unknown_ips_only() {
-        let g = Local::new(policy(100, 60, 600, 5));
+        let g = Local::new(policy(100, 60, 600, 5), 1000);
         let home: IpAddr = "198.51.100.7".parse().unwrap();
-        g.succeed("alice", home).await;
+        g.succeed("alice", home, None).await;
         for i in 0..5u8 {
-            g.fail("alice", IpAddr::from([203, 0, 113, i])).await;
+            g.reserve("alice", IpAddr::from([203, 0, 113, i])).await.unwrap();
         }
-        assert!(g.check("alice", "203.0.113.200".parse().unwrap()).await.is_err(), "new IPs are refused");
-        assert!(g.check("alice", home).await.is_ok(), "the user's known IP still gets in");
-        assert!(g.check("bob", "203.0.113.200".parse().unwrap()).await.is_ok());
+        assert!(g.reserve("alice", "203.0.113.200".parse().unwrap()).await.is_err(), "new IPs are refused");
+        assert!(g.reserve("alice", home).await.is_ok(), "the user's known IP still gets in");
+        assert!(g.reserve("bob", "203.0.113.200".parse().unwrap()).await.is_ok());
+    }
+
+    #[test]
+    fn parallel_guesses_from_one_ip_get_exactly_the_free_tries() {
+        let g = std::sync::Arc::new(Local::new(policy(10, 60, 600, 1000), 1000));
+        let handles: Vec<_> = (0..100)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || g.try_reserve("alice", "203.0.113.9".parse().unwrap()).is_ok())
+            })
+            .collect();
+        let granted = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+        assert_eq!(granted, 10);
+    }
+
+    #[test]
+    fn unique_long_usernames_stay_within_the_bound() {
+        let g = Local::new(policy(10, 60, 600, 100), 1000);
+        for i in 0..5000u32 {
+            let name = format!("{i}{}", "u".repeat(10_000));
+            g.try_reserve(&name, IpAddr::from([198, 51, 100, (i % 250) as u8])).unwrap();
+        }
+        let (strikes, accounts) = g.len();
+        assert!(strikes <= 1000 && accounts <= 100, "{strikes} {accounts}");
     }
 }

@@ -8,15 +8,19 @@
 //! | key | type | algorithm | expires |
 //! |---|---|---|---|
 //! | `PREFIX rl:{login_ip:IP}`, `rl:{signup_ip:IP}`, `rl:{reset_ip:IP}`, `rl:{reset_address:H}` | string | GCRA: the theoretical arrival time (µs) | when the allowance is full again (≤ the rate's period) |
-//! | `PREFIX rl:{login_account:H}`, `rl:{mfa_account:H}` | sorted set | the latest `N` failure times (µs) | the window after the last failure |
+//! | `PREFIX rl:{mfa_account:H}` | sorted set | the latest `N` failure times (µs) | the window after the last failure |
+//! | `PREFIX rl:{login_account:H}:…` | see [`account`] | back-off, ceiling, known IPs | |
 //!
-//! `H` is the first 32 hex digits of the SHA-256 of the limiter's key (e.g.
-//! [`crate::users::login_key`] of the submitted username): usernames and email addresses are
-//! not stored in Redis; client IPs are, as they are. To lift a block by hand: `DEL` the key.
+//! `IP` is [`super::ip_key`] (IPv6 per /64), kept readable so operators can find a block; `H`
+//! is the first 32 hex digits of the SHA-256 of the limiter's key (the account key of
+//! [`crate::users::account_key`], a normalised address): names and addresses are never stored
+//! in Redis, and every key has a bounded size whatever the client sent. To lift a block by hand:
+//! `DEL` the key.
 //!
 //! Same semantics as the in-process limiters ([`super::PerKey`], [`super::Failures`]): a burst
 //! of `N` then one attempt every `DURATION / N`; `N` failures within `DURATION` block the account
-//! until the oldest of them is `DURATION` old.
+//! until the oldest of them is `DURATION` old, an attempt being reserved (counted) before it is
+//! made, in the same script that checks the limit.
 //!
 //! Every call is bounded by [`OP_TIMEOUT`] (connecting included). When Redis cannot answer,
 //! checks return [`Refusal::Unavailable`] (fail closed: 503 `overloaded`); recording a failure or
@@ -34,7 +38,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::{FailureLimiter, RateLimiter, Refusal};
+use super::{FailureLimiter, RateLimiter, Refusal, Ticket};
 use crate::config::Rate;
 use crate::session::redis::{KeepAlive, keep_alive, never_sent};
 
@@ -63,27 +67,21 @@ redis.call('SET', KEYS[1], int(new_tat), 'PX', math.ceil((new_tat - now) / 1000)
 return 0
 ";
 
-/// KEYS: the key. ARGV: window (µs), count. Returns 0 (not blocked) or the wait (ms).
-const BLOCKED: &str = r"
+/// KEYS: the key. ARGV: window (µs), count, the ticket (a unique member). Counts the attempt
+/// unless `count` failures are already within the window. Returns 0 (reserved) or the wait (ms).
+const RESERVE: &str = r"
 local window = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
-if count < 1 then return math.ceil(window / 1000) end
-local recent = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. int(now - window), '+inf', 'WITHSCORES')
-local n = #recent / 2
-if n < count then return 0 end
-local oldest = tonumber(recent[2 * (n - count) + 2])
-return math.max(1, math.ceil((oldest + window - now) / 1000))
-";
-
-/// KEYS: the key. ARGV: window (µs), count, a unique member suffix.
-const FAIL: &str = r"
-local window = tonumber(ARGV[1])
-local count = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], int(now), int(now) .. ':' .. ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', int(now - window))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= count then
+  local oldest = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
+  return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
+end
+redis.call('ZADD', KEYS[1], int(now), ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(count + 1))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(window / 1000)))
-return 1
+return 0
 ";
 
 /// One lazily opened, self-reconnecting connection shared by all limiters of a process.
@@ -128,13 +126,17 @@ impl Shared {
         Ok(conn.clone())
     }
 
-    /// Run `script` on `key` under [`OP_TIMEOUT`]; the answer is a wait in ms (0 = go ahead).
-    /// A failure on a connection that just broke is retried once (per `retry`) on the manager's
-    /// fresh one, so the first attempt after Redis comes back is not refused.
-    async fn run(&self, script: &Script, retry: Retry, key: &str, args: &[String]) -> Result<u64, String> {
+    /// Run `script` on `keys` (all in one hash slot) under [`OP_TIMEOUT`]; the answer is a
+    /// wait in ms (0 = go ahead). A failure on a connection that just broke is retried once
+    /// (per `retry`) on the manager's fresh one, so the first attempt after Redis comes back is
+    /// not refused.
+    async fn run(&self, script: &Script, retry: Retry, keys: &[&str], args: &[String]) -> Result<u64, String> {
         bounded(async {
             let mut conn = self.conn().await?;
-            let mut call = script.key(key);
+            let mut call = script.prepare_invoke();
+            for k in keys {
+                call.key(*k);
+            }
             for a in args {
                 call.arg(a);
             }
@@ -211,16 +213,17 @@ impl RedisRate {
 #[async_trait]
 impl RateLimiter for RedisRate {
     async fn check(&self, key: &str) -> Result<(), Refusal> {
-        // Client IPs are kept readable (operators look for them); anything else (an email
-        // address, a username) is stored hashed.
-        let key = if key.parse::<std::net::IpAddr>().is_ok() {
+        // Client IPs (and IPv6 /64s) are kept readable (operators look for them); anything else
+        // (an email address, a username) is stored hashed.
+        let readable = key.parse::<std::net::IpAddr>().is_ok() || key.parse::<ipnet::IpNet>().is_ok();
+        let key = if readable {
             key_for(&self.prefix, self.name, key)
         } else {
             key_for(&self.prefix, self.name, &digest(key))
         };
         let answer = self
             .conn
-            .run(&self.script, Retry::IfNeverSent, &key, &[self.interval_us.to_string(), self.burst.to_string()])
+            .run(&self.script, Retry::IfNeverSent, &[&key], &[self.interval_us.to_string(), self.burst.to_string()])
             .await;
         verdict(self.name, answer)
     }
@@ -231,8 +234,7 @@ pub struct RedisFailures {
     conn: Shared,
     prefix: String,
     name: &'static str,
-    blocked: Script,
-    fail: Script,
+    reserve: Script,
     window_us: u64,
     count: u32,
 }
@@ -243,8 +245,7 @@ impl RedisFailures {
             conn,
             prefix: prefix.to_owned(),
             name,
-            blocked: Script::new(&format!("{NOW}{BLOCKED}")),
-            fail: Script::new(&format!("{NOW}{FAIL}")),
+            reserve: Script::new(&format!("{NOW}{RESERVE}")),
             window_us: micros(rate.per),
             count: rate.count,
         }
@@ -253,36 +254,43 @@ impl RedisFailures {
     fn key(&self, account: &str) -> String {
         key_for(&self.prefix, self.name, &digest(account))
     }
-}
 
-#[async_trait]
-impl FailureLimiter for RedisFailures {
-    async fn blocked(&self, key: &str) -> Result<(), Refusal> {
-        let args = [self.window_us.to_string(), self.count.to_string()];
-        verdict(self.name, self.conn.run(&self.blocked, Retry::ReadOnly, &self.key(key), &args).await)
-    }
-
-    async fn fail(&self, key: &str) {
-        let args = [self.window_us.to_string(), self.count.to_string(), crate::secret::random_b64(6)];
-        if let Err(e) = self.conn.run(&self.fail, Retry::IfNeverSent, &self.key(key), &args).await {
-            tracing::warn!(limit = self.name, error = %e, "could not record a failed login in Redis");
-        }
-    }
-
-    async fn clear(&self, key: &str) {
-        let key = self.key(key);
+    /// A one-command change, retried once on any failure (it is idempotent).
+    async fn idempotent(&self, cmd: ::redis::Cmd, what: &str) {
         let done = bounded(async {
             let mut conn = self.conn.conn().await?;
-            let del = ::redis::cmd("DEL").arg(&key).clone();
-            // Idempotent: one retry on any failure.
-            match del.query_async::<()>(&mut conn).await {
-                Err(_) => del.query_async::<()>(&mut conn).await.map_err(|e| e.to_string()),
+            match cmd.query_async::<()>(&mut conn).await {
+                Err(_) => cmd.query_async::<()>(&mut conn).await.map_err(|e| e.to_string()),
                 done => done.map_err(|e| e.to_string()),
             }
         })
         .await;
         if let Err(e) = done {
-            tracing::warn!(limit = self.name, error = %e, "could not clear failed logins in Redis");
+            tracing::warn!(limit = self.name, error = %e, "could not {what} in Redis");
         }
+    }
+}
+
+/// The sorted-set member a ticket is stored as.
+pub(crate) fn member(ticket: Ticket) -> String {
+    format!("{:016x}", ticket.0)
+}
+
+#[async_trait]
+impl FailureLimiter for RedisFailures {
+    async fn reserve(&self, key: &str) -> Result<Ticket, Refusal> {
+        let ticket = Ticket::new();
+        let args = [self.window_us.to_string(), self.count.to_string(), member(ticket)];
+        verdict(self.name, self.conn.run(&self.reserve, Retry::IfNeverSent, &[&self.key(key)], &args).await)?;
+        Ok(ticket)
+    }
+
+    async fn refund(&self, key: &str, ticket: Ticket) {
+        self.idempotent(::redis::cmd("ZREM").arg(self.key(key)).arg(member(ticket)).clone(), "take back an attempt")
+            .await;
+    }
+
+    async fn clear(&self, key: &str) {
+        self.idempotent(::redis::cmd("DEL").arg(self.key(key)).clone(), "clear failed attempts").await;
     }
 }

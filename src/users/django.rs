@@ -261,19 +261,21 @@ impl UserStore for DjangoUsers {
         if login.is_empty() {
             return Ok(None);
         }
-        if let Some(u) = self.one(&self.sql.by_username, Bind::Text(login)).await? {
-            return Ok(Some(u));
+        // With email login, an address names the account that has it, even when another
+        // account's username is that address: a username can then not capture someone else's
+        // login by email (docs/django.md).
+        if self.login_with_email && login.contains('@') {
+            let rows: Vec<Row> =
+                on_pool!(&self.db, |p| sqlx::query_as(&self.sql.by_email).bind(login).fetch_all(p).await?);
+            if rows.len() > 1 {
+                tracing::info!("login by email: several Django accounts share the address; refused");
+                return Ok(None);
+            }
+            if let Some(r) = rows.into_iter().next() {
+                return Ok(Some(user(r)));
+            }
         }
-        if !(self.login_with_email && login.contains('@')) {
-            return Ok(None);
-        }
-        let rows: Vec<Row> =
-            on_pool!(&self.db, |p| sqlx::query_as(&self.sql.by_email).bind(login).fetch_all(p).await?);
-        if rows.len() > 1 {
-            tracing::info!("login by email: several Django accounts share the address; refused");
-            return Ok(None);
-        }
-        Ok(rows.into_iter().next().map(user))
+        self.one(&self.sql.by_username, Bind::Text(login)).await
     }
 
     async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError> {
@@ -458,9 +460,11 @@ mod tests {
         let (_dir, store, _raw) = fixture(true).await;
         let by_mail = store.find_by_login("Carol@Example.COM").await.unwrap().unwrap();
         assert_eq!(by_mail.username, "Carol");
-        // Shared addresses log no one in; a username that looks like an email wins.
+        // Shared addresses log no one in; an address names the account that has it, not the
+        // account whose username it is (that one logs in with its own address or name).
         assert!(store.find_by_login("shared@example.com").await.unwrap().is_none());
-        assert_eq!(store.find_by_login("bob@example.com").await.unwrap().unwrap().username, "bob@example.com");
+        assert_eq!(store.find_by_login("bob@example.com").await.unwrap().unwrap().username, "bob");
+        assert_eq!(store.find_by_login("other@example.com").await.unwrap().unwrap().username, "bob@example.com");
         assert!(store.find_by_login("nobody@example.com").await.unwrap().is_none());
     }
 

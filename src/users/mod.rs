@@ -2,8 +2,11 @@
 //! `auth_user` table).
 
 pub mod django;
+pub mod names;
 pub mod postgres;
 pub mod sqlite;
+
+pub use names::{account_key, login_key};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -89,20 +92,36 @@ impl From<sqlx::Error> for UserStoreError {
     }
 }
 
-/// Normalised form used for case-insensitive uniqueness and lookup.
-pub fn login_key(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
-    /// Find by username, or by email when `login` contains '@' and no username matches.
+    /// Find by login identifier ([`login_key`]): an identifier with `@` names the account
+    /// with that email address, else (older accounts) the one with that username; without
+    /// `@`, the username. Unambiguous: new usernames with `@` must be their own address
+    /// ([`names::check_username`]).
     async fn find_by_login(&self, login: &str) -> Result<Option<User>, UserStoreError>;
     async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError>;
     async fn create(&self, user: NewUser) -> Result<User, UserStoreError>;
     async fn set_password(&self, id: i64, password_hash: &str) -> Result<bool, UserStoreError>;
     async fn set_active(&self, id: i64, active: bool) -> Result<bool, UserStoreError>;
     async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<(), UserStoreError>;
+
+    /// [`UserStore::record_login`] only if the user's last login is still `seen` (compare and
+    /// set): true exactly once per value. The second step of a two-step login claims the
+    /// login this way, so its pending cookie works once, and not after any other login.
+    async fn claim_login(
+        &self,
+        _id: i64,
+        _seen: Option<DateTime<Utc>>,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, UserStoreError> {
+        Err(UserStoreError::Unsupported("two-factor authentication"))
+    }
+
+    /// Recompute stored name keys written by an older release ([`names`]); run at start after
+    /// the migrations. Returns how many rows changed.
+    async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
+        Ok(0)
+    }
     async fn remove(&self, id: i64) -> Result<bool, UserStoreError>;
     async fn list(&self) -> Result<Vec<User>, UserStoreError>;
     async fn count(&self) -> Result<i64, UserStoreError>;
@@ -252,8 +271,16 @@ impl std::fmt::Debug for TotpState {
 pub enum TokenPurpose {
     /// `POST /password/reset` → `/password/reset/confirm`.
     PasswordReset,
-    /// Verify an address (signup) or change to a new one (`POST /email`) → `/email/verify`.
+    /// Verify the account's current address (signup, or `POST /email` with it) →
+    /// `/email/verify`.
     Email,
+    /// Change to a new address (`POST /email`) → `/email/verify`. Bound to the requesting
+    /// session and the password at that moment ([`AccountToken::session_id`],
+    /// [`AccountToken::password_fp`]).
+    EmailChange,
+    /// The link in the notice to the old address that cancels pending changes →
+    /// `/email/cancel`.
+    EmailCancel,
 }
 
 impl TokenPurpose {
@@ -261,6 +288,8 @@ impl TokenPurpose {
         match self {
             TokenPurpose::PasswordReset => "password_reset",
             TokenPurpose::Email => "email",
+            TokenPurpose::EmailChange => "email_change",
+            TokenPurpose::EmailCancel => "email_cancel",
         }
     }
 }
@@ -277,6 +306,12 @@ pub struct AccountToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+    /// The public id of the session that asked for it (email changes): refused once that
+    /// session is gone.
+    pub session_id: Option<String>,
+    /// [`crate::mfa::password_fingerprint`] when it was asked for (email changes): refused
+    /// once the password changed.
+    pub password_fp: Option<String>,
 }
 
 impl AccountToken {
@@ -300,8 +335,17 @@ impl AccountToken {
             created_at: now,
             expires_at: now + ttl,
             used_at: None,
+            session_id: None,
+            password_fp: None,
         };
         (token, record)
+    }
+
+    /// Bind the token to the session that asked for it and to the password at that moment.
+    pub fn bound(mut self, session_id: &str, password_hash: &str) -> Self {
+        self.session_id = Some(session_id.to_owned());
+        self.password_fp = Some(crate::mfa::password_fingerprint(password_hash));
+        self
     }
 
     /// Hex SHA-256 of a token as received (garbage just hashes to an unknown value).
@@ -315,6 +359,8 @@ pub(crate) fn purpose_from_str(s: &str) -> Option<TokenPurpose> {
     match s {
         "password_reset" => Some(TokenPurpose::PasswordReset),
         "email" => Some(TokenPurpose::Email),
+        "email_change" => Some(TokenPurpose::EmailChange),
+        "email_cancel" => Some(TokenPurpose::EmailCancel),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ use sqlx::{PgPool, Row, postgres::PgRow};
 
 use crate::db::{Deadline, PG_OP_TIMEOUT, PG_SCAN_TIMEOUT};
 
+use super::names::{normalize_username, skeleton};
 use super::{
     AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
 };
@@ -56,7 +57,7 @@ impl UserStore for PostgresUsers {
         let r = sqlx::query(
             "SELECT * FROM users WHERE username_key = $1
              OR (strpos($1, '@') > 0 AND email_key = $1)
-             ORDER BY username_key = $1 DESC LIMIT 1",
+             ORDER BY coalesce(email_key = $1, false) DESC LIMIT 1",
         )
         .bind(&key)
         .fetch_optional(&self.pool)
@@ -76,11 +77,13 @@ impl UserStore for PostgresUsers {
 
     async fn create(&self, u: NewUser) -> Result<User, UserStoreError> {
         let r = sqlx::query(
-            "INSERT INTO users (username, username_key, email, email_key, password_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+            "INSERT INTO users (username, username_key, username_skeleton, key_version, email, email_key,
+                                password_hash, created_at)
+             VALUES ($1, $2, $3, 2, $4, $5, $6, $7) RETURNING *",
         )
-        .bind(u.username.trim())
+        .bind(normalize_username(&u.username))
         .bind(login_key(&u.username))
+        .bind(skeleton(&u.username))
         .bind(&u.email)
         .bind(u.email.as_deref().map(login_key))
         .bind(&u.password_hash)
@@ -120,6 +123,60 @@ impl UserStore for PostgresUsers {
             .within(PG_OP_TIMEOUT)
             .await?;
         Ok(())
+    }
+
+    async fn claim_login(
+        &self,
+        id: i64,
+        seen: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2 AND last_login IS NOT DISTINCT FROM $3")
+            .bind(at)
+            .bind(id)
+            .bind(seen)
+            .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
+        let rows = sqlx::query("SELECT id, username, email FROM users WHERE key_version < 2")
+            .fetch_all(&self.pool)
+            .within(PG_SCAN_TIMEOUT)
+            .await?;
+        let mut changed = 0;
+        for r in rows {
+            let bad = |e: sqlx::Error| UserStoreError::Unavailable(format!("unexpected users row: {e}"));
+            let id: i64 = r.try_get("id").map_err(bad)?;
+            let (username, email): (String, Option<String>) =
+                (r.try_get("username").map_err(bad)?, r.try_get("email").map_err(bad)?);
+            let keys = super::names::keys_of(&username, email.as_deref());
+            for (k, e, sk) in keys.attempts() {
+                let done = sqlx::query(
+                    "UPDATE users SET username_key = coalesce($1, username_key), email_key = coalesce($2, email_key),
+                     username_skeleton = $3, key_version = 2 WHERE id = $4",
+                )
+                .bind(k)
+                .bind(e)
+                .bind(sk)
+                .bind(id)
+                .execute(&self.pool)
+                .within(PG_OP_TIMEOUT)
+                .await;
+                match done {
+                    Ok(_) => {
+                        keys.report(id, k.is_some(), sk.is_some());
+                        changed += 1;
+                        break;
+                    }
+                    Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(changed)
     }
 
     async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
@@ -277,8 +334,9 @@ impl UserStore for PostgresUsers {
 
     async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
         sqlx::query(
-            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at, session_id,
+                                         password_fp)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&t.token_hash)
         .bind(t.purpose.as_str())
@@ -286,6 +344,8 @@ impl UserStore for PostgresUsers {
         .bind(&t.email)
         .bind(t.created_at)
         .bind(t.expires_at)
+        .bind(&t.session_id)
+        .bind(&t.password_fp)
         .execute(&self.pool)
         .within(PG_OP_TIMEOUT)
         .await?;
@@ -363,5 +423,7 @@ fn token_row(r: &PgRow) -> Option<AccountToken> {
         created_at: r.try_get("created_at").ok()?,
         expires_at: r.try_get("expires_at").ok()?,
         used_at: r.try_get("used_at").ok()?,
+        session_id: r.try_get("session_id").ok()?,
+        password_fp: r.try_get("password_fp").ok()?,
     })
 }

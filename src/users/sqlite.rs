@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
+use super::names::{normalize_username, skeleton};
 use super::{
     AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
 };
@@ -47,11 +48,13 @@ fn unique_violation(e: &sqlx::Error) -> Option<UserStoreError> {
 impl SqliteUsers {
     async fn insert(&self, u: &NewUser, active: bool, created_at: DateTime<Utc>) -> Result<User, UserStoreError> {
         let r = sqlx::query(
-            "INSERT INTO users (username, username_key, email, email_key, password_hash, is_active, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO users (username, username_key, username_skeleton, key_version, email, email_key,
+                                password_hash, is_active, created_at)
+             VALUES (?, ?, ?, 2, ?, ?, ?, ?, ?) RETURNING *",
         )
-        .bind(u.username.trim())
+        .bind(normalize_username(&u.username))
         .bind(login_key(&u.username))
+        .bind(skeleton(&u.username))
         .bind(&u.email)
         .bind(u.email.as_deref().map(login_key))
         .bind(&u.password_hash)
@@ -71,7 +74,7 @@ impl UserStore for SqliteUsers {
         let r = sqlx::query(
             "SELECT * FROM users WHERE username_key = ?1
              OR (instr(?1, '@') > 0 AND email_key = ?1)
-             ORDER BY username_key = ?1 DESC LIMIT 1",
+             ORDER BY coalesce(email_key = ?1, 0) DESC LIMIT 1",
         )
         .bind(&key)
         .fetch_optional(&self.pool)
@@ -120,6 +123,53 @@ impl UserStore for SqliteUsers {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn claim_login(
+        &self,
+        id: i64,
+        seen: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("UPDATE users SET last_login = ? WHERE id = ? AND last_login IS ?")
+            .bind(at.timestamp_millis())
+            .bind(id)
+            .bind(seen.map(|t| t.timestamp_millis()))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
+        let rows =
+            sqlx::query("SELECT id, username, email FROM users WHERE key_version < 2").fetch_all(&self.pool).await?;
+        let mut changed = 0;
+        for r in rows {
+            let (id, username, email): (i64, String, Option<String>) = (r.get("id"), r.get("username"), r.get("email"));
+            let keys = super::names::keys_of(&username, email.as_deref());
+            for (k, e, sk) in keys.attempts() {
+                let done = sqlx::query(
+                    "UPDATE users SET username_key = coalesce(?, username_key), email_key = coalesce(?, email_key),
+                     username_skeleton = ?, key_version = 2 WHERE id = ?",
+                )
+                .bind(k)
+                .bind(e)
+                .bind(sk)
+                .bind(id)
+                .execute(&self.pool)
+                .await;
+                match done {
+                    Ok(_) => {
+                        keys.report(id, k.is_some(), sk.is_some());
+                        changed += 1;
+                        break;
+                    }
+                    Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(changed)
     }
 
     async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
@@ -261,8 +311,9 @@ impl UserStore for SqliteUsers {
 
     async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
         sqlx::query(
-            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at, session_id,
+                                         password_fp)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&t.token_hash)
         .bind(t.purpose.as_str())
@@ -270,6 +321,8 @@ impl UserStore for SqliteUsers {
         .bind(&t.email)
         .bind(t.created_at.timestamp_millis())
         .bind(t.expires_at.timestamp_millis())
+        .bind(&t.session_id)
+        .bind(&t.password_fp)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -341,5 +394,7 @@ fn token_row(r: &SqliteRow) -> Option<AccountToken> {
         created_at: time(r.get("created_at")),
         expires_at: time(r.get("expires_at")),
         used_at: r.get::<Option<i64>, _>("used_at").map(time),
+        session_id: r.get("session_id"),
+        password_fp: r.get("password_fp"),
     })
 }

@@ -171,11 +171,15 @@ test('turn on 2FA in the demo (QR code), then sign in with a code and with a rec
       await c.page.click('#mfa-button');
       await c.page.locator('#app-view').waitFor({ state: 'visible' });
 
-      // Turning it off (after the re-authentication window: the demo asks for the password).
+      // Turning it off (after the re-authentication window): with 2FA on, the password alone
+      // does not re-authenticate; the demo asks for a code, and a recovery code works too.
       await sleep(REAUTH_WINDOW_S * 1000 + 500);
       await page.click('#mfa-disable-button');
       await page.locator('#reauth-panel').waitFor({ state: 'visible' });
       await page.fill('#reauth-secret', PASSWORD);
+      await page.click('#reauth-button');
+      await page.locator('#reauth-message', { hasText: 'two-factor' }).waitFor();
+      await page.fill('#reauth-secret', codes[3]);
       await page.click('#reauth-button');
       await page.locator('#mfa-state', { hasText: 'Off' }).waitFor();
       await b.page.reload();

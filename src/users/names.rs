@@ -1,0 +1,180 @@
+//! Usernames and login identifiers: the rules, pure.
+//!
+//! - **Bounded before anything else.** A login identifier longer than a username or an email
+//!   address can be (150 characters, 254 bytes) is refused with 400 before any lookup or limiter
+//!   sees it ([`check_identifier`]).
+//! - **One key per name.** Uniqueness and lookups use [`login_key`]: NFKC, lower case, NFKC
+//!   again (Unicode's NFKC_Casefold in practice, RFC 8265's width and case mapping), so the
+//!   full-width `ａｄｍｉｎ` and the Kelvin sign `K` are the same name as `admin` and `k`.
+//! - **No look-alikes.** New names must be Django-shaped (letters, digits, `@ . + - _`), made of
+//!   characters UTS #39 allows in identifiers, in one script (or a CJK mix with Latin,
+//!   "highly restrictive"); and no two accounts may share a confusable [`skeleton`] (UTS #39:
+//!   `аdmin` with a Cyrillic `а` collides with `admin`).
+//! - **`@` only for the account's own address** ([`check_username`]'s `email`): a username may
+//!   not be someone else's email address, so login by email is never ambiguous.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+
+use super::User;
+
+/// Django's `AbstractUser.username` length, in characters.
+pub const USERNAME_MAX_CHARS: usize = 150;
+/// The longest email address (RFC 5321 path limit), in bytes.
+pub const EMAIL_MAX_BYTES: usize = 254;
+
+/// The normalised form used for case-insensitive uniqueness and lookup of usernames and email
+/// addresses.
+pub fn login_key(s: &str) -> String {
+    let folded: String = s.trim().nfkc().collect::<String>().to_lowercase();
+    // `İ` lower-cases to `i` + COMBINING DOT ABOVE: a dot on a letter that already has one is
+    // invisible, so it is dropped after the soft-dotted `i` and `j` (`ALİCE` is `alice`).
+    let mut out = String::with_capacity(folded.len());
+    for c in folded.nfkc() {
+        if c == '\u{0307}' && matches!(out.chars().last(), Some('i' | 'j')) {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The UTS #39 confusable skeleton of a name's key: two names with the same skeleton look alike.
+pub fn skeleton(name: &str) -> String {
+    unicode_security::skeleton(&login_key(name)).collect()
+}
+
+/// A username as stored: trimmed and NFKC-normalised (as Django's `normalize_username`).
+pub fn normalize_username(name: &str) -> String {
+    name.trim().nfkc().collect()
+}
+
+/// Whether a login identifier (a username or an email address) is short enough to be either.
+/// Checked before any lookup: an attacker's 900 KB "username" never becomes a key.
+pub fn check_identifier(login: &str) -> Result<(), &'static str> {
+    let login = login.trim();
+    if login.is_empty() {
+        return Err("required");
+    }
+    if login.chars().count() > USERNAME_MAX_CHARS && login.len() > EMAIL_MAX_BYTES {
+        return Err("too long: a username has at most 150 characters, an email address at most 254 bytes");
+    }
+    Ok(())
+}
+
+/// The rule for new usernames (signup, `sessiongate user add`), on the normalised name. `email`
+/// is the address the account will have: a name containing `@` must be exactly that address.
+pub fn check_username(name: &str, email: Option<&str>) -> Result<(), &'static str> {
+    let n = name.chars().count();
+    if n == 0 || n > USERNAME_MAX_CHARS || !name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+        return Err("use 1 to 150 letters, digits and @ . + - _");
+    }
+    let letters: String = name.chars().filter(|c| !"@.+-_".contains(*c)).collect();
+    if !letters.as_str().check_restriction_level(RestrictionLevel::HighlyRestrictive) {
+        return Err("mixes scripts or uses characters that can pass for others; use one script");
+    }
+    if name.contains('@') && email.map(login_key) != Some(login_key(name)) {
+        return Err("may contain @ only when it is the account's own email address");
+    }
+    Ok(())
+}
+
+/// The key the per-account limits count under: the resolved account when there is one (so its
+/// username and its email address share one count), else the normalised identifier typed.
+pub fn account_key(user: Option<&User>, typed: &str) -> String {
+    match user {
+        Some(u) => format!("user:{}", u.id),
+        None => format!("name:{}", login_key(typed)),
+    }
+}
+
+/// The keys [`crate::users::UserStore::upgrade_keys`] writes for a row of an older release.
+pub struct RowKeys {
+    pub username_key: String,
+    pub email_key: Option<String>,
+    pub skeleton: String,
+}
+
+pub fn keys_of(username: &str, email: Option<&str>) -> RowKeys {
+    RowKeys { username_key: login_key(username), email_key: email.map(login_key), skeleton: skeleton(username) }
+}
+
+impl RowKeys {
+    /// What to write, best first: everything; the keys without the skeleton (confusable with
+    /// another account); nothing new (the new key itself collides: the two accounts were
+    /// already look-alikes before this rule existed).
+    pub fn attempts(&self) -> [(Option<&str>, Option<&str>, Option<&str>); 3] {
+        let (k, e) = (Some(self.username_key.as_str()), self.email_key.as_deref());
+        [(k, e, Some(self.skeleton.as_str())), (k, e, None), (None, None, None)]
+    }
+
+    /// Log what a row got when it did not get everything.
+    pub fn report(&self, id: i64, keyed: bool, skeleton: bool) {
+        if !keyed {
+            tracing::warn!(
+                user_id = id,
+                "this account's name is the same as another account's under Unicode normalisation; it keeps its old key (rename one of them)"
+            );
+        } else if !skeleton {
+            tracing::warn!(
+                user_id = id,
+                "this account's name looks like another account's (UTS #39 confusables); both stay, new look-alikes are refused"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_fold_width_case_and_compatibility_forms() {
+        assert_eq!(login_key("ａｄｍｉｎ"), "admin");
+        assert_eq!(login_key("\u{212A}evin"), "kevin", "Kelvin sign");
+        assert_eq!(login_key(" Alice "), "alice");
+        assert_eq!(login_key("ZOË"), login_key("zoë"));
+        assert_eq!(login_key("Zoe\u{0308}"), login_key("Zoë"), "combining diaeresis composes");
+        assert_eq!(login_key("ALİCE"), "alice", "Turkish dotted capital I");
+    }
+
+    #[test]
+    fn confusables_share_a_skeleton() {
+        assert_eq!(skeleton("\u{0430}dmin"), skeleton("admin"), "Cyrillic a");
+        assert_eq!(skeleton("ADMIN"), skeleton("admin"));
+        assert_ne!(skeleton("alice"), skeleton("bob"));
+    }
+
+    #[test]
+    fn usernames() {
+        for ok in ["alice.b+1", "Zoë", "田中tanaka", "андрей", "bob_smith-2"] {
+            assert_eq!(check_username(ok, None), Ok(()), "{ok}");
+        }
+        for bad in ["", "has space", "\u{0430}dmin", "pаypal", "a\u{200B}b", "x/y"] {
+            assert!(check_username(bad, None).is_err(), "{bad}");
+        }
+        assert!(check_username(&"a".repeat(151), None).is_err());
+        assert!(check_username(&"a".repeat(150), None).is_ok());
+    }
+
+    #[test]
+    fn at_sign_only_for_the_own_address() {
+        assert!(check_username("bob@example.com", None).is_err());
+        assert!(check_username("bob@example.com", Some("alice@example.com")).is_err());
+        assert!(check_username("Bob@Example.com", Some("bob@example.com")).is_ok());
+    }
+
+    #[test]
+    fn identifiers_are_bounded() {
+        assert!(check_identifier(&"u".repeat(150)).is_ok());
+        assert!(check_identifier(&format!("{}@example.com", "u".repeat(200))).is_ok(), "an email up to 254 bytes");
+        assert!(check_identifier(&"u".repeat(900_000)).is_err());
+        assert!(check_identifier(&format!("{}@x.io", "u".repeat(300))).is_err());
+        assert!(check_identifier("  ").is_err());
+    }
+
+    #[test]
+    fn account_keys() {
+        assert_eq!(account_key(None, " Bob "), "name:bob");
+    }
+}
