@@ -19,9 +19,16 @@ pub struct CookiePolicy {
 /// The two cookies sessiongate reads from a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestCookies {
+    /// The first session cookie (browsers send the most specific first).
     pub session: Option<String>,
+    /// Further session cookies of the same name, at most [`MAX_TOSSED`]: a sibling subdomain can
+    /// plant one (`Domain=.example.com`, "cookie tossing"), and the real one may come second.
+    pub more_sessions: Vec<String>,
     pub csrf: Option<String>,
 }
+
+/// Session cookies beyond the first that are looked at (each costs a store lookup).
+pub const MAX_TOSSED: usize = 3;
 
 impl CookiePolicy {
     pub fn new(settings: CookieSettings) -> Self {
@@ -92,8 +99,10 @@ impl CookiePolicy {
         self.build(&self.settings.csrf_name, secret, Some(CSRF_MAX_AGE), false)
     }
 
-    /// Read our two cookies from every `Cookie` header. When a name repeats (a cookie tossed in
-    /// from a sibling domain or path), the first wins: browsers send the most specific first.
+    /// Read our two cookies from every `Cookie` header. When the CSRF cookie's name repeats (a
+    /// cookie tossed in from a sibling domain or path), the first wins: browsers send the most
+    /// specific first. Repeated session cookies are all kept (up to [`MAX_TOSSED`] more): the
+    /// session layer uses the one that names a live session.
     pub fn read(&self, headers: &HeaderMap) -> RequestCookies {
         let mut out = RequestCookies::default();
         for h in headers.get_all(header::COOKIE) {
@@ -101,8 +110,12 @@ impl CookiePolicy {
             for pair in h.split(';') {
                 let Some((k, v)) = pair.trim().split_once('=') else { continue };
                 let v = v.trim().trim_matches('"');
-                if k == self.settings.session_name && out.session.is_none() {
-                    out.session = Some(v.to_owned());
+                if k == self.settings.session_name {
+                    if out.session.is_none() {
+                        out.session = Some(v.to_owned());
+                    } else if out.more_sessions.len() < MAX_TOSSED {
+                        out.more_sessions.push(v.to_owned());
+                    }
                 } else if k == self.settings.csrf_name && out.csrf.is_none() {
                     out.csrf = Some(v.to_owned());
                 }
@@ -187,7 +200,17 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, "a=1; csrftoken=first; sessionid=abc".parse().unwrap());
         h.append(header::COOKIE, "csrftoken=second".parse().unwrap());
-        assert_eq!(p.read(&h), RequestCookies { session: Some("abc".into()), csrf: Some("first".into()) });
+        assert_eq!(
+            p.read(&h),
+            RequestCookies { session: Some("abc".into()), more_sessions: vec![], csrf: Some("first".into()) }
+        );
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "sessionid=tossed; sessionid=real; sessionid=3; sessionid=4; sessionid=5".parse().unwrap(),
+        );
+        let c = p.read(&h);
+        assert_eq!((c.session.as_deref(), c.more_sessions.len()), (Some("tossed"), MAX_TOSSED), "bounded");
     }
 
     #[test]

@@ -15,9 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 /// the pool does not ping one before handing it out (sqlx's default): that was a second trip
 /// through the connection's worker thread for every query (bench/fixes.md).
 pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
-    }
+    crate::secret::private_file(path).map_err(sqlx::Error::Io)?;
     let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)

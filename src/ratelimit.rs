@@ -210,9 +210,15 @@ impl Window {
         self.times.retain(|(_, t)| *t != ticket);
     }
 
-    /// The last failure (for eviction ranking).
+    /// The last failure.
     pub(crate) fn last(&self) -> u64 {
         self.times.back().map_or(0, |(t, _)| *t)
+    }
+
+    /// Eviction rank ([`bounded::rank`]): failures within the window `per`, then the last one.
+    pub(crate) fn rank(&self, now: u64, per: u64) -> u64 {
+        let live = self.times.iter().filter(|(t, _)| now.saturating_sub(*t) < per).count() as u64;
+        bounded::rank(live, self.last(), live == 0)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -241,7 +247,8 @@ impl Failures {
             return Err(wait_secs_ms(wait));
         }
         let ticket = Ticket::new();
-        map.entry(d, Window::default, Window::last).push(self.rate, now, ticket);
+        let per = millis(self.rate.per);
+        map.entry(d, Window::default, |w| w.rank(now, per)).push(self.rate, now, ticket);
         Ok(ticket)
     }
 

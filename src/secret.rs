@@ -74,10 +74,74 @@ impl SecretKey {
     }
 }
 
+/// Create `dir` (and missing parents) readable only by its owner (0700): whatever the umask,
+/// the data directory holds the database, the secret key and mail with live tokens.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Create `path` empty with mode 0600 unless it exists (SQLite then keeps the mode, and gives
+/// its `-wal` and `-shm` files the same).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Warnings for files and directories of `data_dir` that others may read (created by an older
+/// release, or by hand): shown by `sessiongate check` and logged at start.
+pub fn permission_warnings(settings: &crate::config::Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut look = |path: &Path, want: u32| {
+            let Ok(meta) = std::fs::metadata(path) else { return };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push(format!(
+                    "{} is mode {mode:04o}: other users of this machine can read it; run `chmod {want:o} {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        };
+        look(&settings.data_dir, 0o700);
+        for file in
+            ["sessiongate.db", "sessiongate.db-wal", "sessiongate.db-shm", "secret.key", "initial-admin-password"]
+        {
+            look(&settings.data_dir.join(file), 0o600);
+        }
+    }
+    out
+}
+
 /// Write a file readable only by its owner (created with mode 0600, never widened).
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        private_dir(dir)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

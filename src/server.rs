@@ -273,6 +273,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let settings = Arc::new(settings);
     let stores = open_stores(&settings).await?;
+    for w in secret::permission_warnings(&settings) {
+        tracing::warn!("{w}");
+    }
     bootstrap_admin(&settings, &stores).await?;
     let audit = stores.audit.describe();
     let state = AppState::from_stores(settings.clone(), stores);

@@ -92,7 +92,14 @@ async fn first_start_with_no_config_bootstraps_admin() {
     let password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
     assert_eq!(mode(&data.join("initial-admin-password")), 0o600);
     assert_eq!(mode(&data.join("secret.key")), 0o600);
-    assert!(data.join("sessiongate.db").exists());
+    // Private whatever the umask (issue 13): the directory, the database and its WAL files.
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("sessiongate.db")), 0o600);
+    for side in ["sessiongate.db-wal", "sessiongate.db-shm"] {
+        if data.join(side).exists() {
+            assert_eq!(mode(&data.join(side)), 0o600, "{side}");
+        }
+    }
 
     // The demo SPA and the auth API answer; the printed password logs in.
     let page = reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap();
@@ -253,4 +260,20 @@ fn init_writes_a_valid_config_once() {
     // The written file validates (check reads ./sessiongate.toml by default).
     let o = sg(dir.path(), &["check"], None);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn check_warns_about_a_data_dir_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sessiongate-data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("sessiongate.db"), "").unwrap();
+    std::fs::set_permissions(data.join("sessiongate.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN).current_dir(dir.path()).arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sessiongate-data is mode 0755") && text.contains("chmod 700"), "{text}");
+    assert!(text.contains("sessiongate.db is mode 0644") && text.contains("chmod 600"), "{text}");
 }

@@ -114,6 +114,16 @@ impl AccountState {
     fn last_activity(&self) -> u64 {
         self.known.iter().map(|(_, t)| *t).max().unwrap_or(0).max(self.ceiling.last())
     }
+
+    /// Eviction rank: an account with known IPs (a real user's) outranks any count of
+    /// failures; otherwise the failures in the ceiling's window count.
+    fn rank(&self, now: u64, per: u64) -> u64 {
+        if self.known.is_empty() {
+            self.ceiling.rank(now, per)
+        } else {
+            super::bounded::rank(u64::MAX, self.last_activity(), false)
+        }
+    }
 }
 
 struct State {
@@ -169,13 +179,17 @@ impl Local {
             }
         }
         let ticket = Ticket::new();
-        let s = st.strikes.entry(sk, || Strikes { count: 0, last: now }, |s| s.last);
+        let strikes_rank = |s: &Strikes| {
+            super::bounded::rank(s.count.into(), s.last, now.saturating_sub(s.last) >= millis(p.keep(s.count)))
+        };
+        let s = st.strikes.entry(sk, || Strikes { count: 0, last: now }, strikes_rank);
         if now.saturating_sub(s.last) >= millis(p.keep(s.count)) {
             s.count = 0;
         }
         s.count = s.count.saturating_add(1);
         s.last = now;
-        st.accounts.entry(ak, AccountState::default, AccountState::last_activity).ceiling.push(p.ceiling, now, ticket);
+        let per = millis(p.ceiling.per);
+        st.accounts.entry(ak, AccountState::default, |a| a.rank(now, per)).ceiling.push(p.ceiling, now, ticket);
         Ok(ticket)
     }
 
@@ -196,7 +210,8 @@ impl Local {
         let ipd = KeyDigest::of(&ipk);
         let mut st = self.state.lock().expect("poisoned");
         st.strikes.remove(&strikes_key(account, &ipk));
-        let a = st.accounts.entry(KeyDigest::of(account), AccountState::default, AccountState::last_activity);
+        let per = millis(self.policy.ceiling.per);
+        let a = st.accounts.entry(KeyDigest::of(account), AccountState::default, |a| a.rank(now, per));
         if let Some(t) = ticket {
             a.ceiling.take_back(t);
         }
@@ -326,5 +341,18 @@ mod tests {
         }
         let (strikes, accounts) = g.len();
         assert!(strikes <= 1000 && accounts <= 100, "{strikes} {accounts}");
+    }
+
+    #[test]
+    fn a_flood_of_fresh_names_does_not_evict_a_back_off() {
+        let g = Local::new(policy(3, 60, 600, 100), 1000);
+        let attacker: IpAddr = "203.0.113.66".parse().unwrap();
+        for _ in 0..3 {
+            g.try_reserve("user:1", attacker).unwrap();
+        }
+        for i in 0..20_000u32 {
+            let _ = g.try_reserve(&format!("name:ghost{i}"), attacker);
+        }
+        assert!(g.try_reserve("user:1", attacker).is_err(), "still backing off");
     }
 }

@@ -3,10 +3,11 @@
 //! cannot grow memory without bound.
 //!
 //! At the bound, inserting a new key first evicts the lowest-ranked tenth of the entries. Each
-//! map ranks by what makes an entry least worth keeping: the time of its last activity for
-//! failure counters, the theoretical arrival time for GCRA (the entry closest to a full
-//! allowance). An attacker who floods a map therefore pushes out idle entries, not the ones
-//! under attack, and gains at most the allowance of the addresses they already hold.
+//! map ranks by what an entry is worth keeping ([`rank`]): failure counters by how many
+//! failures they hold, then by their last one (expired entries first of all); GCRA by the
+//! theoretical arrival time (the entry closest to a full allowance goes first). A flood of
+//! fresh keys — one failure each — therefore pushes out its own kind, not an account that is
+//! backing off, and an attacker gains at most what the evicted entries had counted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,6 +29,12 @@ impl KeyDigest {
         d.copy_from_slice(&full[..16]);
         KeyDigest(d)
     }
+}
+
+/// The eviction rank of a failure counter: `weight` (how many failures it holds) first, then
+/// the time of its last activity; 0 once it has expired.
+pub fn rank(weight: u64, last_ms: u64, expired: bool) -> u64 {
+    if expired { 0 } else { (weight.min(0xFFFF) << 48) | (last_ms & ((1 << 48) - 1)) }
 }
 
 /// A map with at most `cap` entries; see the module docs for what happens at the bound.
@@ -163,5 +170,12 @@ mod tests {
             assert!(m.len() <= 1000);
         }
         assert!(m.get(&KeyDigest::of("99999")).is_some(), "the newest stay");
+    }
+
+    #[test]
+    fn ranks_weigh_failures_before_age() {
+        assert!(rank(2, 10, false) > rank(1, 1_000_000, false), "more failures outrank fresher ones");
+        assert!(rank(1, 20, false) > rank(1, 10, false));
+        assert_eq!(rank(50, 10, true), 0, "expired goes first");
     }
 }

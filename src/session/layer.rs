@@ -24,29 +24,34 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
     let user_changes = !crate::csrf::is_safe(req.method()) && req.uri().path().starts_with(&state.settings.base_path);
 
     let mut reissue = None;
+    let mut auth = AuthState::Anonymous;
+    // Cookie tossing: with several session cookies (one planted by a sibling subdomain), the
+    // one that names a live session counts, and none is cleared — clearing sets our own cookie,
+    // which may be the real one. `cookies.host_prefix` stops the planting itself.
+    let tossed = !cookies.more_sessions.is_empty();
     let mut clear = false;
-    let auth = match cookies.session.as_deref() {
-        None => AuthState::Anonymous,
-        Some(raw) => match SessionToken::parse(raw) {
-            None => {
-                clear = true;
-                AuthState::Anonymous
+    for raw in cookies.session.iter().chain(&cookies.more_sessions) {
+        let Some(token) = SessionToken::parse(raw) else {
+            clear = !tossed;
+            continue;
+        };
+        match bounded_resolve(&state, &token, !user_changes).await {
+            Ok(Some((found, moved))) => {
+                if moved && found.session.remember {
+                    reissue = Some(token);
+                }
+                auth = AuthState::Authenticated(Arc::new(found));
+                clear = false;
+                break;
             }
-            Some(token) => match bounded_resolve(&state, &token, !user_changes).await {
-                Ok(Some((auth, moved))) => {
-                    if moved && auth.session.remember {
-                        reissue = Some(token);
-                    }
-                    AuthState::Authenticated(Arc::new(auth))
-                }
-                Ok(None) => {
-                    clear = true;
-                    AuthState::Anonymous
-                }
-                Err(()) => AuthState::Unavailable,
-            },
-        },
-    };
+            Ok(None) => clear = !tossed,
+            Err(()) => {
+                auth = AuthState::Unavailable;
+                clear = false;
+                break;
+            }
+        }
+    }
 
     req.extensions_mut().insert(RequestContext { cookies, client_ip, auth });
     let mut res = next.run(req).await;

@@ -6,6 +6,7 @@ mod csrf;
 mod email;
 mod expiry;
 mod flow;
+mod hardening;
 mod harness;
 mod input;
 mod limits;

@@ -7,13 +7,13 @@ use serde_json::{Value, json};
 
 use crate::harness::{Browser, Gateway, PASSWORD, USER, problem, start};
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// Start in the first half of a 30-second step so the steps used below stay within the
 /// server's ±1 window while the test runs.
-async fn early_in_a_step() {
+pub(crate) async fn early_in_a_step() {
     let into = now() % 30;
     if into > 12 {
         tokio::time::sleep(Duration::from_secs(30 - into)).await;
@@ -26,13 +26,13 @@ fn totp_for(secret_b32: &str) -> totp_rs::Totp {
 }
 
 /// The code for `steps` time steps from now (-1, 0, +1).
-fn code(t: &totp_rs::Totp, steps: i64) -> String {
+pub(crate) fn code(t: &totp_rs::Totp, steps: i64) -> String {
     t.generate((now() as i64 + steps * 30) as u64).to_string()
 }
 
 /// Enroll alice on `b` (logged in): confirm with the previous step's code. Returns the TOTP and
 /// the recovery codes.
-async fn enroll(b: &Browser, token: &str) -> (totp_rs::Totp, Vec<String>) {
+pub(crate) async fn enroll(b: &Browser, token: &str) -> (totp_rs::Totp, Vec<String>) {
     let res = b.post("/mfa/totp/setup", token, json!({})).await;
     assert_eq!(res.status(), 200);
     let setup: Value = res.json().await.unwrap();
@@ -46,7 +46,7 @@ async fn enroll(b: &Browser, token: &str) -> (totp_rs::Totp, Vec<String>) {
 }
 
 /// `/login` for an account with 2FA: `{mfaRequired: true}`, no session yet.
-async fn first_step(gw: &Gateway) -> Browser {
+pub(crate) async fn first_step(gw: &Gateway) -> Browser {
     let b = Browser::new(gw);
     let res = b.login_as(USER, PASSWORD).await;
     assert_eq!(res.status(), 200);
@@ -65,7 +65,7 @@ async fn first_step(gw: &Gateway) -> Browser {
     b
 }
 
-async fn second_step(b: &Browser, body: Value) -> reqwest::Response {
+pub(crate) async fn second_step(b: &Browser, body: Value) -> reqwest::Response {
     let token = b.csrf().await;
     b.post("/login/mfa", &token, body).await
 }
