@@ -720,7 +720,10 @@ on(el.resetForm, 'submit', async (e) => {
   });
 });
 
-/** Links into the SPA: `#/forgot`, and the mailed `#/reset?token=…` and `#/verify-email?token=…`. */
+/**
+ * Links into the SPA: `#/forgot`, and the mailed `#/reset?token=…`, `#/verify-email?token=…` and
+ * `#/cancel-email?token=…` (in the notice to the old address).
+ */
 async function handleRoute() {
   const route = parseRoute();
   if (route.path === '/reset' && route.token) {
@@ -737,6 +740,20 @@ async function handleRoute() {
       if (!el.appView.hidden) await refreshUser();
     } catch (err) {
       setStatus(`This confirmation link does not work: ${describe(err)}`, 'error', 0);
+    }
+    return false;
+  }
+  if (route.path === '/cancel-email' && route.token) {
+    forgetRoute();
+    try {
+      await client.cancelEmailChange(route.token);
+      setStatus(
+        'The email change was cancelled. If you did not ask for it, reset your password now: that signs out every other session.',
+        'success',
+        0,
+      );
+    } catch (err) {
+      setStatus(`This cancel link does not work (already used, or expired): ${describe(err)}`, 'error', 0);
     }
     return false;
   }

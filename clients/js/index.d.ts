@@ -130,6 +130,8 @@ export interface SessiongateClient {
   changeEmail(email: string): Promise<void>;
   /** POST /email/verify with the token from the confirmation mail. */
   verifyEmail(token: string): Promise<{ email: string; emailVerified: true }>;
+  /** POST /email/cancel with the token from the notice to the old address (no login needed). */
+  cancelEmailChange(token: string): Promise<void>;
   /** POST /password/reset: always succeeds (no account enumeration). */
   requestPasswordReset(email: string): Promise<void>;
   /** POST /password/reset/confirm with the token from the reset mail. */

@@ -356,6 +356,14 @@ export function createClient(options = {}) {
       return api('POST', '/email/verify', { token: verifyToken }, { unauthOk: true });
     },
 
+    /**
+     * POST /email/cancel with the token from the notice mailed to the old address: voids every
+     * pending email change of the account; no login needed.
+     */
+    async cancelEmailChange(cancelToken) {
+      await api('POST', '/email/cancel', { token: cancelToken }, { unauthOk: true });
+    },
+
     /** POST /password/reset: always resolves (202), whether or not the address is known. */
     async requestPasswordReset(email) {
       await api('POST', '/password/reset', { email }, { unauthOk: true });

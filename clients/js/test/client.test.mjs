@@ -308,12 +308,15 @@ test('TOTP: setupTotp, confirmTotp, two-step login, reauth({code}), disableTotp'
   assert.equal((await login(d)).user.mfa, false, 'one-step login again');
 });
 
-test('changeEmail() answers 202; verifyEmail() refuses an unknown token', async () => {
+test('changeEmail() answers 202; verifyEmail() and cancelEmailChange() refuse an unknown token', async () => {
   const a = newBrowser();
   await login(a);
   const me = (await a.client.session()).user;
   await a.client.changeEmail('client-test@example.com');
   assert.equal((await a.client.session()).user.email, me.email, 'unchanged until the mailed link is used');
   await assert.rejects(a.client.verifyEmail('not-a-real-token'), (e) => e.status === 400 && e.code === 'invalid_request');
+  const anon = newBrowser();
+  await assert.rejects(anon.client.cancelEmailChange('not-a-real-token'), (e) => e.status === 400 && e.code === 'invalid_request');
+  await a.client.changeEmail(me.email); // the current address again: the pending change is void
   assert.ok(ReauthRequiredError);
 });
