@@ -317,6 +317,5 @@ test('changeEmail() answers 202; verifyEmail() and cancelEmailChange() refuse an
   await assert.rejects(a.client.verifyEmail('not-a-real-token'), (e) => e.status === 400 && e.code === 'invalid_request');
   const anon = newBrowser();
   await assert.rejects(anon.client.cancelEmailChange('not-a-real-token'), (e) => e.status === 400 && e.code === 'invalid_request');
-  await a.client.changeEmail(me.email); // the current address again: the pending change is void
   assert.ok(ReauthRequiredError);
 });
