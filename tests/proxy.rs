@@ -691,3 +691,95 @@ async fn https_upstream_certificates_are_verified() {
     assert_eq!((status, code.as_str()), (502, "upstream_unavailable"), "an unknown issuer is refused");
     assert!(handshakes.load(Ordering::Relaxed) >= 1, "the gateway spoke TLS to the upstream");
 }
+
+/// `/` is public and `/admin/` (same upstream) is not: the shape of the route-prefix bypass.
+const ADMIN_ROUTES: &str = r#"
+[[routes]]
+prefix = "/"
+upstream = "http://UP"
+auth = "none"
+
+[[routes]]
+prefix = "/admin/"
+upstream = "http://UP"
+auth = "required"
+"#;
+
+#[tokio::test]
+async fn spellings_upstreams_normalise_into_a_protected_route_never_pass_anonymously() {
+    let (gw, _, _shared) = setup(ADMIN_ROUTES, "").await;
+    // nginx merge_slashes, Tomcat path parameters and `..;`, `\` as `/`, encoded separators,
+    // case-insensitive routers (Express): each reads these as `/admin/x`.
+    for path in [
+        "//admin/x",
+        "/admin;x/y",
+        "/\\admin/x",
+        "/%2fadmin/x",
+        "/%2Fadmin/x",
+        "/%5cadmin/x",
+        "/ADMIN/x",
+        "/Admin/x",
+        "/%41dmin/x",
+        "/..;/admin/x",
+        "/x/..;/admin/x",
+        "/;/admin/x",
+        "/;x/admin/x",
+    ] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nConnection: close\n\n", gw.addr)).await;
+        assert!(matches!(status, 400 | 401), "{path}: {status} {body}");
+        assert!(!body.contains("\"path\""), "{path} reached the upstream: {body}");
+        if status == 400 && !body.is_empty() {
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            // hyper itself may refuse a request line (no JSON then); ours are problems.
+            if !v.is_null() {
+                assert_eq!(v["code"], "invalid_request", "{path}: {v}");
+                assert!(!v["detail"].as_str().unwrap().contains("admin"), "the path is not echoed: {v}");
+            }
+        }
+    }
+    // The plain spellings behave as before.
+    let (status, _) = raw(gw.addr, &format!("GET /admin/x HTTP/1.1\nHost: {}\nConnection: close\n\n", gw.addr)).await;
+    assert_eq!(status, 401);
+    let c = Client::new(&gw);
+    assert_eq!(echo(c.http.get(c.url("/administrators")).send().await.unwrap()).await["path"], "/administrators");
+    assert_eq!(echo(c.http.get(c.url("/other/x")).send().await.unwrap()).await["path"], "/other/x");
+    // Logged in, the odd-but-unambiguous spellings still reach /admin/ as sent.
+    c.login().await;
+    let cookie = c.cookie_header().unwrap();
+    for path in ["/admin//x", "/admin/a;v=1/b", "/admin/group%2Fproject"] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nCookie: {cookie}\nConnection: close\n\n", gw.addr))
+                .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let e: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(e["path"], path, "forwarded as received");
+        assert_eq!(seen(&e, "x-auth-user"), [USER]);
+    }
+}
+
+#[tokio::test]
+async fn ambiguous_paths_get_a_problem_that_says_so() {
+    let (gw, _, _shared) = setup(ADMIN_ROUTES, "").await;
+    let c = Client::new(&gw);
+    let (status, code, v) = problem(c.http.get(c.url("/ADMIN/x")).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.contains("ambiguous"), "{v}");
+    assert!(!detail.contains("ADMIN"), "never echoes the path: {v}");
+}
+
+#[tokio::test]
+async fn double_slashes_and_encoded_slashes_inside_a_route_still_work() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let c = Client::new(&gw);
+    c.login().await;
+    let cookie = c.cookie_header().unwrap();
+    for path in ["/api//x", "/api/projects/group%2Fproject/issues", "/pub/a%5Cb"] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nCookie: {cookie}\nConnection: close\n\n", gw.addr))
+                .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["path"], path);
+    }
+}

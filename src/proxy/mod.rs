@@ -11,8 +11,12 @@
 //! ```
 //!
 //! ## One request
-//! 1. Route: longest prefix of the percent-decoded path ([`routes`]); paths with dot segments
-//!    get 400. No route: the request goes on to the SPA.
+//! 1. Route ([`routes`]): the path is read every way an upstream might read it (`//` merged or
+//!    not, `;` parameters stripped or not, `%2F`/`%5C` and `\` as separators or not, other
+//!    escapes decoded, case folded or not). A dot segment in any reading, or readings that
+//!    select different routes (`//admin/x`, `/admin;x/y`, `/ADMIN/x` when `/` and `/admin/`
+//!    differ), get 400 `invalid_request`. Otherwise the longest prefix they all select, and the
+//!    path goes upstream as received. No route: the request goes on to the SPA.
 //! 2. Auth: `required` answers 401 `not_authenticated` to anonymous requests, `required` and
 //!    `optional` answer 503 `overloaded` when the session store cannot be asked (fail closed).
 //!    `none` routes ignore the session.
@@ -90,13 +94,14 @@ impl Proxy {
         if self.0.routes.is_empty() {
             return Err(req);
         }
-        let decoded = routes::percent_decode(req.uri().path());
-        let Some(route) = self.0.routes.find(&decoded) else {
-            return Err(req);
+        let route = match self.0.routes.select(req.uri().path()) {
+            Ok(Some(route)) => route,
+            Ok(None) => return Err(req),
+            Err(why) => {
+                tracing::debug!(reason = ?why, "path refused before routing");
+                return Ok(Problem::invalid_request(why.detail()).into_response());
+            }
         };
-        if routes::has_dot_segment(&decoded) {
-            return Ok(Problem::invalid_request("The path has '.' or '..' segments.").into_response());
-        }
         let unsafe_checked = route.auth != RouteAuth::None && !crate::csrf::is_safe(req.method());
         let mut res = match self.forward(state, route, req).await {
             Ok(res) => res,
