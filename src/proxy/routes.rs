@@ -212,10 +212,13 @@ impl Reading {
                     (None, _, _) => (None, true, 0),
                     (Some(b'/'), _, _) => (None, true, 1),
                     (Some(b'\\'), _, _) if self.backslash => (None, true, 1),
+                    // Parameters are split off before decoding (Tomcat), so only a raw
+                    // separator ends them: `;x%2F..` is all parameter.
+                    (Some(b'%'), Some(_), Some(_)) if in_params => (None, false, 3),
                     (Some(b'%'), Some(h), Some(l)) => match h << 4 | l {
                         b'/' | b'\\' if self.encoded_separators => (None, true, 3),
                         b'/' | b'\\' => (Some(ENCODED_SEPARATOR), false, 3),
-                        // Decoded `;` is data: servers split parameters off before decoding.
+                        // Decoded `;` is data, for the same reason.
                         c => (Some(c), false, 3),
                     },
                     (Some(b';'), _, _) if self.strip_params => {
@@ -414,6 +417,8 @@ mod tests {
         ] {
             assert_eq!(decision(&t, p), Err(Refusal::Ambiguous), "{p}");
         }
+        // Tomcat strips `;x%2f%61` whole, then decodes the first `%2f`: `//admin/`.
+        assert_eq!(decision(&t, "/%2f;x%2f%61/admin/"), Err(Refusal::Ambiguous));
         for p in ["/..;/admin/x", "/x/..;/admin/x", "/x/%2e%2E;v/admin/x", "/x%2f..%2fadmin/x", "/x\\..\\admin/x"] {
             assert_eq!(decision(&t, p), Err(Refusal::DotSegment), "{p}");
         }
