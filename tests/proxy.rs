@@ -27,7 +27,8 @@ static CHUNK: [u8; 64 * 1024] = [7; 64 * 1024];
 
 // ---------------------------------------------------------------------------------------------
 // The upstream: echoes method, path, query, headers and body length as JSON; `…/slow` answers
-// after 2 s, `…/big` streams 50 MiB, `…/ws` is a WebSocket echo, `…/set-cookie` sets cookies.
+// after 2 s, `…/big` streams 50 MiB, `…/ws` is a WebSocket echo, `…/set-cookie` sets cookies,
+// `…/set-cookie-spellings` tries every spelling of the gateway's cookies.
 
 async fn upstream_handler(req: Request) -> Response {
     let path = req.uri().path().to_owned();
@@ -44,6 +45,26 @@ async fn upstream_handler(req: Request) -> Response {
         let (mut parts, _) = req.into_parts();
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.expect("a websocket handshake");
         return ws.on_upgrade(move |socket| ws_echo(socket, user));
+    }
+    if path.ends_with("/set-cookie-spellings") {
+        let mut b = Response::builder();
+        for c in [
+            "Sessionid=planted; Path=/",
+            "SESSIONID=planted",
+            "__Host-sessionid=planted; Path=/; Secure",
+            "__secure-SessionId=planted",
+            "=sessionid=planted",
+            "sessiongate_mfa=planted",
+            "__Host-Sessiongate_MFA=planted",
+            "CSRFTOKEN=planted",
+            "__Host-csrftoken=planted",
+            "csrftoken=django-resent; Path=/",
+            "theme=dark; Path=/",
+            "sessionid_hint=1",
+        ] {
+            b = b.header("set-cookie", c);
+        }
+        return b.body(Body::empty()).unwrap();
     }
     if path.ends_with("/set-cookie") {
         return Response::builder()
@@ -782,4 +803,90 @@ async fn double_slashes_and_encoded_slashes_inside_a_route_still_work() {
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["path"], path);
     }
+}
+
+#[tokio::test]
+async fn upstream_cannot_set_any_spelling_of_the_gateways_cookies() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let c = Client::new(&gw);
+    let res = c.http.get(c.url("/pub/set-cookie-spellings")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    // Django may re-send its CSRF cookie under the configured name (docs/django.md §3).
+    assert_eq!(set, ["csrftoken=django-resent; Path=/", "theme=dark; Path=/", "sessionid_hint=1"]);
+}
+
+#[tokio::test]
+async fn gateway_cookies_never_reach_upstreams_in_any_spelling() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let cookie = "sessiongate_mfa=pending-secret; __Host-sessiongate_mfa=p2; SessionID=s1; __Secure-sessionid=s2; \
+                  __host-SESSIONID=s3; theme=dark; csrftoken=abc; sessionid_hint=1";
+    for path in ["/pub/x", "/opt/x"] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nCookie: {cookie}\nConnection: close\n\n", gw.addr))
+                .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let e: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(seen(&e, "cookie"), ["theme=dark; csrftoken=abc; sessionid_hint=1"], "{path}");
+    }
+}
+
+#[tokio::test]
+async fn method_overrides_are_stripped_from_safe_requests() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let c = Client::new(&gw);
+    c.login().await;
+    let cookie = c.cookie_header().unwrap();
+    for (path, want_path) in [("/pub/x", "/pub/x"), ("/api/x", "/api/x"), ("/svc/y", "/y")] {
+        for method in ["GET", "HEAD", "OPTIONS"] {
+            let (status, body) = raw(
+                gw.addr,
+                &format!(
+                    "{method} {path}?a=1&_method=DELETE&_METHOD=put&%5Fmethod=PATCH&_%6Dethod=POST&_method[]=DELETE&b=%20 HTTP/1.1\nHost: {}\nCookie: {cookie}\nX-HTTP-Method-Override: DELETE\nx-http-method: PUT\nX-Method-Override: PATCH\nX_HTTP_Method_Override: DELETE\nConnection: close\n\n",
+                    gw.addr
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{method} {path}: {body}");
+            if method == "HEAD" {
+                continue;
+            }
+            let e: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((e["method"].as_str(), e["path"].as_str()), (Some(method), Some(want_path)));
+            assert_eq!(e["query"], "a=1&b=%20", "{method} {path}");
+            for h in ["x-http-method-override", "x-http-method", "x-method-override", "x_http_method_override"] {
+                assert!(seen(&e, h).is_empty(), "{method} {path}: {h} forwarded: {e}");
+            }
+        }
+    }
+    // Only `_method` itself: lookalikes and a query of nothing else are fine.
+    let e = echo(c.http.get(c.url("/pub/x?_methods=1&x_method=2&method=3")).send().await.unwrap()).await;
+    assert_eq!(e["query"], "_methods=1&x_method=2&method=3");
+    let e = echo(c.http.get(c.url("/pub/x?_method=DELETE")).send().await.unwrap()).await;
+    assert_eq!(e["query"], Value::Null);
+    // Unsafe requests are the upstream's business (CSRF-checked on required/optional routes).
+    let e = echo(
+        c.http.post(c.url("/pub/x?_method=DELETE")).header("X-HTTP-Method-Override", "DELETE").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(e["query"], "_method=DELETE");
+    assert_eq!(seen(&e, "x-http-method-override"), ["DELETE"]);
+}
+
+#[tokio::test]
+async fn forward_auth_treats_an_unsafe_method_override_as_unsafe() {
+    let (gw, _, _shared) = setup("", "").await;
+    let c = Client::new(&gw);
+    let token = c.login().await;
+    let verify = c.url("/api/auth/verify");
+    for (name, value) in [("X-HTTP-Method-Override", "DELETE"), ("X-HTTP-Method", "PUT"), ("x-method-override", "post")]
+    {
+        let res = c.http.get(&verify).header("X-Original-Method", "GET").header(name, value).send().await.unwrap();
+        let (status, code, _) = problem(res).await;
+        assert_eq!((status, code.as_str()), (403, "csrf_failed"), "{name}: {value}");
+        let res = c.http.get(&verify).header(name, value).header("X-CSRFToken", &token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{name}: {value} with the token");
+    }
+    let res = c.http.get(&verify).header("X-HTTP-Method-Override", "GET").send().await.unwrap();
+    assert_eq!(res.status(), 200, "a safe override needs no token");
 }
