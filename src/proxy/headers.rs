@@ -138,18 +138,22 @@ pub fn drop_set_cookie(h: &mut HeaderMap, refused: impl Fn(&str) -> bool) -> boo
 
 /// Headers that frameworks (Express `method-override`, Rails, Symfony, ASP.NET, Spring's
 /// `HiddenHttpMethodFilter` for `_method`) read to turn a request into another method.
-const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
 
 /// Remove every method-override header, in any case and with `_` for `-` (WSGI and CGI map both
 /// to one variable). Used on safe requests: a cross-site `GET` that an upstream would run as a
 /// `DELETE` has passed no CSRF check.
 pub fn strip_method_override(h: &mut HeaderMap) {
-    for name in METHOD_OVERRIDES {
+    for name in &METHOD_OVERRIDES {
         h.remove(name);
     }
     if h.keys().any(|k| k.as_str().contains('_')) {
         remove_where(h, |k| {
-            METHOD_OVERRIDES.iter().any(|o| o.bytes().eq(k.bytes().map(|c| if c == b'_' { b'-' } else { c })))
+            METHOD_OVERRIDES.iter().any(|o| o.as_str().bytes().eq(k.bytes().map(|c| if c == b'_' { b'-' } else { c })))
         });
     }
 }
@@ -159,7 +163,7 @@ pub fn strip_method_override(h: &mut HeaderMap) {
 pub fn overrides_to_unsafe(h: &HeaderMap) -> bool {
     METHOD_OVERRIDES
         .iter()
-        .flat_map(|n| h.get_all(*n))
+        .flat_map(|n| h.get_all(n))
         .any(|v| http::Method::from_bytes(v.as_bytes().trim_ascii()).map_or(true, |m| !crate::csrf::is_safe(&m)))
 }
 
