@@ -187,7 +187,7 @@ async fn serve_dir(root: &Path, fallback: &str, req: Request) -> Response {
 }
 
 /// Paths never served from `spa.dir`: any segment starting with `.` (`.env`, `.git/`; `..`
-/// too) except a leading `/.well-known/`, and any `//` or `\\` — `ServeDir` would redirect the
+/// too) except a leading `/.well-known/`, and any `//` or `\` — `ServeDir` would redirect the
 /// directory `//host` to `//host/`, a protocol-relative URL to another site.
 fn is_hidden(decoded: &str) -> bool {
     decoded.contains("//")
@@ -222,7 +222,7 @@ async fn stays_inside(root: &Path, decoded: &str) -> bool {
     tokio::task::spawn_blocking(check).await.unwrap_or(false)
 }
 
-/// A `Location` a browser would take for another host (`//evil`, `/\\evil`).
+/// A `Location` a browser would take for another host (`//evil`, `/\evil`).
 fn leaves_origin(res: &Response) -> bool {
     res.headers().get(header::LOCATION).is_some_and(|l| {
         let l = l.as_bytes();

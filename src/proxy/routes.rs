@@ -552,7 +552,7 @@ mod tests {
         proptest::collection::vec(proptest::sample::select(PIECES), 0..10).prop_map(|p| format!("/{}", p.concat()))
     }
 
-    /// Segments without `%`, `;`, `\\` or empty ones; the last may be empty (a trailing `/`).
+    /// Segments without `%`, `;`, `\` or empty ones; the last may be empty (a trailing `/`).
     fn arb_plain_path() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let segment =
