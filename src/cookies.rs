@@ -124,8 +124,26 @@ impl CookiePolicy {
         out
     }
 
-    /// The `Cookie` header with our session cookie removed: upstreams never see it.
-    pub fn strip_session(&self, headers: &mut HeaderMap) {
+    /// Whether `name` is the session or the pending two-step login cookie in any spelling
+    /// ([`same_cookie`]): cookies only the gateway may read or set.
+    pub fn is_gateway_cookie(&self, name: &str) -> bool {
+        same_cookie(name, &self.settings.session_name) || same_cookie(name, crate::mfa::PENDING_COOKIE)
+    }
+
+    /// Whether an upstream may set the cookie `name`: never a gateway cookie, and the CSRF cookie
+    /// only under its exact configured name (a Django upstream re-sends it, docs/django.md §3;
+    /// another spelling would shadow it in browsers or lenient parsers).
+    pub fn upstream_may_set(&self, name: &str) -> bool {
+        let csrf = &self.settings.csrf_name;
+        !self.is_gateway_cookie(name) && (name == csrf || !same_cookie(name, csrf))
+    }
+
+    /// The `Cookie` header without the gateway's cookies in any spelling: upstreams never see
+    /// the session token or the pending 2FA login. (The CSRF cookie passes: Django checks it.)
+    pub fn strip_gateway_cookies(&self, headers: &mut HeaderMap) {
+        if !headers.contains_key(header::COOKIE) {
+            return;
+        }
         let kept: Vec<String> = headers
             .get_all(header::COOKIE)
             .iter()
@@ -133,7 +151,7 @@ impl CookiePolicy {
             .flat_map(|h| h.split(';'))
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .filter(|p| p.split_once('=').map_or(p.trim(), |(k, _)| k.trim()) != self.settings.session_name)
+            .filter(|p| !self.is_gateway_cookie(p.split_once('=').map_or(p.trim(), |(k, _)| k.trim())))
             .map(str::to_owned)
             .collect();
         headers.remove(header::COOKIE);
@@ -143,6 +161,21 @@ impl CookiePolicy {
             headers.insert(header::COOKIE, v);
         }
     }
+}
+
+/// Whether two cookie names are the same cookie to some reader: ASCII case ignored (many
+/// frameworks and proxies compare so), and a leading `__Host-`/`__Secure-` (any case) ignored
+/// (a prefixed and an unprefixed cookie of one name shadow each other in lenient parsers).
+pub fn same_cookie(a: &str, b: &str) -> bool {
+    fn bare(name: &str) -> &str {
+        for prefix in ["__host-", "__secure-"] {
+            if name.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)) {
+                return &name[prefix.len()..];
+            }
+        }
+        name
+    }
+    bare(a).eq_ignore_ascii_case(bare(b))
 }
 
 #[cfg(test)]
@@ -219,8 +252,56 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, "a=1; sessionid=abc; csrftoken=x".parse().unwrap());
         h.append(header::COOKIE, "sessionid=again".parse().unwrap());
-        p.strip_session(&mut h);
+        p.strip_gateway_cookies(&mut h);
         assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
         assert_eq!(h[header::COOKIE], "a=1; csrftoken=x");
+    }
+
+    #[test]
+    fn gateway_cookies_are_recognised_in_every_spelling() {
+        for prefix in [false, true] {
+            let p = policy(prefix, SameSite::Lax, None, prefix, false);
+            for name in [
+                "sessionid",
+                "SessionID",
+                "__Host-sessionid",
+                "__host-SESSIONID",
+                "__Secure-sessionid",
+                "sessiongate_mfa",
+                "__Host-Sessiongate_MFA",
+            ] {
+                assert!(p.is_gateway_cookie(name), "{name}");
+                assert!(!p.upstream_may_set(name), "{name}");
+            }
+            for name in ["sessionid_hint", "xsessionid", "__Host-", "__Other-sessionid", "theme", ""] {
+                assert!(!p.is_gateway_cookie(name), "{name}");
+                assert!(p.upstream_may_set(name), "{name}");
+            }
+            // The CSRF cookie: its exact name only.
+            let csrf = p.settings.csrf_name.clone();
+            assert!(p.upstream_may_set(&csrf));
+            let others = ["csrftoken", "CSRFToken", "__Host-csrftoken", "__Secure-csrftoken", "__HOST-CSRFTOKEN"];
+            for name in others.iter().filter(|n| **n != csrf) {
+                assert!(!p.upstream_may_set(name), "{name} (configured {csrf})");
+            }
+        }
+    }
+
+    #[test]
+    fn stripping_removes_the_pending_login_and_other_spellings() {
+        let p = policy(true, SameSite::Lax, None, true, false);
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "sessiongate_mfa=a; __Host-sessiongate_mfa=b; SESSIONID=c; __Host-sessionid=d; theme=1; __Host-csrftoken=t"
+                .parse()
+                .unwrap(),
+        );
+        p.strip_gateway_cookies(&mut h);
+        assert_eq!(h[header::COOKIE], "theme=1; __Host-csrftoken=t");
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "sessionid=only".parse().unwrap());
+        p.strip_gateway_cookies(&mut h);
+        assert!(!h.contains_key(header::COOKIE), "an empty Cookie header is not sent");
     }
 }

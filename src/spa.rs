@@ -3,8 +3,12 @@
 //! History-API fallback only for navigations (GET/HEAD, an extension-less last segment, and an
 //! `Accept` that wants HTML): a missing `/assets/app.123.js` is a 404, never `index.html` served
 //! as JavaScript. Hashed assets are cached forever; `index.html` is revalidated every time.
+//!
+//! From `spa.dir`, a build output directory, only the build is served: dotfiles (`.env`,
+//! `.git/`) are 404 except under `/.well-known/`, so are symlinks whose target lies outside the
+//! root, and paths with `//` or `\` (no directory redirect can point to `//other.host/`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -135,9 +139,14 @@ fn serve_demo(req: &Request) -> Response {
     res
 }
 
-async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Response {
+async fn serve_dir(root: &Path, fallback: &str, req: Request) -> Response {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+    }
+    // As `ServeDir` decodes it; it answers invalid UTF-8 with 404 itself.
+    let decoded = String::from_utf8_lossy(&crate::proxy::routes::percent_decode(req.uri().path())).into_owned();
+    if is_hidden(&decoded) || !stays_inside(root, &decoded).await {
+        return not_found();
     }
     let navigation = is_navigation(&req);
     let path = req.uri().path().to_owned();
@@ -148,9 +157,16 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
         Ok(r) => with_etag(r.map(Body::new), if_none_match.as_ref()),
         Err(e) => match e {},
     };
+    if leaves_origin(&res) {
+        return not_found();
+    }
     if res.status() == StatusCode::NOT_FOUND && navigation {
+        let fallback_path = format!("/{}", fallback.trim_start_matches('/'));
+        if !stays_inside(root, &fallback_path).await {
+            return not_found();
+        }
         let mut p = parts;
-        p.uri = format!("/{}", fallback.trim_start_matches('/')).parse().expect("valid path");
+        p.uri = fallback_path.parse().expect("valid path");
         let res = match dir.oneshot(Request::from_parts(p, Body::empty())).await {
             Ok(r) => with_etag(r.map(Body::new), if_none_match.as_ref()),
             Err(e) => match e {},
@@ -168,6 +184,50 @@ async fn serve_dir(root: &std::path::Path, fallback: &str, req: Request) -> Resp
     let cache = if is_hashed_asset(&path) { "public, max-age=31536000, immutable" } else { "no-cache" };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     res
+}
+
+/// Paths never served from `spa.dir`: any segment starting with `.` (`.env`, `.git/`; `..`
+/// too) except a leading `/.well-known/`, and any `//` or `\` — `ServeDir` would redirect the
+/// directory `//host` to `//host/`, a protocol-relative URL to another site.
+fn is_hidden(decoded: &str) -> bool {
+    decoded.contains("//")
+        || decoded.contains('\\')
+        || decoded.split('/').enumerate().any(|(i, seg)| seg.starts_with('.') && !(i == 1 && seg == ".well-known"))
+}
+
+/// Whether what `ServeDir` would open for `decoded` (the file, its `.br`/`.gz` siblings, a
+/// directory's `index.html`) really lies under the root once symlinks are resolved. Links
+/// inside the root are fine; a link to `/etc/passwd` is not. On the blocking pool: it is all
+/// file-system calls. (A race with someone rewriting links inside the root is not covered:
+/// whoever can write there can also just copy the file in.)
+async fn stays_inside(root: &Path, decoded: &str) -> bool {
+    let (root, rel) = (root.to_path_buf(), decoded.trim_start_matches('/').to_owned());
+    let check = move || {
+        let Ok(root) = std::fs::canonicalize(&root) else { return true }; // nothing to serve anyway
+        let mut file = root.join(&rel);
+        match std::fs::canonicalize(&file) {
+            Ok(real) if !real.starts_with(&root) => return false,
+            Ok(real) if real.is_dir() => file = real.join("index.html"),
+            _ => {}
+        }
+        let sibling = |ext: &str| {
+            let mut name = file.clone().into_os_string();
+            name.push(ext);
+            PathBuf::from(name)
+        };
+        [file.clone(), sibling(".br"), sibling(".gz")]
+            .iter()
+            .all(|f| std::fs::canonicalize(f).map_or(true, |real| real.starts_with(&root)))
+    };
+    tokio::task::spawn_blocking(check).await.unwrap_or(false)
+}
+
+/// A `Location` a browser would take for another host (`//evil`, `/\evil`).
+fn leaves_origin(res: &Response) -> bool {
+    res.headers().get(header::LOCATION).is_some_and(|l| {
+        let l = l.as_bytes();
+        l.starts_with(b"//") || l.starts_with(b"/\\")
+    })
 }
 
 /// `ServeDir` validates with `Last-Modified` only; add a weak `ETag` from size, modification time
@@ -223,6 +283,19 @@ mod tests {
         assert!(!is_navigation(&req(Method::GET, "/assets/app.123.js", Some("*/*"))));
         assert!(!is_navigation(&req(Method::GET, "/settings", Some("application/json"))));
         assert!(!is_navigation(&req(Method::POST, "/settings", Some("text/html"))));
+    }
+
+    #[test]
+    fn dotfiles_and_doubled_separators_are_hidden() {
+        for p in
+            ["/.env", "/a/.git/config", "/.well-known/../.env", "/a/..", "/.well-known/.x", "//sub", "/a\\b", "/a//"]
+        {
+            assert!(is_hidden(p), "{p}");
+        }
+        for p in ["/", "/index.html", "/.well-known/security.txt", "/assets/app.3f9a1c2b.js", "/a/b.c/d"] {
+            assert!(!is_hidden(p), "{p}");
+        }
+        assert!(is_hidden("/a/.well-known"), "only a leading /.well-known/");
     }
 
     #[test]

@@ -27,7 +27,8 @@ static CHUNK: [u8; 64 * 1024] = [7; 64 * 1024];
 
 // ---------------------------------------------------------------------------------------------
 // The upstream: echoes method, path, query, headers and body length as JSON; `…/slow` answers
-// after 2 s, `…/big` streams 50 MiB, `…/ws` is a WebSocket echo, `…/set-cookie` sets cookies.
+// after 2 s, `…/big` streams 50 MiB, `…/ws` is a WebSocket echo, `…/set-cookie` sets cookies,
+// `…/set-cookie-spellings` tries every spelling of the gateway's cookies.
 
 async fn upstream_handler(req: Request) -> Response {
     let path = req.uri().path().to_owned();
@@ -44,6 +45,26 @@ async fn upstream_handler(req: Request) -> Response {
         let (mut parts, _) = req.into_parts();
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.expect("a websocket handshake");
         return ws.on_upgrade(move |socket| ws_echo(socket, user));
+    }
+    if path.ends_with("/set-cookie-spellings") {
+        let mut b = Response::builder();
+        for c in [
+            "Sessionid=planted; Path=/",
+            "SESSIONID=planted",
+            "__Host-sessionid=planted; Path=/; Secure",
+            "__secure-SessionId=planted",
+            "=sessionid=planted",
+            "sessiongate_mfa=planted",
+            "__Host-Sessiongate_MFA=planted",
+            "CSRFTOKEN=planted",
+            "__Host-csrftoken=planted",
+            "csrftoken=django-resent; Path=/",
+            "theme=dark; Path=/",
+            "sessionid_hint=1",
+        ] {
+            b = b.header("set-cookie", c);
+        }
+        return b.body(Body::empty()).unwrap();
     }
     if path.ends_with("/set-cookie") {
         return Response::builder()
@@ -690,4 +711,179 @@ async fn https_upstream_certificates_are_verified() {
     let (status, code, _) = problem(c.http.get(c.url("/tls/x")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (502, "upstream_unavailable"), "an unknown issuer is refused");
     assert!(handshakes.load(Ordering::Relaxed) >= 1, "the gateway spoke TLS to the upstream");
+}
+
+/// `/` is public and `/admin/` (same upstream) is not: the shape of the route-prefix bypass.
+const ADMIN_ROUTES: &str = r#"
+[[routes]]
+prefix = "/"
+upstream = "http://UP"
+auth = "none"
+
+[[routes]]
+prefix = "/admin/"
+upstream = "http://UP"
+auth = "required"
+"#;
+
+#[tokio::test]
+async fn spellings_upstreams_normalise_into_a_protected_route_never_pass_anonymously() {
+    let (gw, _, _shared) = setup(ADMIN_ROUTES, "").await;
+    // nginx merge_slashes, Tomcat path parameters and `..;`, `\` as `/`, encoded separators,
+    // case-insensitive routers (Express): each reads these as `/admin/x`.
+    for path in [
+        "//admin/x",
+        "/admin;x/y",
+        "/\\admin/x",
+        "/%2fadmin/x",
+        "/%2Fadmin/x",
+        "/%5cadmin/x",
+        "/ADMIN/x",
+        "/Admin/x",
+        "/%41dmin/x",
+        "/..;/admin/x",
+        "/x/..;/admin/x",
+        "/;/admin/x",
+        "/;x/admin/x",
+    ] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nConnection: close\n\n", gw.addr)).await;
+        assert!(matches!(status, 400 | 401), "{path}: {status} {body}");
+        assert!(!body.contains("\"path\""), "{path} reached the upstream: {body}");
+        if status == 400 {
+            let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not a problem: {body}"));
+            assert_eq!(v["code"], "invalid_request", "{path}: {v}");
+            assert!(!v["detail"].as_str().unwrap().contains("admin"), "the path is not echoed: {v}");
+        }
+    }
+    // The plain spellings behave as before.
+    let (status, _) = raw(gw.addr, &format!("GET /admin/x HTTP/1.1\nHost: {}\nConnection: close\n\n", gw.addr)).await;
+    assert_eq!(status, 401);
+    let c = Client::new(&gw);
+    assert_eq!(echo(c.http.get(c.url("/administrators")).send().await.unwrap()).await["path"], "/administrators");
+    assert_eq!(echo(c.http.get(c.url("/other/x")).send().await.unwrap()).await["path"], "/other/x");
+    // Logged in, the odd-but-unambiguous spellings still reach /admin/ as sent.
+    c.login().await;
+    let cookie = c.cookie_header().unwrap();
+    for path in ["/admin//x", "/admin/a;v=1/b", "/admin/group%2Fproject"] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nCookie: {cookie}\nConnection: close\n\n", gw.addr))
+                .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let e: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(e["path"], path, "forwarded as received");
+        assert_eq!(seen(&e, "x-auth-user"), [USER]);
+    }
+}
+
+#[tokio::test]
+async fn ambiguous_paths_get_a_problem_that_says_so() {
+    let (gw, _, _shared) = setup(ADMIN_ROUTES, "").await;
+    let c = Client::new(&gw);
+    let (status, code, v) = problem(c.http.get(c.url("/ADMIN/x")).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.contains("ambiguous"), "{v}");
+    assert!(!detail.contains("ADMIN"), "never echoes the path: {v}");
+}
+
+#[tokio::test]
+async fn double_slashes_and_encoded_slashes_inside_a_route_still_work() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let c = Client::new(&gw);
+    c.login().await;
+    let cookie = c.cookie_header().unwrap();
+    for path in ["/api//x", "/api/projects/group%2Fproject/issues", "/pub/a%5Cb"] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nCookie: {cookie}\nConnection: close\n\n", gw.addr))
+                .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["path"], path);
+    }
+}
+
+#[tokio::test]
+async fn upstream_cannot_set_any_spelling_of_the_gateways_cookies() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let c = Client::new(&gw);
+    let res = c.http.get(c.url("/pub/set-cookie-spellings")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    // Django may re-send its CSRF cookie under the configured name (docs/django.md §3).
+    assert_eq!(set, ["csrftoken=django-resent; Path=/", "theme=dark; Path=/", "sessionid_hint=1"]);
+}
+
+#[tokio::test]
+async fn gateway_cookies_never_reach_upstreams_in_any_spelling() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let cookie = "sessiongate_mfa=pending-secret; __Host-sessiongate_mfa=p2; SessionID=s1; __Secure-sessionid=s2; \
+                  __host-SESSIONID=s3; theme=dark; csrftoken=abc; sessionid_hint=1";
+    for path in ["/pub/x", "/opt/x"] {
+        let (status, body) =
+            raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: {}\nCookie: {cookie}\nConnection: close\n\n", gw.addr))
+                .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let e: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(seen(&e, "cookie"), ["theme=dark; csrftoken=abc; sessionid_hint=1"], "{path}");
+    }
+}
+
+#[tokio::test]
+async fn method_overrides_are_stripped_from_safe_requests() {
+    let (gw, _, _shared) = setup(ROUTES, "").await;
+    let c = Client::new(&gw);
+    c.login().await;
+    let cookie = c.cookie_header().unwrap();
+    for (path, want_path) in [("/pub/x", "/pub/x"), ("/api/x", "/api/x"), ("/svc/y", "/y")] {
+        for method in ["GET", "HEAD", "OPTIONS"] {
+            let (status, body) = raw(
+                gw.addr,
+                &format!(
+                    "{method} {path}?a=1&_method=DELETE&_METHOD=put&%5Fmethod=PATCH&_%6Dethod=POST&_method[]=DELETE&b=%20 HTTP/1.1\nHost: {}\nCookie: {cookie}\nX-HTTP-Method-Override: DELETE\nx-http-method: PUT\nX-Method-Override: PATCH\nX_HTTP_Method_Override: DELETE\nConnection: close\n\n",
+                    gw.addr
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{method} {path}: {body}");
+            if method == "HEAD" {
+                continue;
+            }
+            let e: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((e["method"].as_str(), e["path"].as_str()), (Some(method), Some(want_path)));
+            assert_eq!(e["query"], "a=1&b=%20", "{method} {path}");
+            for h in ["x-http-method-override", "x-http-method", "x-method-override", "x_http_method_override"] {
+                assert!(seen(&e, h).is_empty(), "{method} {path}: {h} forwarded: {e}");
+            }
+        }
+    }
+    // Only `_method` itself: lookalikes and a query of nothing else are fine.
+    let e = echo(c.http.get(c.url("/pub/x?_methods=1&x_method=2&method=3")).send().await.unwrap()).await;
+    assert_eq!(e["query"], "_methods=1&x_method=2&method=3");
+    let e = echo(c.http.get(c.url("/pub/x?_method=DELETE")).send().await.unwrap()).await;
+    assert_eq!(e["query"], Value::Null);
+    // Unsafe requests are the upstream's business (CSRF-checked on required/optional routes).
+    let e = echo(
+        c.http.post(c.url("/pub/x?_method=DELETE")).header("X-HTTP-Method-Override", "DELETE").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(e["query"], "_method=DELETE");
+    assert_eq!(seen(&e, "x-http-method-override"), ["DELETE"]);
+}
+
+#[tokio::test]
+async fn forward_auth_treats_an_unsafe_method_override_as_unsafe() {
+    let (gw, _, _shared) = setup("", "").await;
+    let c = Client::new(&gw);
+    let token = c.login().await;
+    let verify = c.url("/api/auth/verify");
+    for (name, value) in [("X-HTTP-Method-Override", "DELETE"), ("X-HTTP-Method", "PUT"), ("x-method-override", "post")]
+    {
+        let res = c.http.get(&verify).header("X-Original-Method", "GET").header(name, value).send().await.unwrap();
+        let (status, code, _) = problem(res).await;
+        assert_eq!((status, code.as_str()), (403, "csrf_failed"), "{name}: {value}");
+        let res = c.http.get(&verify).header(name, value).header("X-CSRFToken", &token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{name}: {value} with the token");
+    }
+    let res = c.http.get(&verify).header("X-HTTP-Method-Override", "GET").send().await.unwrap();
+    assert_eq!(res.status(), 200, "a safe override needs no token");
 }

@@ -8,7 +8,10 @@
 //!   `X-Original-Method` (nginx: `proxy_set_header X-Original-Method $request_method;`) or
 //!   `X-Forwarded-Method` (Traefik, Caddy), is unsafe and the CSRF checks of SPEC §6 fail — the
 //!   same code as the CSRF layer, minus the form-field fallback (the body never arrives here).
-//!   An unparsable method is treated as unsafe.
+//!   An unparsable method is treated as unsafe. So is a method override naming an unsafe method
+//!   (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`): nginx copies the
+//!   client's headers onto this request, and an upstream that honours the override would run
+//!   the `GET` as, say, a `DELETE` — so the CSRF checks run.
 //!
 //! The session is checked before CSRF, as on `auth = "required"` routes: a request without a
 //! session is refused anyway. `X-Original-URI`/`X-Forwarded-Uri` are not read, logged or echoed.
@@ -66,12 +69,14 @@ pub async fn verify(
     res
 }
 
-/// Whether any original-method header names a method that needs CSRF checks.
+/// Whether any original-method or method-override header names a method that needs CSRF
+/// checks.
 fn original_is_unsafe(h: &HeaderMap) -> bool {
     METHOD_HEADERS
         .iter()
         .flat_map(|n| h.get_all(*n))
         .any(|v| Method::from_bytes(v.as_bytes().trim_ascii()).map_or(true, |m| !crate::csrf::is_safe(&m)))
+        || crate::proxy::headers::overrides_to_unsafe(h)
 }
 
 /// `GET /.well-known/jwks.json`: the public keys of identity assertions (only routed when
@@ -111,5 +116,8 @@ mod tests {
         assert!(original_is_unsafe(&h(&[("x-original-method", "GET"), ("x-forwarded-method", "PUT")])));
         assert!(original_is_unsafe(&h(&[("x-original-method", "G E T")])), "unparsable: unsafe");
         assert!(!original_is_unsafe(&h(&[("x-original-method", " OPTIONS ")])));
+        assert!(original_is_unsafe(&h(&[("x-original-method", "GET"), ("x-http-method-override", "DELETE")])));
+        assert!(original_is_unsafe(&h(&[("x-method-override", "post")])));
+        assert!(!original_is_unsafe(&h(&[("x-original-method", "GET"), ("x-http-method", "HEAD")])));
     }
 }

@@ -451,6 +451,18 @@ impl Config {
             }
             if self.routes[..i].iter().any(|o| o.prefix == r.prefix) {
                 err(&key("prefix"), format!("`{}` is listed twice", r.prefix));
+            } else if let Some(o) = self.routes[..i].iter().find(|o| o.prefix.eq_ignore_ascii_case(&r.prefix)) {
+                // Case-insensitive upstreams could not tell them apart: every request to either
+                // would be refused as ambiguous (crate::proxy::routes).
+                err(&key("prefix"), format!("`{}` differs from `{}` only in case; use one prefix", r.prefix, o.prefix));
+            }
+            if r.prefix.contains(['%', ';', '\\']) || r.prefix.contains("//") {
+                // Paths are matched decoded, with `;` parameters and `//` read every way an
+                // upstream might: such a prefix could never be selected unambiguously.
+                err(
+                    &key("prefix"),
+                    format!("`{}` must not contain '%', ';', '\\' or '//'; write it decoded, e.g. \"/api/\"", r.prefix),
+                );
             }
             let upstream = match url::Url::parse(&r.upstream) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
@@ -609,6 +621,14 @@ mod tests {
             let p = problems(&format!("[identity]\nheader_prefix = \"{bad}\"\n"));
             assert!(p.iter().any(|m| m.contains("`identity.header_prefix`")), "{bad}: {p:?}");
         }
+        for bad in ["/a%20b/", "/a;b/", "/a\\\\b/", "//api/"] {
+            let p = problems(&format!("[[routes]]\nprefix = \"{bad}\"\nupstream = \"http://127.0.0.1:8000\"\n"));
+            assert!(p.iter().any(|m| m.contains("`routes[0].prefix`") && m.contains("decoded")), "{bad}: {p:?}");
+        }
+        let p = problems(
+            "[[routes]]\nprefix = \"/api/\"\nupstream = \"http://a\"\n[[routes]]\nprefix = \"/API/\"\nupstream = \"http://b\"\n",
+        );
+        assert!(p.iter().any(|m| m.contains("`routes[1].prefix`") && m.contains("only in case")), "{p:?}");
         let p = problems("[[routes]]\nprefix = \"/api/auth/x\"\nupstream = \"http://127.0.0.1:8000\"\n");
         assert!(p.iter().any(|m| m.contains("`routes[0].prefix`") && m.contains("auth.base_path")), "{p:?}");
         assert!(

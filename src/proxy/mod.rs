@@ -11,8 +11,12 @@
 //! ```
 //!
 //! ## One request
-//! 1. Route: longest prefix of the percent-decoded path ([`routes`]); paths with dot segments
-//!    get 400. No route: the request goes on to the SPA.
+//! 1. Route ([`routes`]): the path is read every way an upstream might read it (`//` merged or
+//!    not, `;` parameters stripped or not, `%2F`/`%5C` and `\` as separators or not, other
+//!    escapes decoded, case folded or not). A dot segment in any reading, or readings that
+//!    select different routes (`//admin/x`, `/admin;x/y`, `/ADMIN/x` when `/` and `/admin/`
+//!    differ), get 400 `invalid_request`. Otherwise the longest prefix they all select, and the
+//!    path goes upstream as received. No route: the request goes on to the SPA.
 //! 2. Auth: `required` answers 401 `not_authenticated` to anonymous requests, `required` and
 //!    `optional` answer 503 `overloaded` when the session store cannot be asked (fail closed).
 //!    `none` routes ignore the session.
@@ -21,15 +25,20 @@
 //!    ([`crate::csrf::layer::verify`], the same code path as the auth API).
 //! 4. Headers ([`headers`], [`crate::identity`]): hop-by-hop headers removed; `Host` set to the
 //!    upstream's; every client-sent identity header removed in every spelling (all routes); the
-//!    session cookie removed from `Cookie` (other cookies, the CSRF cookie included, pass);
+//!    session and pending-2FA cookies removed from `Cookie` in every spelling
+//!    ([`crate::cookies::same_cookie`]; other cookies, the CSRF cookie included, pass);
+//!    on safe methods (which passed no CSRF check) method overrides removed, the
+//!    `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` headers and `_method` query
+//!    parameters, so no upstream runs a cross-site `GET` as a `DELETE`;
 //!    `X-Forwarded-For/-Proto/-Host` set; identity headers (and the JWT) added for a session on
 //!    `required`/`optional` routes.
 //! 5. Forward with the route's timeout covering connect, sending and the response head: 504
 //!    `upstream_timeout` after it, 502 `upstream_unavailable` when the upstream cannot be reached
 //!    or answers garbage — each logged once at `warn` with the route prefix (never headers).
 //! 6. The response streams back with hop-by-hop headers removed, `Vary: Cookie` added on
-//!    routes that carry identity, and any `Set-Cookie` for the gateway's session cookie dropped
-//!    (logged): only the gateway issues it.
+//!    routes that carry identity, and `Set-Cookie` dropped (logged) for the session or pending
+//!    2FA cookie in any spelling, and for the CSRF cookie in any spelling but its exact name
+//!    (which a Django upstream may re-send): only the gateway issues them.
 //!
 //! ## Bodies and upgrades
 //! Bodies stream both ways: the incoming body is handed to the upstream request as it arrives
@@ -52,6 +61,7 @@ pub mod headers;
 pub mod routes;
 pub mod upgrade;
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -90,13 +100,14 @@ impl Proxy {
         if self.0.routes.is_empty() {
             return Err(req);
         }
-        let decoded = routes::percent_decode(req.uri().path());
-        let Some(route) = self.0.routes.find(&decoded) else {
-            return Err(req);
+        let route = match self.0.routes.select(req.uri().path()) {
+            Ok(Some(route)) => route,
+            Ok(None) => return Err(req),
+            Err(why) => {
+                tracing::debug!(reason = ?why, "path refused before routing");
+                return Ok(Problem::invalid_request(why.detail()).into_response());
+            }
         };
-        if routes::has_dot_segment(&decoded) {
-            return Ok(Problem::invalid_request("The path has '.' or '..' segments.").into_response());
-        }
         let unsafe_checked = route.auth != RouteAuth::None && !crate::csrf::is_safe(req.method());
         let mut res = match self.forward(state, route, req).await {
             Ok(res) => res,
@@ -145,7 +156,13 @@ impl Proxy {
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
         let (parts, body) = req.into_parts();
-        let uri = route.upstream_uri(parts.uri.path(), parts.uri.query()).map_err(|e| {
+        let safe = crate::csrf::is_safe(&parts.method);
+        // A safe request passed no CSRF check: it must not turn into an unsafe one upstream.
+        let query = match parts.uri.query() {
+            Some(q) if safe => headers::strip_method_override_param(q),
+            q => q.map(Cow::Borrowed),
+        };
+        let uri = route.upstream_uri(parts.uri.path(), query.as_deref()).map_err(|e| {
             tracing::warn!(route = %route.prefix, error = %e, "cannot build the upstream URI");
             Problem::invalid_request("The request path cannot be forwarded.")
         })?;
@@ -160,7 +177,10 @@ impl Proxy {
         h.remove(HOST); // the client sets the upstream's
         h.remove(EXPECT); // hyper answers `100-continue` to the client itself
         state.identity.strip(&mut h);
-        state.cookies.strip_session(&mut h);
+        state.cookies.strip_gateway_cookies(&mut h);
+        if safe {
+            headers::strip_method_override(&mut h);
+        }
         let trusted = crate::http::client_ip::is_trusted(peer, &state.settings.trusted_proxies);
         headers::set_forwarded(&mut h, peer, trusted, self.0.scheme, host);
         if let Some(a) = &user {
@@ -209,8 +229,11 @@ impl Proxy {
         *out.headers_mut() = parts.headers;
         let h = out.headers_mut();
         headers::remove_hop_by_hop(h);
-        if headers::drop_set_cookie(h, &state.settings.cookies.session_name) {
-            tracing::warn!(route = %route.prefix, "upstream tried to set the gateway's session cookie; dropped");
+        if headers::drop_set_cookie(h, |name| !state.cookies.upstream_may_set(name)) {
+            tracing::warn!(
+                route = %route.prefix,
+                "upstream tried to set a cookie of the gateway (session, 2FA login, or the CSRF cookie under another spelling); dropped"
+            );
         }
         if let Some((client, upstream)) = upgraded {
             headers::set_websocket_upgrade(out.headers_mut());
