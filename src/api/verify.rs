@@ -11,10 +11,13 @@
 //!   An unparsable method is treated as unsafe. So is a method override naming an unsafe method
 //!   (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`): nginx copies the
 //!   client's headers onto this request, and an upstream that honours the override would run
-//!   the `GET` as, say, a `DELETE` — so the CSRF checks run.
+//!   the `GET` as, say, a `DELETE` — so the CSRF checks run. The same for a `_method` query
+//!   parameter in the original URI (`X-Original-URI`, nginx: `$request_uri`; `X-Forwarded-Uri`,
+//!   Traefik and Caddy), whatever its value.
 //!
 //! The session is checked before CSRF, as on `auth = "required"` routes: a request without a
-//! session is refused anyway. `X-Original-URI`/`X-Forwarded-Uri` are not read, logged or echoed.
+//! session is refused anyway. `X-Original-URI`/`X-Forwarded-Uri` are read only for that
+//! parameter: never logged or echoed.
 
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +29,7 @@ use crate::session::layer::add_vary;
 use crate::state::{AppState, RequestContext};
 
 const METHOD_HEADERS: [&str; 2] = ["x-original-method", "x-forwarded-method"];
+const URI_HEADERS: [&str; 2] = ["x-original-uri", "x-forwarded-uri"];
 
 #[utoipa::path(
     get,
@@ -77,6 +81,12 @@ fn original_is_unsafe(h: &HeaderMap) -> bool {
         .flat_map(|n| h.get_all(*n))
         .any(|v| Method::from_bytes(v.as_bytes().trim_ascii()).map_or(true, |m| !crate::csrf::is_safe(&m)))
         || crate::proxy::headers::overrides_to_unsafe(h)
+        || URI_HEADERS.iter().flat_map(|n| h.get_all(*n)).any(|v| {
+            let uri = String::from_utf8_lossy(v.as_bytes());
+            uri.split_once('?').is_some_and(|(_, q)| {
+                crate::proxy::headers::has_method_override_param(q.split('#').next().unwrap_or(""))
+            })
+        })
 }
 
 /// `GET /.well-known/jwks.json`: the public keys of identity assertions (only routed when
@@ -116,6 +126,9 @@ mod tests {
         assert!(original_is_unsafe(&h(&[("x-original-method", "GET"), ("x-forwarded-method", "PUT")])));
         assert!(original_is_unsafe(&h(&[("x-original-method", "G E T")])), "unparsable: unsafe");
         assert!(!original_is_unsafe(&h(&[("x-original-method", " OPTIONS ")])));
+        assert!(original_is_unsafe(&h(&[("x-original-uri", "/api/x?_method=DELETE")])));
+        assert!(original_is_unsafe(&h(&[("x-forwarded-uri", "/api/x?a=1&%5FMETHOD=put")])));
+        assert!(!original_is_unsafe(&h(&[("x-original-uri", "/api/_method?a=1")])), "the path is not the query");
         assert!(original_is_unsafe(&h(&[("x-original-method", "GET"), ("x-http-method-override", "DELETE")])));
         assert!(original_is_unsafe(&h(&[("x-method-override", "post")])));
         assert!(!original_is_unsafe(&h(&[("x-original-method", "GET"), ("x-http-method", "HEAD")])));

@@ -167,6 +167,12 @@ pub fn overrides_to_unsafe(h: &HeaderMap) -> bool {
         .any(|v| http::Method::from_bytes(v.as_bytes().trim_ascii()).map_or(true, |m| !crate::csrf::is_safe(&m)))
 }
 
+/// Whether `query` has a `_method` parameter (spelled as [`strip_method_override_param`] reads
+/// it).
+pub fn has_method_override_param(query: &str) -> bool {
+    !matches!(strip_method_override_param(query), Some(Cow::Borrowed(_))) && !query.is_empty()
+}
+
 /// `query` without `_method` parameters (name compared decoded and case-insensitively, also
 /// `_method[…]` as PHP-style parsers read it); `None` when nothing is left.
 pub fn strip_method_override_param(query: &str) -> Option<Cow<'_, str>> {
@@ -339,5 +345,7 @@ mod tests {
         assert_eq!(strip("_method&x").as_deref(), Some("x"), "no value is still the name");
         assert_eq!(strip("_methods=1&x_method=2&method=3").as_deref(), Some("_methods=1&x_method=2&method=3"));
         assert!(matches!(strip_method_override_param("a=1&x_y=2"), Some(Cow::Borrowed(_))));
+        assert!(has_method_override_param("a=1&_Method=DELETE") && has_method_override_param("%5fmethod=PUT"));
+        assert!(!has_method_override_param("a=1&x_y=2") && !has_method_override_param(""));
     }
 }
