@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
-use crate::csrf::origin::{Origin, OriginPattern};
+use crate::http::origin::{Origin, OriginPattern};
 
 const METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
 
@@ -87,7 +87,7 @@ impl CorsPolicy {
     }
 
     fn decorate(&self, origin: Option<HeaderValue>, res: &mut Response) {
-        crate::session::layer::add_vary(res, "Origin");
+        crate::http::headers::add_vary(res, "Origin");
         let Some(origin) = origin else { return };
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);

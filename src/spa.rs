@@ -144,7 +144,7 @@ async fn serve_dir(root: &Path, fallback: &str, req: Request) -> Response {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
     // As `ServeDir` decodes it; it answers invalid UTF-8 with 404 itself.
-    let decoded = String::from_utf8_lossy(&crate::proxy::routes::percent_decode(req.uri().path())).into_owned();
+    let decoded = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
     if is_hidden(&decoded) || !stays_inside(root, &decoded).await {
         return not_found();
     }

@@ -4,6 +4,7 @@
 mod account;
 mod csrf;
 mod email;
+mod errors;
 mod health;
 mod login;
 mod logout;

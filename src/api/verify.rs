@@ -25,7 +25,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::require_auth;
 use crate::http::Problem;
-use crate::session::layer::add_vary;
+use crate::http::headers::add_vary;
 use crate::state::{AppState, RequestContext};
 
 const METHOD_HEADERS: [&str; 2] = ["x-original-method", "x-forwarded-method"];
@@ -79,12 +79,12 @@ fn original_is_unsafe(h: &HeaderMap) -> bool {
     METHOD_HEADERS
         .iter()
         .flat_map(|n| h.get_all(*n))
-        .any(|v| Method::from_bytes(v.as_bytes().trim_ascii()).map_or(true, |m| !crate::csrf::is_safe(&m)))
-        || crate::proxy::headers::overrides_to_unsafe(h)
+        .any(|v| Method::from_bytes(v.as_bytes().trim_ascii()).map_or(true, |m| !crate::http::headers::is_safe(&m)))
+        || crate::http::overrides::overrides_to_unsafe(h)
         || URI_HEADERS.iter().flat_map(|n| h.get_all(*n)).any(|v| {
             let uri = String::from_utf8_lossy(v.as_bytes());
             uri.split_once('?').is_some_and(|(_, q)| {
-                crate::proxy::headers::has_method_override_param(q.split('#').next().unwrap_or(""))
+                crate::http::overrides::has_method_override_param(q.split('#').next().unwrap_or(""))
             })
         })
 }

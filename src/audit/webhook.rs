@@ -33,7 +33,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Webhook {
     url: Option<Uri>,
     key: Vec<u8>,
-    client: crate::proxy::client::Upstream,
+    client: crate::http::client::Upstream,
 }
 
 /// The signature header's value for `body`: `sha256=` and the hex HMAC-SHA256 under `key`.
@@ -45,7 +45,7 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
 
 impl Webhook {
     pub fn new(url: &str, key: &[u8]) -> Self {
-        Webhook { url: url.parse().ok(), key: key.to_vec(), client: crate::proxy::client::build() }
+        Webhook { url: url.parse().ok(), key: key.to_vec(), client: crate::http::client::build() }
     }
 
     pub(super) async fn run(self, mut rx: mpsc::Receiver<Msg>) {

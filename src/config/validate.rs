@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::{Config, Mode};
-use crate::csrf::origin::{Origin, OriginPattern};
+use crate::http::origin::{Origin, OriginPattern};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {

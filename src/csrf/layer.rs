@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 
 use super::origin::OriginHeaders;
-use super::{TokenFailure, is_safe, verify_token};
+use super::{TokenFailure, verify_token};
 use crate::http::Problem;
-use crate::session::layer::add_vary;
+use crate::http::headers::add_vary;
+use crate::http::headers::is_safe;
 use crate::state::{AppState, AuthState, RequestContext};
 
 const FORM_FIELD: &str = "csrfmiddlewaretoken";

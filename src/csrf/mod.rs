@@ -92,14 +92,10 @@ pub fn verify_token(
     Ok(())
 }
 
-/// Methods that never need a token (RFC 9110 safe methods).
-pub fn is_safe(method: &http::Method) -> bool {
-    matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::headers::is_safe;
 
     const SECRET: &str = "Olizgf4c5dMrs969UdsFa5miq0oEthhH";
     const MASKED: &str = "UJT4GcSfy8oQ35qgPp1GKAwamMdSczJ9yU1tMhMhtb07l4mfzsjbKvIiCCrmvGQG";

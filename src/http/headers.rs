@@ -1,6 +1,8 @@
-//! Security headers on every response (SPEC §9).
+//! Header helpers every layer uses: security headers on every response (SPEC §9), `Vary`, and
+//! which methods are safe.
 
-use http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// `nosniff` and `Referrer-Policy: same-origin` on every response; HSTS when served over HTTPS.
 pub fn add_security_headers(https: bool, h: &mut HeaderMap) {
@@ -8,5 +10,34 @@ pub fn add_security_headers(https: bool, h: &mut HeaderMap) {
     h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
     if https {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+}
+
+/// Methods that never need a CSRF token (RFC 9110 safe methods).
+pub fn is_safe(method: &http::Method) -> bool {
+    matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE)
+}
+
+/// Add `value` to the response's `Vary` header unless already present.
+pub fn add_vary(res: &mut Response, value: &'static str) {
+    let present = res
+        .headers()
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(value));
+    if !present {
+        res.headers_mut().append(header::VARY, HeaderValue::from_static(value));
+    }
+}
+
+/// Remove the named headers (collected first: the map cannot change while borrowed).
+pub fn remove_where(h: &mut HeaderMap, pred: impl Fn(&str) -> bool) {
+    if h.keys().any(|k| pred(k.as_str())) {
+        let names: Vec<HeaderName> = h.keys().filter(|k| pred(k.as_str())).cloned().collect();
+        for name in names {
+            h.remove(name);
+        }
     }
 }

@@ -56,7 +56,6 @@
 //! private network): identity headers are only trustworthy when no one else can send them. Use
 //! `identity.jwt = true` when that cannot be guaranteed.
 
-pub mod client;
 pub mod headers;
 pub mod routes;
 pub mod upgrade;
@@ -73,9 +72,9 @@ use http::{HeaderValue, StatusCode, Version};
 
 use crate::config::{RouteAuth, Settings};
 use crate::http::Problem;
-use crate::session::layer::add_vary;
+use crate::http::client::{self, Failure, Upstream};
+use crate::http::headers::add_vary;
 use crate::state::{AppState, AuthState, RequestContext};
-use client::{Failure, Upstream};
 use routes::{Route, RouteTable};
 
 /// The route table and the pooled client. Cheap to clone.
@@ -108,7 +107,7 @@ impl Proxy {
                 return Ok(Problem::invalid_request(why.detail()).into_response());
             }
         };
-        let unsafe_checked = route.auth != RouteAuth::None && !crate::csrf::is_safe(req.method());
+        let unsafe_checked = route.auth != RouteAuth::None && !crate::http::headers::is_safe(req.method());
         let mut res = match self.forward(state, route, req).await {
             Ok(res) => res,
             Err(p) => p.into_response(),
@@ -141,7 +140,7 @@ impl Proxy {
                     .check_handshake(origin)
                     .map_err(|why| Problem::origin_not_allowed(why.to_string()).with_reason(why.reason()))?;
             }
-            if !crate::csrf::is_safe(req.method()) {
+            if !crate::http::headers::is_safe(req.method()) {
                 req = crate::csrf::layer::verify(state, req).await?;
             }
         }
@@ -156,10 +155,10 @@ impl Proxy {
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
         let (parts, body) = req.into_parts();
-        let safe = crate::csrf::is_safe(&parts.method);
+        let safe = crate::http::headers::is_safe(&parts.method);
         // A safe request passed no CSRF check: it must not turn into an unsafe one upstream.
         let query = match parts.uri.query() {
-            Some(q) if safe => headers::strip_method_override_param(q),
+            Some(q) if safe => crate::http::overrides::strip_method_override_param(q),
             q => q.map(Cow::Borrowed),
         };
         let uri = route.upstream_uri(parts.uri.path(), query.as_deref()).map_err(|e| {
@@ -179,7 +178,7 @@ impl Proxy {
         state.identity.strip(&mut h);
         state.cookies.strip_gateway_cookies(&mut h);
         if safe {
-            headers::strip_method_override(&mut h);
+            crate::http::overrides::strip_method_override(&mut h);
         }
         let trusted = crate::http::client_ip::is_trusted(peer, &state.settings.trusted_proxies);
         headers::set_forwarded(&mut h, peer, trusted, self.0.scheme, host);

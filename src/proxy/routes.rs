@@ -34,7 +34,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::config::{RouteAuth, RouteSettings};
-use crate::csrf::origin::Origin;
+use crate::http::origin::Origin;
 
 /// One `[[routes]]` entry, resolved.
 #[derive(Clone, Debug)]
@@ -259,25 +259,7 @@ fn hex(b: u8) -> Option<u8> {
 
 /// `%XX` decoded (a `%` not followed by two hex digits stays as it is).
 pub fn percent_decode(raw: &str) -> Cow<'_, [u8]> {
-    if !raw.contains('%') {
-        return Cow::Borrowed(raw.as_bytes());
-    }
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h << 4 | l);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(out)
+    percent_encoding::percent_decode_str(raw).into()
 }
 
 /// Where in `raw` the first `n` decoded bytes end.

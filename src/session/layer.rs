@@ -9,9 +9,10 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{HeaderValue, header};
+use http::header;
 
 use super::SessionToken;
+use crate::http::headers::{add_vary, is_safe};
 use crate::state::{AppState, AuthState, Authenticated, RequestContext};
 
 pub async fn load_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -21,7 +22,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
     let cookies = state.cookies.read(req.headers());
     // Unsafe auth API requests may check or change the user: they read it fresh and clear the
     // user cache when done (see `user_cache`).
-    let user_changes = !crate::csrf::is_safe(req.method()) && req.uri().path().starts_with(&state.settings.base_path);
+    let user_changes = !is_safe(req.method()) && req.uri().path().starts_with(&state.settings.base_path);
 
     let mut reissue = None;
     let mut auth = AuthState::Anonymous;
@@ -133,19 +134,5 @@ async fn resolve(
             Ok(Some((Authenticated { session: loaded.session, user }, loaded.expiry_moved)))
         }
         _ => Ok(None),
-    }
-}
-
-/// Add `value` to the response's `Vary` header unless already present.
-pub fn add_vary(res: &mut Response, value: &'static str) {
-    let present = res
-        .headers()
-        .get_all(header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| v.trim().eq_ignore_ascii_case(value));
-    if !present {
-        res.headers_mut().append(header::VARY, HeaderValue::from_static(value));
     }
 }
