@@ -382,7 +382,7 @@ fn init(mode: InitMode, force: bool, output: &std::path::Path) -> Result<(), Fai
 
 async fn check(cli: &Cli) -> Result<(), Failure> {
     let s = settings(cli, &Overrides::default())?;
-    for w in s.warnings.iter().cloned().chain(crate::secret::permission_warnings(&s)) {
+    for w in s.warnings.iter().cloned().chain(crate::server::permission_warnings(&s)) {
         println!("warning: {w}");
     }
     let mut problems = Vec::new();

@@ -22,7 +22,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::secret::{self, SecretKey};
 
@@ -182,10 +182,7 @@ impl Pending {
     }
 }
 
-/// A short digest of a stored password hash: changes whenever the password does.
-pub fn password_fingerprint(password_hash: &str) -> String {
-    hex::encode(&Sha256::digest(password_hash.as_bytes())[..12])
-}
+pub use crate::password::password_fingerprint;
 
 pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)

@@ -50,16 +50,6 @@ impl SecretKey {
         out
     }
 
-    /// The key a configuration names: `secret_key`, or `data_dir/secret.key` (created when
-    /// missing).
-    pub fn for_settings(settings: &crate::config::Settings) -> std::io::Result<Self> {
-        if settings.raw.secret_key.is_empty() {
-            Self::load_or_create(&settings.data_dir.join("secret.key"))
-        } else {
-            Ok(Self::from_config(&settings.raw.secret_key))
-        }
-    }
-
     /// Read `path`, or create it with 32 fresh random bytes (base64url) and mode 0600.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         match std::fs::read_to_string(path) {
@@ -108,34 +98,6 @@ pub fn private_file(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Warnings for files and directories of `data_dir` that others may read (created by an older
-/// release, or by hand): shown by `sessiongate check` and logged at start.
-pub fn permission_warnings(settings: &crate::config::Settings) -> Vec<String> {
-    let mut out = Vec::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mut look = |path: &Path, want: u32| {
-            let Ok(meta) = std::fs::metadata(path) else { return };
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                out.push(format!(
-                    "{} is mode {mode:04o}: other users of this machine can read it; run `chmod {want:o} {}`",
-                    path.display(),
-                    path.display()
-                ));
-            }
-        };
-        look(&settings.data_dir, 0o700);
-        for file in
-            ["sessiongate.db", "sessiongate.db-wal", "sessiongate.db-shm", "secret.key", "initial-admin-password"]
-        {
-            look(&settings.data_dir.join(file), 0o600);
-        }
-    }
-    out
 }
 
 /// Write a file readable only by its owner (created with mode 0600, never widened).

@@ -156,7 +156,11 @@ pub fn app(state: AppState) -> Router {
     let spa = Arc::new(Spa::from_config(&settings.raw.spa));
     let proxy = Proxy::new(&settings);
     let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
-    let routes = Arc::new(RouteClassifier::new(&settings, crate::openapi::auth_paths()));
+    let routes = Arc::new(RouteClassifier::new(
+        &settings.base_path,
+        settings.routes.iter().map(|r| r.prefix.as_str()),
+        crate::openapi::auth_paths(),
+    ));
     let max_url = settings.raw.server.max_url_bytes.0;
 
     let https = settings.https();
@@ -273,7 +277,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let settings = Arc::new(settings);
     let stores = open_stores(&settings).await?;
-    for w in secret::permission_warnings(&settings) {
+    for w in permission_warnings(&settings) {
         tracing::warn!("{w}");
     }
     bootstrap_admin(&settings, &stores).await?;
@@ -414,4 +418,31 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+/// Warnings for files and directories of `data_dir` that others may read (created by an older
+/// release, or by hand): shown by `sessiongate check` and logged at start.
+pub fn permission_warnings(settings: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut look = |path: &std::path::Path, want: u32| {
+            let Ok(meta) = std::fs::metadata(path) else { return };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push(format!(
+                    "{} is mode {mode:04o}: other users of this machine can read it; run `chmod {want:o} {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        };
+        look(&settings.data_dir, 0o700);
+        for file in
+            ["sessiongate.db", "sessiongate.db-wal", "sessiongate.db-shm", "secret.key", "initial-admin-password"]
+        {
+            look(&settings.data_dir.join(file), 0o600);
+        }
+    }
+    out
 }

@@ -49,7 +49,7 @@ impl AppState {
         users: Arc<dyn UserStore>,
         passwords: Passwords,
     ) -> Self {
-        let secret = crate::secret::SecretKey::for_settings(&settings).expect(
+        let secret = settings.secret_key().expect(
             "the secret key (secret_key, or data_dir/secret.key) cannot be read; server::open_stores reports why",
         );
         Self::with_secret(settings, sessions, users, passwords, &secret)

@@ -140,7 +140,7 @@ async fn change_still_wanted(state: &AppState, token: &AccountToken, user: &User
         tracing::info!(user_id = user.id, "email verify: a verification link for an address the account no longer has");
         return Ok(false);
     }
-    if token.password_fp.as_deref() != Some(crate::mfa::password_fingerprint(&user.password_hash).as_str()) {
+    if token.password_fp.as_deref() != Some(crate::password::password_fingerprint(&user.password_hash).as_str()) {
         tracing::info!(user_id = user.id, "email change refused: the password changed since it was asked for");
         return Ok(false);
     }

@@ -6,8 +6,11 @@
 //! origin, cookie attributes, trusted origins) — or a list of [`Problem`]s.
 
 mod load;
+pub mod mail;
 mod template;
 pub mod types;
+
+pub use types::Argon2Params;
 mod validate;
 
 pub use load::{LoadError, Overrides, load, load_str};
@@ -18,8 +21,6 @@ pub use validate::{CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-
-use crate::password::Argon2Params;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -176,6 +176,35 @@ impl Serialize for Auto<bool> {
     }
 }
 
+/// Argon2id cost parameters (`users.argon2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP's recommendation (m=19 MiB, t=2, p=1), also argon2's defaults.
+    fn default() -> Self {
+        Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 }
+    }
+}
+
+impl Argon2Params {
+    pub fn build(&self) -> Result<argon2::Params, String> {
+        argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(|e| e.to_string())
+    }
+}
+
+/// Whether `s` is a plain SQL identifier, `[A-Za-z_][A-Za-z0-9_]*`: the table name is
+/// interpolated into SQL, so nothing else is accepted.
+pub fn is_identifier(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,6 +100,17 @@ impl Settings {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("sessiongate.db")
     }
+
+    /// The key this configuration names: `secret_key`, or `data_dir/secret.key` (created when
+    /// missing).
+    pub fn secret_key(&self) -> std::io::Result<crate::secret::SecretKey> {
+        use crate::secret::SecretKey;
+        if self.raw.secret_key.is_empty() {
+            SecretKey::load_or_create(&self.data_dir.join("secret.key"))
+        } else {
+            Ok(SecretKey::from_config(&self.raw.secret_key))
+        }
+    }
 }
 
 fn is_cookie_name(s: &str) -> bool {
@@ -329,7 +340,7 @@ impl Config {
             }
             other => err("users.store", format!("`{other}` is not one of \"sqlite\", \"postgres\", \"django\"")),
         }
-        if !crate::users::django::is_identifier(&self.users.django_table) {
+        if !super::types::is_identifier(&self.users.django_table) {
             err(
                 "users.django_table",
                 format!(
@@ -368,7 +379,7 @@ impl Config {
             ("auth.verify_email_url", &self.auth.verify_email_url),
             ("auth.cancel_email_url", &self.auth.cancel_email_url),
         ] {
-            if let Err(m) = crate::mail::check_link_template(v) {
+            if let Err(m) = super::mail::check_link_template(v) {
                 err(key, m);
             }
         }
@@ -381,7 +392,7 @@ impl Config {
             }
         }
         if !self.mail.smtp_url.is_empty() {
-            if let Err(m) = crate::mail::SmtpUrl::parse(&self.mail.smtp_url) {
+            if let Err(m) = super::mail::SmtpUrl::parse(&self.mail.smtp_url) {
                 err("mail.smtp_url", m);
             }
             if !self.mail.outbox_dir.is_empty() {
@@ -392,7 +403,7 @@ impl Config {
             }
         }
         if !self.mail.from.trim().is_empty()
-            && let Err(m) = crate::mail::parse_from(&self.mail.from)
+            && let Err(m) = super::mail::parse_from(&self.mail.from)
         {
             err("mail.from", m);
         }

@@ -5,8 +5,6 @@
 
 use http::Method;
 
-use crate::config::Settings;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteClass {
     /// An endpoint of the auth API under `auth.base_path`.
@@ -51,7 +49,12 @@ pub struct RouteClassifier {
 impl RouteClassifier {
     /// `templates`: the auth API's paths relative to `auth.base_path` (`/login`,
     /// `/sessions/{id}`…), as the OpenAPI description lists them.
-    pub fn new(settings: &Settings, templates: impl IntoIterator<Item = String>) -> Self {
+    /// `base`: `auth.base_path`; `prefixes`: the `[[routes]]` prefixes.
+    pub fn new<'a>(
+        base: &str,
+        prefixes: impl IntoIterator<Item = &'a str>,
+        templates: impl IntoIterator<Item = String>,
+    ) -> Self {
         let templates = templates
             .into_iter()
             .map(|t| {
@@ -59,9 +62,9 @@ impl RouteClassifier {
                 (t, segs)
             })
             .collect();
-        let mut prefixes: Vec<String> = settings.routes.iter().map(|r| r.prefix.clone()).collect();
+        let mut prefixes: Vec<String> = prefixes.into_iter().map(str::to_owned).collect();
         prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        RouteClassifier { base: settings.base_path.clone(), templates, prefixes }
+        RouteClassifier { base: base.to_owned(), templates, prefixes }
     }
 
     /// The auth endpoint template `path` falls under, if it is under the base path.
@@ -111,13 +114,11 @@ mod tests {
     use super::*;
 
     fn classifier() -> RouteClassifier {
-        let s = crate::config::load_str(
-            "[[routes]]\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:8000\"\n[[routes]]\nprefix = \"/api/v2/\"\nupstream = \"http://127.0.0.1:8001\"\n",
+        RouteClassifier::new(
+            "/api/auth",
+            ["/api/", "/api/v2/"],
+            ["/login", "/sessions/{id}", "/sessions"].map(String::from),
         )
-        .unwrap()
-        .validate()
-        .unwrap();
-        RouteClassifier::new(&s, ["/login", "/sessions/{id}", "/sessions"].map(String::from))
     }
 
     #[test]

@@ -24,27 +24,7 @@ pub enum PasswordError {
     Internal(String),
 }
 
-/// Argon2id cost parameters (`users.argon2`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Argon2Params {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for Argon2Params {
-    /// OWASP's recommendation (m=19 MiB, t=2, p=1), also argon2's defaults.
-    fn default() -> Self {
-        Argon2Params { memory_kib: 19456, iterations: 2, parallelism: 1 }
-    }
-}
-
-impl Argon2Params {
-    pub fn build(&self) -> Result<Params, String> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(|e| e.to_string())
-    }
-}
+pub use crate::config::Argon2Params;
 
 /// The format a user store's password hashes must be written in
 /// ([`crate::users::UserStore::hash_format`]).
@@ -221,6 +201,11 @@ fn verify_phc(password: &str, phc: &str) -> bool {
         return false;
     }
     Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
+}
+
+/// A short digest of a stored password hash: changes whenever the password does.
+pub fn password_fingerprint(password_hash: &str) -> String {
+    hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(password_hash.as_bytes())[..12])
 }
 
 #[cfg(test)]

@@ -51,12 +51,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_ONLY: &str = "creating, removing, enabling or disabling users in a Django database \
                          (manage them in Django: the admin, `manage.py createsuperuser`, `changepassword`)";
 
-/// Whether `s` is a plain SQL identifier, `[A-Za-z_][A-Za-z0-9_]*`: the table name is
-/// interpolated into SQL, so nothing else is accepted.
-pub fn is_identifier(s: &str) -> bool {
-    let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
+pub use crate::config::types::is_identifier;
 
 /// What the Django store needs from `[users]`.
 #[derive(Clone, Debug)]

@@ -309,7 +309,7 @@ pub struct AccountToken {
     /// The public id of the session that asked for it (email changes): refused once that
     /// session is gone.
     pub session_id: Option<String>,
-    /// [`crate::mfa::password_fingerprint`] when it was asked for (email changes): refused
+    /// [`crate::password::password_fingerprint`] when it was asked for (email changes): refused
     /// once the password changed.
     pub password_fp: Option<String>,
 }
@@ -344,7 +344,7 @@ impl AccountToken {
     /// Bind the token to the session that asked for it and to the password at that moment.
     pub fn bound(mut self, session_id: &str, password_hash: &str) -> Self {
         self.session_id = Some(session_id.to_owned());
-        self.password_fp = Some(crate::mfa::password_fingerprint(password_hash));
+        self.password_fp = Some(crate::password::password_fingerprint(password_hash));
         self
     }
 
