@@ -1,4 +1,4 @@
-//! `Cookie` header parsing (`cookies::CookiePolicy::read`, `read_named`, `strip_session`):
+//! `Cookie` header parsing (`cookies::CookiePolicy::read`, `read_named`, `strip_gateway_cookies`):
 //! never panics whatever the bytes, and stripping removes exactly the session cookie.
 #![no_main]
 
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let read = p.read(&headers);
     let _ = p.read_named(&headers, "sessiongate_mfa");
     let mut stripped = headers.clone();
-    p.strip_session(&mut stripped);
+    p.strip_gateway_cookies(&mut stripped);
     let after = p.read(&stripped);
     assert_eq!(after.session, None, "the session cookie never survives stripping");
     assert_eq!(after.csrf, read.csrf, "stripping keeps the CSRF cookie");
