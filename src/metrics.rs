@@ -30,7 +30,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::http::problem::ProblemCode;
 use crate::http::route::{RouteClass, RouteClassifier, method_label};
-use crate::state::AppState;
+use crate::session::SessionManager;
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -51,6 +51,7 @@ pub fn handle() -> &'static PrometheusHandle {
             }
         };
         describe();
+        crate::db::timing::enable();
         handle
     })
 }
@@ -107,17 +108,6 @@ pub async fn track(State(routes): State<Arc<RouteClassifier>>, req: Request, nex
     res
 }
 
-/// Time one store operation for `sessiongate_store_operation_duration_seconds`. Called on every
-/// request with a session cookie: without the recorder (no admin listener) it returns at once,
-/// instead of building the labelled key for the facade's no-op recorder.
-pub fn store_timing(store: &'static str, op: &'static str, took: Duration) {
-    if HANDLE.get().is_none() {
-        return;
-    }
-    ::metrics::histogram!("sessiongate_store_operation_duration_seconds", "store" => store, "op" => op)
-        .record(took.as_secs_f64());
-}
-
 /// The admin listener's router: `GET /metrics` (Prometheus text format) and `GET /healthz`.
 pub fn admin_router() -> Router {
     Router::new()
@@ -128,12 +118,12 @@ pub fn admin_router() -> Router {
                 ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
             }),
         )
-        .route("/healthz", get(crate::api::healthz))
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
 }
 
 /// Upkeep of the recorder (every 5 s: histogram buckets drained) and the active-sessions gauge
 /// (every 60 s, from the store). Runs until the runtime stops.
-pub fn spawn_upkeep(state: AppState) {
+pub fn spawn_upkeep(sessions: SessionManager) {
     let handle = handle();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -142,7 +132,7 @@ pub fn spawn_upkeep(state: AppState) {
             tick.tick().await;
             handle.run_upkeep();
             if n.is_multiple_of(12) {
-                refresh_active_sessions(&state).await;
+                refresh_active_sessions(&sessions).await;
             }
             n += 1;
         }
@@ -150,11 +140,11 @@ pub fn spawn_upkeep(state: AppState) {
 }
 
 /// Set `sessiongate_active_sessions` from the store now.
-pub async fn refresh_active_sessions(state: &AppState) {
+pub async fn refresh_active_sessions(sessions: &SessionManager) {
     let start = Instant::now();
-    match state.sessions.store().count(chrono::Utc::now()).await {
+    match sessions.store().count(chrono::Utc::now()).await {
         Ok(n) => ::metrics::gauge!("sessiongate_active_sessions").set(n as f64),
         Err(e) => tracing::debug!(error = %e, "active sessions could not be counted"),
     }
-    store_timing("sessions", "count", start.elapsed());
+    crate::db::timing::record("sessions", "count", start.elapsed());
 }

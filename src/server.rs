@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -34,36 +34,26 @@ use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiv
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::AppState;
 use crate::audit::AuditStore;
 use crate::config::Settings;
 use crate::http::Problem;
 use crate::http::route::RouteClassifier;
 use crate::password::Passwords;
 use crate::proxy::Proxy;
-use crate::secret::{self, SecretKey};
+use crate::secret;
 use crate::session::{Lifetimes, SessionManager, SessionStore};
 use crate::spa::Spa;
-use crate::state::AppState;
 use crate::users::UserStore;
 use crate::{api, csrf, db, session};
 
-/// The stores and services a configuration names, opened and migrated.
-pub struct Stores {
-    pub sessions: SessionManager,
-    pub users: Arc<dyn UserStore>,
-    pub passwords: Passwords,
-    pub secret: SecretKey,
-    /// Where audit rows go: the user store's SQL database, else the session store's, else none.
-    pub audit: AuditStore,
-}
+pub use crate::api::Stores;
 
+/// Open (and migrate) the stores the configuration names.
 pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
-    let secret = if settings.raw.secret_key.is_empty() {
-        let path = settings.data_dir.join("secret.key");
-        SecretKey::load_or_create(&path).with_context(|| format!("reading or creating {}", path.display()))?
-    } else {
-        SecretKey::from_config(&settings.raw.secret_key)
-    };
+    let secret = settings
+        .secret_key()
+        .with_context(|| format!("reading or creating {}", settings.data_dir.join("secret.key").display()))?;
     let needs_sqlite = settings.raw.session.store == "sqlite" || settings.raw.users.store == "sqlite";
     let sqlite = if needs_sqlite {
         let path = settings.sqlite_path();
@@ -151,15 +141,15 @@ pub fn app(state: AppState) -> Router {
         ServiceBuilder::new()
             .layer(middleware::from_fn(move |req, next| timeout(request_timeout, req, next)))
             .layer(no_store)
-            .layer(middleware::from_fn_with_state(state.clone(), csrf::layer::csrf_protect)),
+            .layer(middleware::from_fn_with_state(state.csrf.clone(), csrf::layer::csrf_protect)),
     );
     let spa = Arc::new(Spa::from_config(&settings.raw.spa));
-    let proxy = Proxy::new(&settings);
+    let proxy = Proxy::new(&settings, state.identity.clone(), state.cookies.clone(), state.csrf.clone());
     let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
     let routes = Arc::new(RouteClassifier::new(
         &settings.base_path,
         settings.routes.iter().map(|r| r.prefix.as_str()),
-        crate::openapi::auth_paths(),
+        crate::api::openapi::auth_paths(),
     ));
     let max_url = settings.raw.server.max_url_bytes.0;
 
@@ -171,10 +161,10 @@ pub fn app(state: AppState) -> Router {
     if settings.raw.identity.jwt {
         router = router.route("/.well-known/jwks.json", get(api::jwks));
     }
-    let router = router.fallback(move |State(state): State<AppState>, req: Request| {
+    let router = router.fallback(move |req: Request| {
         let (proxy, spa) = (proxy.clone(), spa.clone());
         async move {
-            match proxy.handle(&state, req).await {
+            match proxy.handle(req).await {
                 Ok(res) => res,
                 Err(req) => crate::spa::serve(spa, req).await,
             }
@@ -207,8 +197,8 @@ pub fn app(state: AppState) -> Router {
         }))
         .option_layer(cors.map(|policy| middleware::from_fn_with_state(policy, crate::cors::cors)))
         .layer(DefaultBodyLimit::max(usize::try_from(settings.max_body).unwrap_or(usize::MAX)))
-        .layer(middleware::from_fn_with_state(state.clone(), session::layer::load_session))
-        .layer(middleware::from_fn_with_state((state.clone(), routes), crate::audit::layer::observe));
+        .layer(middleware::from_fn_with_state(state.session_layer(), session::layer::load_session))
+        .layer(middleware::from_fn_with_state((state.audit.clone(), routes), crate::audit::layer::observe));
     Router::new().fallback_service(stack.service(router.with_state(state)))
 }
 
@@ -282,7 +272,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     bootstrap_admin(&settings, &stores).await?;
     let audit = stores.audit.describe();
-    let state = AppState::from_stores(settings.clone(), stores);
+    let state = AppState::new(settings.clone(), stores);
     tracing::info!("mail: {}; audit log: {audit}", state.mailer.describe());
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -344,7 +334,7 @@ pub async fn serve_on(
     spawn_housekeeping(state.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let admin_task = admin.map(|admin| {
-        crate::metrics::spawn_upkeep(state.clone());
+        crate::metrics::spawn_upkeep(state.sessions.clone());
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let until = async move {

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
+use sessiongate::api::AppState;
 use sessiongate::config::load_str;
 use sessiongate::server;
-use sessiongate::state::AppState;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sessiongate");
 const HASHERS: [&str; 7] = ["pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt", "md5"];
@@ -260,7 +260,7 @@ async fn gateway(listener: tokio::net::TcpListener, toml: &str, data_dir: &Path)
     cfg.auth.bootstrap_admin = false;
     let settings = Arc::new(cfg.validate().expect("test config valid"));
     let stores = server::open_stores(&settings).await.expect("stores open");
-    let state = AppState::new(settings, stores.sessions, stores.users, stores.passwords);
+    let state = AppState::new(settings, stores);
     let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Gateway { url: format!("http://{addr}"), state }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiongate::listener::{Limits, ReloadableTls};
-use sessiongate::{config, server, state::AppState};
+use sessiongate::{api::AppState, config, server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn gateway(https: bool, limits: Limits) -> (SocketAddr, tempfile::TempDir, Option<Arc<ReloadableTls>>, String) {
@@ -29,7 +29,7 @@ async fn gateway(https: bool, limits: Limits) -> (SocketAddr, tempfile::TempDir,
     };
     let settings = Arc::new(cfg.validate().unwrap());
     let stores = server::open_stores(&settings).await.unwrap();
-    let state = AppState::new(settings, stores.sessions, stores.users, stores.passwords);
+    let state = AppState::new(settings, stores);
     let app = server::app(state);
     let t = tls.clone();
     tokio::spawn(async move { sessiongate::listener::serve(listener, app, t, limits, std::future::pending()).await });

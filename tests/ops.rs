@@ -21,10 +21,10 @@ use common::problem;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
+use sessiongate::api::AppState;
 use sessiongate::audit::{AuditEvent, AuditQuery, Event, Outcome};
 use sessiongate::config::load_str;
 use sessiongate::server;
-use sessiongate::state::AppState;
 use sessiongate::users::NewUser;
 
 const USER: &str = "alice";
@@ -125,7 +125,7 @@ async fn start_with(toml: &str, admin: bool) -> Gateway {
         .create(NewUser { username: USER.into(), email: Some("alice@example.com".into()), password_hash: hash })
         .await
         .unwrap();
-    let state = AppState::from_stores(settings, stores);
+    let state = AppState::new(settings, stores);
     let s = state.clone();
     tokio::spawn(async move { server::serve_on(s, listener, admin_listener, std::future::pending()).await });
     Gateway {

@@ -8,11 +8,12 @@ use axum::Json;
 use axum::response::Response;
 
 use super::{session_cookies, with_cookies};
+use crate::api::AppState;
+use crate::api::types::CsrfToken;
 use crate::http::Problem;
 use crate::mail::{self, Email};
-use crate::openapi::CsrfToken;
 use crate::password::policy::MAX_BYTES;
-use crate::state::{AppState, Authenticated};
+use crate::session::Authenticated;
 use crate::users::{AccountToken, TokenPurpose, User, UserStoreError, account_key};
 
 /// The site name in mail and authenticator apps: `public_url`'s host.

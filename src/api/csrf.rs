@@ -3,8 +3,9 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 
 use super::with_cookies;
-use crate::openapi::CsrfToken;
-use crate::state::{AppState, RequestContext};
+use crate::api::AppState;
+use crate::api::types::CsrfToken;
+use crate::session::RequestContext;
 
 /// `GET /csrf`: a masked token for the current CSRF secret, and the cookie (re)set. Logged in,
 /// the secret is the one bound to the session; otherwise a well-formed cookie is kept (as Django
@@ -14,8 +15,8 @@ use crate::state::{AppState, RequestContext};
     path = "/csrf",
     tag = "session",
     responses(
-        (status = 200, description = "A masked token; the `csrftoken` cookie is (re)set", body = crate::openapi::CsrfToken),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "A masked token; the `csrftoken` cookie is (re)set", body = crate::api::types::CsrfToken),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn get_csrf(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Response {

@@ -18,10 +18,11 @@ use serde::Deserialize;
 
 use super::account::{self, send_verification};
 use super::{check_email, require_auth, require_recent_auth};
+use crate::api::AppState;
+use crate::api::types::{EmailVerified, Empty};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
-use crate::openapi::{EmailVerified, Empty};
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 use crate::users::{AccountToken, TokenPurpose, User, login_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -41,8 +42,8 @@ pub struct ChangeBody {
     tag = "account",
     request_body = ChangeBody,
     responses(
-        (status = 202, description = "A confirmation link was mailed to the new address (needs a recent login)", body = crate::openapi::Empty),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 202, description = "A confirmation link was mailed to the new address (needs a recent login)", body = crate::api::types::Empty),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn change(
@@ -102,8 +103,8 @@ pub struct VerifyBody {
     tag = "account",
     request_body = VerifyBody,
     responses(
-        (status = 200, description = "The address is the account's, verified", body = crate::openapi::EmailVerified),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "The address is the account's, verified", body = crate::api::types::EmailVerified),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<VerifyBody>) -> Result<Response, Problem> {
@@ -167,8 +168,8 @@ pub struct CancelBody {
     tag = "account",
     request_body = CancelBody,
     responses(
-        (status = 200, description = "Every pending email change of the account is void", body = crate::openapi::Empty),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Every pending email change of the account is void", body = crate::api::types::Empty),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn cancel(State(state): State<AppState>, ApiJson(body): ApiJson<CancelBody>) -> Result<Response, Problem> {

@@ -6,12 +6,13 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::{client_info, session_cookies, with_cookies};
+use crate::api::AppState;
+use crate::api::types::{LoggedIn, MfaRequired};
 use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
-use crate::openapi::{LoggedIn, MfaRequired};
 use crate::password::policy::MAX_BYTES;
 use crate::ratelimit::ip_key;
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 use crate::users::{PublicUser, account_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,8 +33,8 @@ pub struct LoginBody {
     tag = "session",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Logged in (new session cookie, rotated CSRF secret), or `{mfaRequired: true}` with a pending cookie when the account has 2FA", body = crate::openapi::LoginResult),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Logged in (new session cookie, rotated CSRF secret), or `{mfaRequired: true}` with a pending cookie when the account has 2FA", body = crate::api::types::LoginResult),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn login(

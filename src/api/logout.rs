@@ -3,8 +3,9 @@ use axum::response::Response;
 use http::StatusCode;
 
 use super::with_cookies;
+use crate::api::AppState;
 use crate::http::Problem;
-use crate::state::{AppState, AuthState, RequestContext};
+use crate::session::{AuthState, RequestContext};
 
 /// `POST /logout`: delete the session server-side and clear the cookie; 204 even when not logged
 /// in. The CSRF secret is kept (as Django).
@@ -14,7 +15,7 @@ use crate::state::{AppState, AuthState, RequestContext};
     tag = "session",
     responses(
         (status = 204, description = "Logged out (also when not logged in): session deleted, cookie cleared"),
-        (status = "default", response = crate::openapi::Problem),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn logout(

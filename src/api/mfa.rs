@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use super::account::{self, check_second_factor, open_totp, unix_now};
 use super::{login, require_auth, require_recent_auth, with_cookies};
+use crate::api::AppState;
+use crate::api::types::{RecoveryCodes, TotpSetup};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
 use crate::mfa::{self, PENDING_COOKIE};
-use crate::openapi::{RecoveryCodes, TotpSetup};
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 
 fn already_on() -> Problem {
     Problem::invalid_request("Two-factor authentication is already on; turn it off first to enroll a new device.")
@@ -27,8 +28,8 @@ fn already_on() -> Problem {
     operation_id = "setup_totp",
     tag = "mfa",
     responses(
-        (status = 200, description = "A new secret, pending until confirmed (needs a recent login)", body = crate::openapi::TotpSetup),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "A new secret, pending until confirmed (needs a recent login)", body = crate::api::types::TotpSetup),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn setup(
@@ -68,8 +69,8 @@ pub struct ConfirmBody {
     tag = "mfa",
     request_body = ConfirmBody,
     responses(
-        (status = 200, description = "2FA on; the recovery codes, shown once", body = crate::openapi::RecoveryCodes),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "2FA on; the recovery codes, shown once", body = crate::api::types::RecoveryCodes),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn confirm(
@@ -120,7 +121,7 @@ pub async fn confirm(
     tag = "mfa",
     responses(
         (status = 204, description = "2FA off (needs a recent login)"),
-        (status = "default", response = crate::openapi::Problem),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn disable(
@@ -163,8 +164,8 @@ pub struct SecondStep {
     tag = "session",
     request_body = SecondStep,
     responses(
-        (status = 200, description = "Logged in (new session cookie, rotated CSRF secret)", body = crate::openapi::LoggedIn),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Logged in (new session cookie, rotated CSRF secret)", body = crate::api::types::LoggedIn),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn login_mfa(

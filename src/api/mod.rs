@@ -9,11 +9,14 @@ mod health;
 mod login;
 mod logout;
 mod mfa;
+pub mod openapi;
 mod password;
 mod reauth;
 mod session;
 mod sessions;
 mod signup;
+pub mod state;
+pub mod types;
 mod verify;
 
 use std::sync::Arc;
@@ -21,24 +24,25 @@ use std::sync::Arc;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http::{HeaderMap, HeaderValue, header};
-use serde::Serialize;
 
 pub use health::{healthz, readyz};
 pub use signup::{check_email, check_username};
+pub use state::{AppState, Stores};
+pub use types::SessionView;
 pub use verify::jwks;
 
 use crate::http::Problem;
+use crate::session::{AuthState, Authenticated, RequestContext};
 use crate::session::{ClientInfo, Session};
-use crate::state::{AppState, AuthState, Authenticated, RequestContext};
 
 /// The auth API router (without the CSRF and session layers, which `server` wraps around it).
 pub fn router() -> Router<AppState> {
     documented().0
 }
 
-/// The auth API router and its OpenAPI description ([`crate::openapi`]), built together from
+/// The auth API router and its OpenAPI description ([`openapi`]), built together from
 /// the handlers' `#[utoipa::path]` annotations: no route exists undescribed, and no described
 /// path is missing.
 pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -51,7 +55,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     #[openapi(paths(verify::verify))]
     struct ForwardAuth;
 
-    let (router, mut doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())
         .routes(routes!(csrf::get_csrf))
         .routes(routes!(login::login))
         .routes(routes!(logout::logout))
@@ -71,7 +75,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(email::change))
         .routes(routes!(email::verify))
         .routes(routes!(email::cancel))
-        .routes(routes!(crate::openapi::serve))
+        .routes(routes!(crate::api::openapi::serve))
         .split_for_parts();
     doc.merge(ForwardAuth::openapi());
     let router = router
@@ -96,42 +100,6 @@ pub fn require_recent_auth(a: &Authenticated, window: std::time::Duration) -> Re
     let age = Utc::now().signed_duration_since(a.session.authenticated_at);
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     if age <= window { Ok(()) } else { Err(Problem::reauth_required()) }
-}
-
-/// SPEC §4 `Session`: `id` is the public identifier, never the cookie token.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = Session)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionView {
-    pub id: String,
-    #[serde(serialize_with = "crate::http::json::rfc3339")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::http::json::rfc3339")]
-    pub last_seen_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::http::json::rfc3339")]
-    pub expires_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::http::json::rfc3339")]
-    pub authenticated_at: DateTime<Utc>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub remember: bool,
-    pub current: bool,
-}
-
-impl SessionView {
-    pub fn new(s: &Session, current_id: Option<&str>) -> Self {
-        SessionView {
-            id: s.id.clone(),
-            created_at: s.created_at,
-            last_seen_at: s.last_seen_at,
-            expires_at: s.expires_at(),
-            authenticated_at: s.authenticated_at,
-            ip: s.ip.clone(),
-            user_agent: s.user_agent.clone(),
-            remember: s.remember,
-            current: Some(s.id.as_str()) == current_id,
-        }
-    }
 }
 
 pub fn client_info(ctx: &RequestContext, headers: &HeaderMap) -> ClientInfo {

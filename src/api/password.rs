@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use super::account::{self, check_password, rotated, weak};
 use super::{check_email, require_auth, require_recent_auth};
+use crate::api::AppState;
+use crate::api::types::Empty;
 use crate::http::{ApiJson, Problem};
 use crate::mail;
-use crate::openapi::Empty;
 use crate::password::policy;
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 use crate::users::{AccountToken, TokenPurpose, account_key, login_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -34,8 +35,8 @@ pub struct ChangeBody {
     tag = "account",
     request_body = ChangeBody,
     responses(
-        (status = 200, description = "Changed: this session rotated (new CSRF token), every other session revoked", body = crate::openapi::CsrfToken),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Changed: this session rotated (new CSRF token), every other session revoked", body = crate::api::types::CsrfToken),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn change(
@@ -93,8 +94,8 @@ pub struct ResetBody {
     tag = "account",
     request_body = ResetBody,
     responses(
-        (status = 202, description = "Accepted, whether or not the address belongs to an account", body = crate::openapi::Empty),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 202, description = "Accepted, whether or not the address belongs to an account", body = crate::api::types::Empty),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn request_reset(
@@ -161,8 +162,8 @@ pub struct ConfirmBody {
     tag = "account",
     request_body = ConfirmBody,
     responses(
-        (status = 200, description = "Password set; every session of the user revoked", body = crate::openapi::Empty),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Password set; every session of the user revoked", body = crate::api::types::Empty),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn confirm_reset(

@@ -4,8 +4,9 @@ use serde::Deserialize;
 
 use super::account::{check_password, check_second_factor, rotated};
 use super::require_auth;
+use crate::api::AppState;
 use crate::http::{ApiJson, Problem};
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -27,8 +28,8 @@ pub struct ReauthBody {
     tag = "account",
     request_body = ReauthBody,
     responses(
-        (status = 200, description = "Re-authenticated: `authenticatedAt` refreshed, session token and CSRF secret rotated", body = crate::openapi::CsrfToken),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Re-authenticated: `authenticatedAt` refreshed, session token and CSRF secret rotated", body = crate::api::types::CsrfToken),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn reauth(
@@ -69,7 +70,7 @@ pub async fn reauth(
     rotated(&state, &a, true).await
 }
 
-fn wrong_password_unless(ok: bool, a: &crate::state::Authenticated) -> Result<(), Problem> {
+fn wrong_password_unless(ok: bool, a: &crate::session::Authenticated) -> Result<(), Problem> {
     if ok {
         return Ok(());
     }

@@ -2,9 +2,9 @@ use axum::Json;
 use axum::extract::Extension;
 
 use super::{SessionView, require_auth};
+use crate::api::types::WhoAmI;
 use crate::http::Problem;
-use crate::openapi::WhoAmI;
-use crate::state::RequestContext;
+use crate::session::RequestContext;
 use crate::users::PublicUser;
 
 /// `GET /session`: who am I.
@@ -13,8 +13,8 @@ use crate::users::PublicUser;
     path = "/session",
     tag = "session",
     responses(
-        (status = 200, description = "The user and this session", body = crate::openapi::WhoAmI),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "The user and this session", body = crate::api::types::WhoAmI),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn whoami(Extension(ctx): Extension<RequestContext>) -> Result<Json<WhoAmI>, Problem> {

@@ -4,9 +4,10 @@ use axum::response::Response;
 use http::StatusCode;
 
 use super::{SessionView, require_auth, with_cookies};
+use crate::api::AppState;
+use crate::api::types::{Revoked, SessionList};
 use crate::http::Problem;
-use crate::openapi::{Revoked, SessionList};
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 
 /// `GET /sessions`: my live sessions, the current one marked.
 #[utoipa::path(
@@ -15,8 +16,8 @@ use crate::state::{AppState, RequestContext};
     operation_id = "list_sessions",
     tag = "sessions",
     responses(
-        (status = 200, description = "Live sessions of the user, newest first", body = crate::openapi::SessionList),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Live sessions of the user, newest first", body = crate::api::types::SessionList),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn list(
@@ -38,7 +39,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The session's public id (from `GET /sessions`)")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = "default", response = crate::openapi::Problem),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn revoke(
@@ -62,8 +63,8 @@ pub async fn revoke(
     operation_id = "revoke_other_sessions",
     tag = "sessions",
     responses(
-        (status = 200, description = "Every other session of the user revoked", body = crate::openapi::Revoked),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 200, description = "Every other session of the user revoked", body = crate::api::types::Revoked),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn revoke_others(

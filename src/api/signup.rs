@@ -5,10 +5,11 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::{client_info, session_cookies, with_cookies};
+use crate::api::AppState;
+use crate::api::types::LoggedIn;
 use crate::http::{ApiJson, Problem};
-use crate::openapi::LoggedIn;
 use crate::password::policy;
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 use crate::users::{NewUser, PublicUser};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -41,8 +42,8 @@ pub fn check_email(email: &str) -> Result<(), Problem> {
     tag = "account",
     request_body = SignupBody,
     responses(
-        (status = 201, description = "Created and logged in (new session cookie, rotated CSRF secret); 403 `signup_disabled` unless `auth.signup = true`", body = crate::openapi::LoggedIn),
-        (status = "default", response = crate::openapi::Problem),
+        (status = 201, description = "Created and logged in (new session cookie, rotated CSRF secret); 403 `signup_disabled` unless `auth.signup = true`", body = crate::api::types::LoggedIn),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn signup(

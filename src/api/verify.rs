@@ -24,9 +24,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode};
 
 use super::require_auth;
+use crate::api::AppState;
 use crate::http::Problem;
 use crate::http::headers::add_vary;
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 
 const METHOD_HEADERS: [&str; 2] = ["x-original-method", "x-forwarded-method"];
 const URI_HEADERS: [&str; 2] = ["x-original-uri", "x-forwarded-uri"];
@@ -42,7 +43,7 @@ const URI_HEADERS: [&str; 2] = ["x-original-uri", "x-forwarded-uri"];
     ),
     responses(
         (status = 200, description = "Logged in: identity headers (`X-Auth-User-Id`, `X-Auth-User`, `X-Auth-Email`, `X-Auth-Session`, optionally `X-Auth-Assertion`)"),
-        (status = "default", response = crate::openapi::Problem),
+        (status = "default", response = crate::api::types::Problem),
     )
 )]
 pub async fn verify(
@@ -55,7 +56,7 @@ pub async fn verify(
         Err(p) => return p.into_response(),
     };
     if original_is_unsafe(&headers)
-        && let Err(p) = crate::csrf::layer::verify_headers(&state, &headers, &ctx)
+        && let Err(p) = state.csrf.verify_headers(&headers, &ctx)
     {
         let mut res = p.into_response();
         add_vary(&mut res, "Origin");

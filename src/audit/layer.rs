@@ -17,10 +17,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{Method, header};
 
-use super::{AuditEvent, AuditNote, Event, Outcome};
+use super::{AuditEvent, AuditNote, Auditor, Event, Outcome};
 use crate::http::problem::{ProblemCode, ProblemReason};
 use crate::http::route::RouteClassifier;
-use crate::state::{AppState, RequestContext};
+use crate::session::RequestContext;
 
 /// The event an auth endpoint stands for (`None`: not an authentication event, e.g. `GET
 /// /session`).
@@ -47,7 +47,7 @@ pub fn event_for(method: &Method, template: &str) -> Option<Event> {
 }
 
 pub async fn observe(
-    State((state, routes)): State<(AppState, Arc<RouteClassifier>)>,
+    State((auditor, routes)): State<(Auditor, Arc<RouteClassifier>)>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -162,6 +162,6 @@ pub async fn observe(
         let label = template.unwrap_or_else(|| "other".into());
         ::metrics::counter!("sessiongate_rate_limited_total", "route" => label).increment(1);
     }
-    state.audit.record(e);
+    auditor.record(e);
     res
 }

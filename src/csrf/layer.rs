@@ -1,4 +1,8 @@
-//! The CSRF middleware: dispatches on the pure checks in [`super::origin`] and [`super`].
+//! The CSRF middleware: dispatches on the pure checks in [`super::origin`] and [`super`]. Its
+//! state is a [`CsrfGuard`] — the origins and the header it needs, not the whole application —
+//! which the proxy and forward auth use for the same decision.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -6,20 +10,72 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 
-use super::origin::OriginHeaders;
+use super::origin::{OriginHeaders, OriginPolicy};
 use super::{TokenFailure, verify_token};
+use crate::config::Settings;
 use crate::http::Problem;
 use crate::http::headers::add_vary;
 use crate::http::headers::is_safe;
-use crate::state::{AppState, AuthState, RequestContext};
+use crate::session::{AuthState, RequestContext};
 
 const FORM_FIELD: &str = "csrfmiddlewaretoken";
 
-pub async fn csrf_protect(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// What the CSRF checks need: the allowed origins, the token header, the form-body bound.
+#[derive(Clone)]
+pub struct CsrfGuard(Arc<Guard>);
+
+struct Guard {
+    origins: OriginPolicy,
+    header: http::HeaderName,
+    /// The header as configured, for messages (`X-CSRFToken`).
+    header_label: String,
+    max_body: u64,
+    base_path: String,
+}
+
+impl CsrfGuard {
+    pub fn new(settings: &Settings) -> Self {
+        CsrfGuard(Arc::new(Guard {
+            origins: OriginPolicy { public: settings.public_origin.clone(), trusted: settings.trusted_origins.clone() },
+            header: settings.csrf_header.clone(),
+            header_label: settings.raw.csrf.header_name.clone(),
+            max_body: settings.max_body,
+            base_path: settings.base_path.clone(),
+        }))
+    }
+
+    /// The origin policy (`public_url` and `csrf.trusted_origins`).
+    pub fn origins(&self) -> &OriginPolicy {
+        &self.0.origins
+    }
+
+    /// SPEC §6 steps 1–5 for one unsafe request. The request comes back unchanged (a form body
+    /// read for its token is put back), so the proxy can forward it afterwards.
+    pub async fn verify(&self, req: Request) -> Result<Request, Problem> {
+        self.check_origin(req.headers())?;
+        let ctx = req.extensions().get::<RequestContext>().cloned().ok_or_else(Problem::internal)?;
+        if req.headers().contains_key(&self.0.header) || !is_form(&req) {
+            self.check_token(req.headers(), &ctx, None)?;
+            return Ok(req);
+        }
+        let (req, token) = form_token(req, self.0.max_body).await?;
+        self.check_token(req.headers(), &ctx, Some(token))?;
+        Ok(req)
+    }
+
+    /// The same checks from headers alone, for forward auth (`{base}/verify`), where the
+    /// original request's headers arrive on a GET and its body never does.
+    pub fn verify_headers(&self, headers: &HeaderMap, ctx: &RequestContext) -> Result<(), Problem> {
+        self.check_origin(headers)?;
+        self.check_token(headers, ctx, None)
+    }
+}
+
+pub async fn csrf_protect(State(guard): State<CsrfGuard>, req: Request, next: Next) -> Response {
     if is_safe(req.method()) {
         return next.run(req).await;
     }
-    let mut res = match verify(&state, req).await {
+    let mut res = match guard.verify(req).await {
         Ok(req) => next.run(req).await,
         Err(p) => p.into_response(),
     };
@@ -28,70 +84,51 @@ pub async fn csrf_protect(State(state): State<AppState>, req: Request, next: Nex
     res
 }
 
-/// SPEC §6 steps 1–5 for one unsafe request. The request comes back unchanged (a form body read
-/// for its token is put back), so the proxy can forward it afterwards.
-pub async fn verify(state: &AppState, req: Request) -> Result<Request, Problem> {
-    check_origin(state, req.headers())?;
-    let ctx = req.extensions().get::<RequestContext>().cloned().ok_or_else(Problem::internal)?;
-    if req.headers().contains_key(&state.settings.csrf_header) || !is_form(&req) {
-        check_token(state, req.headers(), &ctx, None)?;
-        return Ok(req);
+impl CsrfGuard {
+    /// Steps 1–3: fetch metadata, `Origin`, `Referer`.
+    fn check_origin(&self, h: &HeaderMap) -> Result<(), Problem> {
+        let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+        let origin_headers =
+            OriginHeaders { sec_fetch_site: get("sec-fetch-site"), origin: get("origin"), referer: get("referer") };
+        self.0.origins.check(origin_headers).map_err(|why| {
+            tracing::debug!(reason = %why, "csrf: origin refused");
+            Problem::origin_not_allowed(why.to_string()).with_reason(why.reason())
+        })
     }
-    let (req, token) = form_token(req, state.settings.max_body).await?;
-    check_token(state, req.headers(), &ctx, Some(token))?;
-    Ok(req)
-}
 
-/// The same checks from headers alone, for forward auth (`{base}/verify`), where the original
-/// request's headers arrive on a GET and its body never does.
-pub fn verify_headers(state: &AppState, headers: &HeaderMap, ctx: &RequestContext) -> Result<(), Problem> {
-    check_origin(state, headers)?;
-    check_token(state, headers, ctx, None)
-}
-
-/// Steps 1–3: fetch metadata, `Origin`, `Referer`.
-fn check_origin(state: &AppState, h: &HeaderMap) -> Result<(), Problem> {
-    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-    let origin_headers =
-        OriginHeaders { sec_fetch_site: get("sec-fetch-site"), origin: get("origin"), referer: get("referer") };
-    state.origins.check(origin_headers).map_err(|why| {
-        tracing::debug!(reason = %why, "csrf: origin refused");
-        Problem::origin_not_allowed(why.to_string()).with_reason(why.reason())
-    })
-}
-
-/// Steps 4–5: the token from the header (or, when `form` is `Some`, the form field) against the
-/// cookie and the session's bound secret.
-fn check_token(
-    state: &AppState,
-    headers: &HeaderMap,
-    ctx: &RequestContext,
-    form: Option<Option<String>>,
-) -> Result<(), Problem> {
-    let bound = match &ctx.auth {
-        AuthState::Authenticated(a) => Some(a.session.csrf_secret.clone()),
-        AuthState::Anonymous => None,
-        AuthState::Unavailable => {
-            return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
-        }
-    };
-    let (submitted, source) = match form {
-        Some(t) => (t, "POST".to_owned()),
-        None => (
-            headers.get(&state.settings.csrf_header).map(|v| v.to_str().unwrap_or("\u{0}").to_owned()),
-            format!("the '{}' HTTP header", state.settings.raw.csrf.header_name),
-        ),
-    };
-    verify_token(ctx.cookies.csrf.as_deref(), submitted.as_deref(), &source, bound.as_deref()).map_err(|why| {
-        tracing::debug!(reason = %why, "csrf: token refused");
-        let p = match why {
-            TokenFailure::NoCookie => {
-                Problem::csrf_failed(format!("{why} Fetch one from {}/csrf first.", state.settings.base_path))
+    /// Steps 4–5: the token from the header (or, when `form` is `Some`, the form field) against the
+    /// cookie and the session's bound secret.
+    fn check_token(
+        &self,
+        headers: &HeaderMap,
+        ctx: &RequestContext,
+        form: Option<Option<String>>,
+    ) -> Result<(), Problem> {
+        let bound = match &ctx.auth {
+            AuthState::Authenticated(a) => Some(a.session.csrf_secret.clone()),
+            AuthState::Anonymous => None,
+            AuthState::Unavailable => {
+                return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
             }
-            _ => Problem::csrf_failed(why.to_string()),
         };
-        p.with_reason(why.reason())
-    })
+        let (submitted, source) = match form {
+            Some(t) => (t, "POST".to_owned()),
+            None => (
+                headers.get(&self.0.header).map(|v| v.to_str().unwrap_or("\u{0}").to_owned()),
+                format!("the '{}' HTTP header", self.0.header_label),
+            ),
+        };
+        verify_token(ctx.cookies.csrf.as_deref(), submitted.as_deref(), &source, bound.as_deref()).map_err(|why| {
+            tracing::debug!(reason = %why, "csrf: token refused");
+            let p = match why {
+                TokenFailure::NoCookie => {
+                    Problem::csrf_failed(format!("{why} Fetch one from {}/csrf first.", self.0.base_path))
+                }
+                _ => Problem::csrf_failed(why.to_string()),
+            };
+            p.with_reason(why.reason())
+        })
+    }
 }
 
 fn is_form(req: &Request) -> bool {

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::secret;
-use crate::state::Authenticated;
+use crate::session::Authenticated;
 
 /// Seconds an assertion is valid.
 pub const LIFETIME: i64 = 60;

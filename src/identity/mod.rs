@@ -23,7 +23,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::Settings;
-use crate::state::Authenticated;
+use crate::session::Authenticated;
 
 /// How long a signing key is current; the previous key stays published for one more period.
 pub const KEY_PERIOD: Duration = Duration::from_secs(30 * 86400);

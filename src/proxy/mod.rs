@@ -71,10 +71,13 @@ use http::header::{CONTENT_LENGTH, EXPECT, HOST, ORIGIN};
 use http::{HeaderValue, StatusCode, Version};
 
 use crate::config::{RouteAuth, Settings};
+use crate::cookies::CookiePolicy;
+use crate::csrf::layer::CsrfGuard;
 use crate::http::Problem;
 use crate::http::client::{self, Failure, Upstream};
 use crate::http::headers::add_vary;
-use crate::state::{AppState, AuthState, RequestContext};
+use crate::identity::Identity;
+use crate::session::{AuthState, RequestContext};
 use routes::{Route, RouteTable};
 
 /// The route table and the pooled client. Cheap to clone.
@@ -86,16 +89,31 @@ struct Inner {
     client: Upstream,
     /// The scheme clients use to reach this listener, for `X-Forwarded-Proto`.
     scheme: &'static str,
+    /// `server.trusted_proxies`: whose `X-Forwarded-*` are kept.
+    trusted_proxies: Vec<ipnet::IpNet>,
+    identity: Arc<Identity>,
+    cookies: CookiePolicy,
+    csrf: CsrfGuard,
 }
 
 impl Proxy {
-    pub fn new(settings: &Settings) -> Self {
+    /// The routes of `settings`; the identity headers, cookie policy and CSRF checks are the
+    /// ones the rest of the gateway uses.
+    pub fn new(settings: &Settings, identity: Arc<Identity>, cookies: CookiePolicy, csrf: CsrfGuard) -> Self {
         let scheme = if settings.tls.is_some() { "https" } else { "http" };
-        Proxy(Arc::new(Inner { routes: RouteTable::new(&settings.routes), client: client::build(), scheme }))
+        Proxy(Arc::new(Inner {
+            routes: RouteTable::new(&settings.routes),
+            client: client::build(),
+            scheme,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            identity,
+            cookies,
+            csrf,
+        }))
     }
 
     /// Forward `req` when a route matches; otherwise hand it back for the SPA.
-    pub async fn handle(&self, state: &AppState, req: Request) -> Result<Response, Request> {
+    pub async fn handle(&self, req: Request) -> Result<Response, Request> {
         if self.0.routes.is_empty() {
             return Err(req);
         }
@@ -108,7 +126,7 @@ impl Proxy {
             }
         };
         let unsafe_checked = route.auth != RouteAuth::None && !crate::http::headers::is_safe(req.method());
-        let mut res = match self.forward(state, route, req).await {
+        let mut res = match self.forward(route, req).await {
             Ok(res) => res,
             Err(p) => p.into_response(),
         };
@@ -119,7 +137,8 @@ impl Proxy {
         Ok(res)
     }
 
-    async fn forward(&self, state: &AppState, route: &Route, mut req: Request) -> Result<Response, Problem> {
+    async fn forward(&self, route: &Route, mut req: Request) -> Result<Response, Problem> {
+        let state = &*self.0;
         let auth = req.extensions().get::<RequestContext>().map(|c| c.auth.clone()).ok_or_else(Problem::internal)?;
         let user = match (route.auth, &auth) {
             (RouteAuth::None, _) => None,
@@ -136,12 +155,13 @@ impl Proxy {
             if websocket {
                 let origin = req.headers().get(ORIGIN).map(|v| v.to_str().unwrap_or("\u{0}"));
                 state
-                    .origins
+                    .csrf
+                    .origins()
                     .check_handshake(origin)
                     .map_err(|why| Problem::origin_not_allowed(why.to_string()).with_reason(why.reason()))?;
             }
             if !crate::http::headers::is_safe(req.method()) {
-                req = crate::csrf::layer::verify(state, req).await?;
+                req = state.csrf.verify(req).await?;
             }
         }
         if let Some(max) = route.max_body {
@@ -180,7 +200,7 @@ impl Proxy {
         if safe {
             crate::http::overrides::strip_method_override(&mut h);
         }
-        let trusted = crate::http::client_ip::is_trusted(peer, &state.settings.trusted_proxies);
+        let trusted = crate::http::client_ip::is_trusted(peer, &state.trusted_proxies);
         headers::set_forwarded(&mut h, peer, trusted, self.0.scheme, host);
         if let Some(a) = &user {
             for (name, value) in state.identity.headers(a, &route.origin).map_err(|_| Problem::internal())? {

@@ -40,10 +40,10 @@ use tokio::sync::OnceCell;
 
 use super::{FailureLimiter, RateLimiter, Refusal, Ticket};
 use crate::config::Rate;
-use crate::session::redis::{KeepAlive, keep_alive, never_sent};
+use crate::db::redis::{KeepAlive, keep_alive, never_sent};
 
 /// Bound on every limiter call, the same as the Redis session store's.
-pub const OP_TIMEOUT: Duration = crate::session::redis::OP_TIMEOUT;
+pub const OP_TIMEOUT: Duration = crate::db::redis::OP_TIMEOUT;
 
 /// The current time in µs from the server, as `now`.
 const NOW: &str = r"

@@ -1,28 +1,66 @@
 //! The session-loading middleware: cookie → SHA-256 → store → user (briefly cached, see
 //! [`super::user_cache`]), into [`RequestContext`].
 //! It also re-issues the session cookie when the idle expiry moved, and clears a cookie that
-//! names no live session.
+//! names no live session. Its state is a [`SessionLayer`]: the stores, the cookie policy and the
+//! few settings it reads — nothing of the rest of the application.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header;
 
-use super::SessionToken;
+use super::{AuthState, Authenticated, RequestContext, SessionManager, SessionToken};
+use crate::cookies::CookiePolicy;
 use crate::http::headers::{add_vary, is_safe};
-use crate::state::{AppState, AuthState, Authenticated, RequestContext};
+use crate::users::UserStore;
 
-pub async fn load_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The session layer's state. Cheap to clone.
+#[derive(Clone)]
+pub struct SessionLayer(Arc<Inner>);
+
+struct Inner {
+    sessions: SessionManager,
+    users: Arc<dyn UserStore>,
+    cookies: CookiePolicy,
+    /// `server.trusted_proxies`: whose `X-Forwarded-For` is believed.
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// `auth.base_path`: unsafe requests under it read the user fresh.
+    base_path: String,
+    /// `Max-Age` of a re-issued persistent cookie.
+    idle_timeout: Duration,
+}
+
+impl SessionLayer {
+    pub fn new(
+        sessions: SessionManager,
+        users: Arc<dyn UserStore>,
+        cookies: CookiePolicy,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        SessionLayer(Arc::new(Inner {
+            sessions,
+            users,
+            cookies,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            base_path: settings.base_path.clone(),
+            idle_timeout: settings.idle_timeout,
+        }))
+    }
+}
+
+pub async fn load_session(State(layer): State<SessionLayer>, mut req: Request, next: Next) -> Response {
+    let state = &*layer.0;
     let peer =
         req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    let client_ip = crate::http::client_ip(peer, req.headers(), &state.settings.trusted_proxies);
+    let client_ip = crate::http::client_ip(peer, req.headers(), &state.trusted_proxies);
     let cookies = state.cookies.read(req.headers());
     // Unsafe auth API requests may check or change the user: they read it fresh and clear the
     // user cache when done (see `user_cache`).
-    let user_changes = !is_safe(req.method()) && req.uri().path().starts_with(&state.settings.base_path);
+    let user_changes = !is_safe(req.method()) && req.uri().path().starts_with(&state.base_path);
 
     let mut reissue = None;
     let mut auth = AuthState::Anonymous;
@@ -36,7 +74,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
             clear = !tossed;
             continue;
         };
-        match bounded_resolve(&state, &token, !user_changes).await {
+        match bounded_resolve(state, &token, !user_changes).await {
             Ok(Some((found, moved))) => {
                 if moved && found.session.remember {
                     reissue = Some(token);
@@ -61,7 +99,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
     }
 
     // Handlers that log in or out set the cookie themselves; theirs wins.
-    let name = &state.settings.cookies.session_name;
+    let name = &state.cookies.settings.session_name;
     let handler_set = res
         .headers()
         .get_all(header::SET_COOKIE)
@@ -69,7 +107,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
         .any(|v| v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'='));
     if !handler_set {
         let value = match (reissue, clear) {
-            (Some(token), _) => Some(state.cookies.session(token.as_str(), Some(state.settings.idle_timeout))),
+            (Some(token), _) => Some(state.cookies.session(token.as_str(), Some(state.idle_timeout))),
             (None, true) => Some(state.cookies.clear_session()),
             _ => None,
         };
@@ -89,7 +127,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
 pub const LOOKUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 async fn bounded_resolve(
-    state: &AppState,
+    state: &Inner,
     token: &SessionToken,
     cached_user: bool,
 ) -> Result<Option<(Authenticated, bool)>, ()> {
@@ -100,16 +138,12 @@ async fn bounded_resolve(
 }
 
 /// The session (always from the store) and its user (from the user cache when `cached_user`).
-async fn resolve(
-    state: &AppState,
-    token: &SessionToken,
-    cached_user: bool,
-) -> Result<Option<(Authenticated, bool)>, ()> {
+async fn resolve(state: &Inner, token: &SessionToken, cached_user: bool) -> Result<Option<(Authenticated, bool)>, ()> {
     let started = std::time::Instant::now();
     let loaded = state.sessions.load(token).await.map_err(|e| {
         tracing::warn!(error = %e, "session lookup failed; failing closed");
     });
-    crate::metrics::store_timing("sessions", "load", started.elapsed());
+    crate::db::timing::record("sessions", "load", started.elapsed());
     let loaded = loaded?;
     let Some(loaded) = loaded else { return Ok(None) };
     let cache = state.sessions.user_cache();
@@ -121,7 +155,7 @@ async fn resolve(
             let user = state.users.get(loaded.session.user_id).await.map_err(|e| {
                 tracing::warn!(error = %e, "user lookup failed; failing closed");
             });
-            crate::metrics::store_timing("users", "get", started.elapsed());
+            crate::db::timing::record("users", "get", started.elapsed());
             let user = user?;
             if let Some(u) = &user {
                 cache.put(generation, u.clone());

@@ -9,6 +9,7 @@
 //! rotation, sliding idle timeout with throttled writes, absolute timeout) live in
 //! [`SessionManager`] so every backend behaves the same.
 
+pub mod context;
 pub mod layer;
 mod manager;
 pub mod memory;
@@ -17,6 +18,7 @@ pub mod redis;
 pub mod sqlite;
 pub mod user_cache;
 
+pub use context::{AuthState, Authenticated, RequestContext};
 pub use manager::{ClientInfo, Lifetimes, Loaded, SessionManager};
 
 use async_trait::async_trait;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
+use sessiongate::api::AppState;
 use sessiongate::config::{Config, load_str};
 use sessiongate::server;
-use sessiongate::state::AppState;
 use sessiongate::users::NewUser;
 
 pub const USER: &str = "alice";
@@ -44,7 +44,7 @@ pub async fn start_with(toml: &str, edit: impl FnOnce(&mut Config)) -> Gateway {
         .create(NewUser { username: USER.into(), email: Some("alice@example.com".into()), password_hash: hash })
         .await
         .unwrap();
-    let state = AppState::with_secret(settings, stores.sessions, stores.users, stores.passwords, &stores.secret);
+    let state = AppState::new(settings, stores);
     let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Gateway { url: format!("http://{addr}"), state, _dir: dir }

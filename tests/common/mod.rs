@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use reqwest::cookie::{CookieStore, Jar};
 use serde_json::{Value, json};
+use sessiongate::api::AppState;
 use sessiongate::config::load_str;
 use sessiongate::server;
-use sessiongate::state::AppState;
 use sessiongate::users::NewUser;
 
 pub const USER: &str = "alice";
@@ -49,7 +49,7 @@ pub async fn start_gateway(toml: &str) -> Gateway {
         .create(NewUser { username: USER.into(), email: Some(EMAIL.into()), password_hash: hash })
         .await
         .unwrap();
-    let state = AppState::new(settings, stores.sessions, stores.users, stores.passwords);
+    let state = AppState::new(settings, stores);
     let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Gateway { url: format!("http://{addr}"), addr, state, user_id: user.id, dir }

@@ -1,26 +1,11 @@
-//! `GET {auth.base_path}/openapi.json`: the OpenAPI 3.1 description of the auth API, generated
-//! from the code — each handler's `#[utoipa::path]` annotation, the `ToSchema` derives of the
-//! request and response types — and collected by the same `utoipa_axum::OpenApiRouter` that
-//! builds [`crate::api::router`], so a route cannot exist without being described, nor the
-//! other way round. `schemathesis` runs against it in CI (`scripts/test`): no 500s, every
-//! response as described.
-//!
-//! Paths are relative to the one server entry, `auth.base_path`. Every operation can also answer
-//! a problem (`application/problem+json`, [`Problem`]) — the `default` response. The body
-//! types here are the ones the handlers answer with, so the description cannot drift from the
-//! JSON; `schemathesis` checks the rest (statuses, problems).
+//! The JSON bodies the auth API answers with: the handlers return these, and the OpenAPI
+//! description ([`super::openapi`]) is derived from them, so the two cannot drift.
 
-use std::sync::OnceLock;
-
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::openapi::OpenApi as Doc;
-use utoipa::openapi::server::Server;
-use utoipa::{OpenApi, ToResponse, ToSchema};
+use utoipa::{ToResponse, ToSchema};
 
-use crate::api::SessionView;
-use crate::state::AppState;
+use crate::session::Session;
 use crate::users::PublicUser;
 
 /// RFC 9457 problem details: every error of the API.
@@ -133,48 +118,38 @@ pub struct EmailVerified {
     pub email_verified: bool,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "sessiongate auth API",
-        description = "Cookie-session authentication for single-page apps with Django-compatible CSRF. \
-            Unsafe methods need the `X-CSRFToken` header (from `GET /csrf`) and the `csrftoken` cookie; \
-            JSON bodies need `Content-Type: application/json`. Errors are RFC 9457 problems.",
-        license(name = "MIT OR Apache-2.0")
-    ),
-    components(schemas(Problem, CsrfToken, Empty), responses(Problem)),
-    tags(
-        (name = "session", description = "CSRF token, login, logout, who am I"),
-        (name = "account", description = "Signup, password, re-authentication, email"),
-        (name = "mfa", description = "TOTP two-factor authentication"),
-        (name = "sessions", description = "The user's devices"),
-        (name = "forward-auth", description = "For nginx auth_request, Traefik, Caddy"),
-        (name = "meta", description = "This description"),
-    )
-)]
-pub struct ApiDoc;
-
-/// The description with every annotated route, as built with the router.
-pub fn doc() -> &'static Doc {
-    static DOC: OnceLock<Doc> = OnceLock::new();
-    DOC.get_or_init(|| crate::api::documented().1)
+/// SPEC §4 `Session`: `id` is the public identifier, never the cookie token.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
+    pub last_seen_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
+    pub authenticated_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub remember: bool,
+    pub current: bool,
 }
 
-/// The auth API's path templates (`/login`, `/sessions/{id}`…), relative to the base path.
-pub fn auth_paths() -> Vec<String> {
-    doc().paths.paths.keys().cloned().collect()
-}
-
-/// `GET {base}/openapi.json`.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    operation_id = "openapi",
-    tag = "meta",
-    responses((status = 200, description = "This description (OpenAPI 3.1)", content_type = "application/json"))
-)]
-pub async fn serve(State(state): State<AppState>) -> Response {
-    let mut doc = doc().clone();
-    doc.servers = Some(vec![Server::new(state.settings.base_path.clone())]);
-    axum::Json(doc).into_response()
+impl SessionView {
+    pub fn new(s: &Session, current_id: Option<&str>) -> Self {
+        SessionView {
+            id: s.id.clone(),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at(),
+            authenticated_at: s.authenticated_at,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            remember: s.remember,
+            current: Some(s.id.as_str()) == current_id,
+        }
+    }
 }

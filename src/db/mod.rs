@@ -1,5 +1,8 @@
 //! Opening the embedded SQLite database shared by the native user and session stores.
 
+pub mod redis;
+pub mod timing;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
