@@ -2,10 +2,17 @@
 //! request-hygiene limits `axum::serve` does not expose — a header-read timeout against slowloris
 //! and a bound on header size (hyper answers 431) — graceful shutdown, and certificate reload on
 //! SIGHUP.
+//!
+//! hyper times out a request head only once it has started parsing one: a connection that
+//! never sends a byte waits in hyper-util's HTTP-version detection forever, and an idle HTTP/2
+//! connection is never closed. Each connection therefore has a watchdog that shuts it down
+//! gracefully when no request is in flight for too long (`header_read_timeout` before the
+//! first request, `idle_timeout` after), so silent sockets cannot exhaust file descriptors.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,12 +21,14 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// Limits applied to every connection.
@@ -31,6 +40,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Time a client gets to finish the TLS handshake.
     pub tls_handshake_timeout: Duration,
+    /// Time a connection may stay open with no request in flight once it has served one.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +50,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             tls_handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -102,7 +114,8 @@ pub async fn serve(
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder.http2().timer(TokioTimer::new()).max_header_list_size(limits.max_header_bytes as u32);
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
+    let stopping = CancellationToken::new();
     #[cfg(unix)]
     if let Some(tls) = &tls {
         spawn_reload_on_sighup(tls.clone());
@@ -123,30 +136,30 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = service(app.clone(), peer);
+        let activity = Arc::new(Activity::new());
+        let svc = service(app.clone(), peer, activity.clone());
         let builder = builder.clone();
+        let stopping = stopping.clone();
         match &tls {
             None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                connections.spawn(async move {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    if let Err(e) = watch(conn, &activity, limits, stopping).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
             }
             Some(tls) => {
                 let acceptor = tls.acceptor();
-                let watcher = graceful.watcher();
                 let timeout = limits.tls_handshake_timeout;
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    if let Err(e) = watch(conn, &activity, limits, stopping).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
@@ -154,15 +167,100 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+    stopping.cancel();
+    connections.close();
+    if tokio::time::timeout(Duration::from_secs(30), connections.wait()).await.is_err() {
         tracing::warn!("some connections were still open after 30 s; closing them");
     }
     Ok(())
 }
 
+/// What the watchdog reads: requests in flight, and when the last one ended.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `opened` at which the last request ended; `u64::MAX`: none yet.
+    last_end: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity { opened: Instant::now(), in_flight: AtomicUsize::new(0), last_end: AtomicU64::new(u64::MAX) }
+    }
+
+    /// When the connection becomes idle for too long, if nothing happens before then.
+    fn deadline(&self, limits: Limits) -> Instant {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Instant::now() + limits.idle_timeout;
+        }
+        match self.last_end.load(Ordering::Acquire) {
+            u64::MAX => self.opened + limits.header_read_timeout,
+            ms => self.opened + Duration::from_millis(ms) + limits.idle_timeout,
+        }
+    }
+}
+
+/// Counts a request as in flight until its response head is ready (or the request is dropped).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.0.last_end.store(ms, Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Drive `conn` to its end, shutting it down gracefully when the server stops or when it has
+/// been idle past its deadline (a response still streaming is finished first).
+async fn watch<I, S, B>(
+    conn: hyper_util::server::conn::auto::UpgradeableConnection<'_, I, S, TokioExecutor>,
+    activity: &Activity,
+    limits: Limits,
+    stopping: CancellationToken,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, B>,
+{
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let deadline = activity.deadline(limits);
+        tokio::select! {
+            ended = conn.as_mut() => return ended,
+            () = stopping.cancelled(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = tokio::time::sleep_until(deadline), if !closing => {
+                // A request may have started or ended meanwhile: only a deadline still in the
+                // past means idle.
+                if activity.deadline(limits) <= Instant::now() {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
 fn service(
     app: Router,
     peer: SocketAddr,
+    activity: Arc<Activity>,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = axum::response::Response,
@@ -173,7 +271,13 @@ fn service(
 + 'static {
     hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(req.map(axum::body::Body::new))
+        let in_flight = InFlight::start(activity.clone());
+        let response = app.clone().oneshot(req.map(axum::body::Body::new));
+        async move {
+            let response = response.await;
+            drop(in_flight);
+            response
+        }
     })
 }
 

@@ -310,6 +310,7 @@ pub fn limits(settings: &Settings) -> crate::listener::Limits {
     let server = &settings.raw.server;
     crate::listener::Limits {
         header_read_timeout: server.header_read_timeout.0,
+        idle_timeout: server.idle_timeout.0,
         max_header_bytes: usize::try_from(server.max_header_bytes.0).unwrap_or(usize::MAX),
         ..crate::listener::Limits::default()
     }

@@ -77,6 +77,51 @@ async fn slowloris_connections_are_closed() {
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
 }
 
+/// Adversarial finding: a socket that never sends a byte (or only part of the HTTP/2 preface)
+/// sat in HTTP-version detection forever, so silent connections could use up file descriptors.
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(600),
+        tls_handshake_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    for https in [false, true] {
+        let (addr, _dir, _, _) = gateway(https, limits).await;
+        for first_bytes in [&b""[..], b"PRI * HT"] {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(first_bytes).await.unwrap();
+            let mut buf = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+            assert!(read.is_ok(), "https={https}: a connection sending {first_bytes:?} is closed");
+        }
+    }
+    // An HTTP/2 connection (prior knowledge, as a proxy may speak it) that served a request and
+    // then sits idle is closed by the server: the client's connection future ends.
+    let (addr, _dir, _, _) = gateway(false, limits).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = hyper::Request::get(format!("http://{addr}/healthz"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection was closed by the server");
+    // A connection busy with a request is not idle: a slow request is not cut off. /healthz is
+    // quick, so hold the connection with keep-alive requests spaced under the idle timeout.
+    let (addr, _dir, _, _) = gateway(false, limits).await;
+    let client = reqwest::Client::builder().http1_only().build().unwrap();
+    for _ in 0..4 {
+        assert_eq!(client.get(format!("http://{addr}/healthz")).send().await.unwrap().status(), 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn oversized_headers_get_431() {
     let limits = Limits { max_header_bytes: 16 * 1024, ..Limits::default() };

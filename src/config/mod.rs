@@ -67,6 +67,8 @@ pub struct Server {
     pub max_body: ByteSize,
     /// Time a client gets to send a complete request head (slowloris defence); 408 / close after.
     pub header_read_timeout: HumanDuration,
+    /// Time a connection may stay open with no request in flight after its first request.
+    pub idle_timeout: HumanDuration,
     /// Largest request head (request line + headers); larger gets 431.
     pub max_header_bytes: ByteSize,
     /// Longest request target (path + query); longer gets 414.
@@ -85,6 +87,7 @@ impl Default for Server {
             admin_listen: String::new(),
             max_body: ByteSize(1 << 20),
             header_read_timeout: HumanDuration::secs(10),
+            idle_timeout: HumanDuration::secs(60),
             max_header_bytes: ByteSize(64 << 10),
             max_url_bytes: ByteSize(8 << 10),
             request_timeout: HumanDuration::secs(30),

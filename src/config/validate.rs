@@ -509,6 +509,7 @@ impl Config {
         // Operations (issue 7): request hygiene, back-off, audit.
         for (key, d) in [
             ("server.header_read_timeout", self.server.header_read_timeout.0),
+            ("server.idle_timeout", self.server.idle_timeout.0),
             ("server.request_timeout", self.server.request_timeout.0),
             ("rate_limit.login_backoff_max", self.rate_limit.login_backoff_max.0),
             ("audit.retention", self.audit.retention.0),

@@ -3,6 +3,8 @@
 //! trusted is the client. Left-most entries are whatever the client chose to send, so the walk
 //! stops there. A hop that does not parse stops the walk too: the client is then the last
 //! trusted hop seen (never an entry further left, which the client could have written).
+//! Addresses are compared in canonical form: a dual-stack listener sees IPv4 peers as
+//! `::ffff:a.b.c.d`, which an IPv4 CIDR such as `127.0.0.1/32` must still match.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,6 +12,7 @@ use http::HeaderMap;
 use ipnet::IpNet;
 
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     if !is_trusted(peer, trusted) {
         return peer;
     }
@@ -32,12 +35,13 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
 /// `[2001:db8::1]:4711` (some proxies append the port).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
-    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip())).map(|ip| ip.to_canonical())
 }
 
 /// Whether `peer` may set `X-Forwarded-*` headers we believe.
 pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
-    trusted.iter().any(|n| n.contains(&peer))
+    let canonical = peer.to_canonical();
+    trusted.iter().any(|n| n.contains(&canonical) || n.contains(&peer))
 }
 
 #[cfg(test)]
@@ -79,6 +83,19 @@ mod tests {
         assert_eq!(client_ip(peer, &h("6.6.6.6, unknown"), &trusted), peer);
         assert_eq!(client_ip(peer, &h("6.6.6.6, garbage, 10.0.0.7"), &trusted), ip("10.0.0.7"));
         assert_eq!(client_ip(peer, &h("6.6.6.6,"), &trusted), peer, "an empty hop");
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_match_ipv4_networks() {
+        let trusted = vec!["127.0.0.1/32".parse().unwrap()];
+        // A dual-stack listener reports the IPv4 nginx on loopback as ::ffff:127.0.0.1.
+        let peer = ip("::ffff:127.0.0.1");
+        assert!(is_trusted(peer, &trusted));
+        assert_eq!(client_ip(peer, &h("198.51.100.7"), &trusted), ip("198.51.100.7"));
+        // A mapped hop is the same client as its IPv4 spelling (one rate-limit key, not two).
+        assert_eq!(client_ip(peer, &h("::ffff:198.51.100.7"), &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("::ffff:203.0.113.9"), &h("1.2.3.4"), &trusted), ip("203.0.113.9"));
+        assert!(!is_trusted(ip("::ffff:127.0.0.2"), &trusted));
     }
 
     #[test]

@@ -173,7 +173,10 @@ impl Proxy {
         }
 
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
-        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip().to_canonical());
         let (parts, body) = req.into_parts();
         let safe = crate::http::headers::is_safe(&parts.method);
         // A safe request passed no CSRF check: it must not turn into an unsafe one upstream.
