@@ -550,6 +550,28 @@ async fn rate_limits_are_shared_between_instances() {
     env.cleanup().await;
 }
 
+/// Adversarial finding: in Redis, too, failures spaced beyond the window used to start again
+/// from zero, so a guesser who waited `W` between tries never backed off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spaced_failures_still_add_up_in_redis() {
+    let env = Env::new().await;
+    let target = format!("u{}", unique());
+    env.pg.add_user(&target).await;
+    let limits = "[rate_limit]\nlogin_per_account = \"2/1s\"\nlogin_per_ip = \"1000/1m\"\n";
+    let stores = env.stores(REDIS, PG);
+    let (a, b) = tokio::join!(Gateway::spawn(&stores, limits), Gateway::spawn(&stores, limits));
+    let browser = Browser::new();
+    assert_eq!(problem(browser.login(&a, &target, "wrong password!").await).await.0, 401);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(problem(browser.login(&b, &target, "wrong password!").await).await.0, 401);
+    let (status, code) = problem(browser.login(&a, &target, PASSWORD).await).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"), "two failures in a row, 1.3 s apart");
+    let (mut a, mut b) = (a, b);
+    a.assert_alive();
+    b.assert_alive();
+    env.cleanup().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outages: fail closed, fast; recover without restart; lose nothing acknowledged.
 

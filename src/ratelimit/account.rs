@@ -2,10 +2,11 @@
 //! (ASVS 6.3.1). The policy, documented for operators in `docs/security.md`:
 //!
 //! 1. **Back-off per (account, client IP)** — `rate_limit.login_per_account = "N/W"`: after `N`
-//!    wrong passwords in a row from one IP (each within `W` of the previous), that IP must wait
-//!    `W` before its next try for that account, then `2W`, `4W`… up to
+//!    wrong passwords in a row from one IP (no right one between them, however far apart), that
+//!    IP must wait `W` before its next try for that account, then `2W`, `4W`… up to
 //!    `rate_limit.login_backoff_max`. A right password from that IP, or 24 hours without a
-//!    failure, forgets them. IPv6 clients count per /64 (one host usually holds a whole /64).
+//!    failure, forgets them. (Counting only failures within `W` of each other would let a
+//!    guesser who waits `W` between tries go on for ever.) IPv6 clients count per /64 (one host usually holds a whole /64).
 //! 2. **Ceiling per account** — `rate_limit.login_account_ceiling = "M/P"`: more than `M`
 //!    failures from all IPs together within `P` (a distributed attack) closes the account to
 //!    every IP that has not logged in to it successfully in the last 30 days. IPs the user
@@ -27,8 +28,7 @@ use super::bounded::{BoundedMap, KeyDigest};
 use super::{Refusal, Ticket, Window, ip_key, millis, millis_now, wait_secs_ms};
 use crate::config::Rate;
 
-/// Failures from one IP are forgotten this long after the last one, once they have triggered
-/// a back-off (below the threshold they are forgotten after the rate's window).
+/// Failures from one IP are forgotten this long after the last one.
 pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long a successful login makes its IP "known" to the account (exempt from the ceiling).
 pub const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -43,8 +43,7 @@ pub const ACCOUNTS_FRACTION: usize = 10;
 pub struct Policy {
     /// Failures in a row from one IP before the back-off starts (`N`).
     pub free: u32,
-    /// Most time between two failures that still counts as "in a row", and the first lock
-    /// (`W`).
+    /// The first lock (`W`).
     pub window: Duration,
     /// Longest lock (`rate_limit.login_backoff_max`).
     pub max: Duration,
@@ -72,8 +71,8 @@ impl Policy {
     }
 
     /// How long to keep an IP's failures after the last one.
-    pub fn keep(&self, count: u32) -> Duration {
-        if count < self.free { self.window } else { FORGET_AFTER.max(self.max) }
+    pub fn keep(&self) -> Duration {
+        FORGET_AFTER.max(self.max)
     }
 }
 
@@ -157,13 +156,17 @@ impl Local {
 
     /// Reserve an attempt; `Err(seconds)` when refused.
     pub fn try_reserve(&self, account: &str, ip: IpAddr) -> Result<Ticket, u64> {
-        let now = millis_now();
+        self.reserve_at(account, ip, millis_now())
+    }
+
+    /// [`try_reserve`](Self::try_reserve) at `now` (ms since the epoch).
+    pub fn reserve_at(&self, account: &str, ip: IpAddr, now: u64) -> Result<Ticket, u64> {
         let ipk = ip_key(ip);
         let (sk, ak, ipd) = (strikes_key(account, &ipk), KeyDigest::of(account), KeyDigest::of(&ipk));
         let mut st = self.state.lock().expect("poisoned");
         let p = &self.policy;
         if let Some(s) = st.strikes.get(&sk)
-            && now.saturating_sub(s.last) < millis(p.keep(s.count))
+            && now.saturating_sub(s.last) < millis(p.keep())
             && let Some(lock) = p.lock(s.count)
         {
             let left = (s.last + millis(lock)).saturating_sub(now);
@@ -179,11 +182,10 @@ impl Local {
             }
         }
         let ticket = Ticket::new();
-        let strikes_rank = |s: &Strikes| {
-            super::bounded::rank(s.count.into(), s.last, now.saturating_sub(s.last) >= millis(p.keep(s.count)))
-        };
+        let strikes_rank =
+            |s: &Strikes| super::bounded::rank(s.count.into(), s.last, now.saturating_sub(s.last) >= millis(p.keep()));
         let s = st.strikes.entry(sk, || Strikes { count: 0, last: now }, strikes_rank);
-        if now.saturating_sub(s.last) >= millis(p.keep(s.count)) {
+        if now.saturating_sub(s.last) >= millis(p.keep()) {
             s.count = 0;
         }
         s.count = s.count.saturating_add(1);
@@ -247,7 +249,7 @@ impl AccountGuard for Local {
         let now = millis_now();
         let p = self.policy;
         let mut st = self.state.lock().expect("poisoned");
-        st.strikes.retain(|_, s| now.saturating_sub(s.last) < millis(p.keep(s.count)));
+        st.strikes.retain(|_, s| now.saturating_sub(s.last) < millis(p.keep()));
         st.accounts.retain(|_, a| {
             a.ceiling.wait(p.ceiling, now);
             a.known.retain(|(_, t)| now.saturating_sub(*t) < millis(KNOWN_FOR));
@@ -275,8 +277,28 @@ mod tests {
         assert_eq!(p.lock(2), None);
         let l = |n| p.lock(n).unwrap().as_secs();
         assert_eq!([l(3), l(4), l(5), l(6), l(7), l(1000)], [60, 120, 240, 480, 600, 600]);
-        assert_eq!(p.keep(2), Duration::from_secs(60));
-        assert_eq!(p.keep(3), FORGET_AFTER);
+        assert_eq!(p.keep(), FORGET_AFTER);
+    }
+
+    /// Adversarial finding: failures spaced just over `W` apart never added up, so one IP
+    /// could guess every 61 s for ever (1,440 a day instead of about 40).
+    #[test]
+    fn failures_spaced_beyond_the_window_still_add_up() {
+        let g = Local::new(policy(10, 60, 3600, 1_000_000), 1000);
+        let ip: IpAddr = "203.0.113.66".parse().unwrap();
+        let mut now = 1_000_000_000u64;
+        let mut granted = 0;
+        // One try every 61 s for a day, whenever allowed.
+        while now < 1_000_000_000 + 24 * 3600 * 1000 {
+            if g.reserve_at("alice", ip, now).is_ok() {
+                granted += 1;
+            }
+            now += 61_000;
+        }
+        assert!((30..=45).contains(&granted), "{granted} guesses in a day");
+        // A day of quiet forgets them.
+        now += FORGET_AFTER.as_millis() as u64;
+        assert!(g.reserve_at("alice", ip, now).is_ok());
     }
 
     #[tokio::test]

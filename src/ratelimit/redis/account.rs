@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `PREFIX rl:{login_account:H(account)}:ip:H(ip)` | hash | `c`: failures in a row from that IP, `t`: the last one (µs) | the rate's window, or 24 h once the back-off started |
+//! | `PREFIX rl:{login_account:H(account)}:ip:H(ip)` | hash | `c`: failures in a row from that IP, `t`: the last one (µs) | 24 h after the last failure |
 //! | `PREFIX rl:{login_account:H(account)}:ceiling` | sorted set | the latest failures from all IPs (member: the attempt's ticket) | the ceiling's period |
 //! | `PREFIX rl:{login_account:H(account)}:known` | sorted set | digests of IPs that logged in (score: when) | 30 days |
 //!
@@ -32,9 +32,7 @@ local maxl = math.max(tonumber(ARGV[3]), window)
 local forget = tonumber(ARGV[4])
 local c = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
 local t = tonumber(redis.call('HGET', KEYS[1], 't') or '0')
-local keep = window
-if c >= free then keep = forget end
-if now - t >= keep then c = 0 end
+if now - t >= forget then c = 0 end
 if c >= free then
   local lock = math.min(window * (2 ^ math.min(c - free, 40)), maxl)
   local left = t + lock - now
@@ -53,9 +51,7 @@ if n >= cc then
 end
 c = c + 1
 redis.call('HSET', KEYS[1], 'c', c, 't', int(now))
-local ttl = window
-if c >= free then ttl = forget end
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl / 1000)))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(forget / 1000)))
 redis.call('ZADD', KEYS[2], int(now), ARGV[9])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(cc + 1))
 redis.call('PEXPIRE', KEYS[2], math.max(1, math.ceil(cw / 1000)))
@@ -139,7 +135,7 @@ impl AccountGuard for RedisGuard {
             micros(p.window).to_string(),
             p.free.to_string(),
             micros(p.max).to_string(),
-            micros(p.keep(p.free)).to_string(),
+            micros(p.keep()).to_string(),
             micros(p.ceiling.per).to_string(),
             p.ceiling.count.to_string(),
             k.ip.clone(),
