@@ -67,6 +67,16 @@ async fn conformance(store: Arc<dyn UserStore>) {
     let erin = store.create(new_user("erin@example.com", None)).await.unwrap();
     assert_eq!(store.find_by_login("Erin@Example.com").await.unwrap().map(|u| u.id), Some(dave.id));
     assert_ne!(dave.id, erin.id);
+    // A username that was its owner's address stays when the owner moves; nobody else may then
+    // take that address as an email (second adversarial pass of issue 13).
+    let grace = store.create(new_user("grace@example.com", Some("grace@example.com"))).await.unwrap();
+    assert!(store.set_email(grace.id, Some("grace@new.example"), true).await.unwrap());
+    let err = store.create(new_user("henry", Some("Grace@Example.com"))).await.unwrap_err();
+    assert!(matches!(err, UserStoreError::EmailTaken), "{err:?}");
+    let err = store.set_email(bob.id, Some("GRACE@example.com"), false).await.unwrap_err();
+    assert!(matches!(err, UserStoreError::EmailTaken), "{err:?}");
+    assert!(store.set_email(grace.id, Some("Grace@Example.com"), true).await.unwrap(), "her own again");
+    assert!(store.remove(grace.id).await.unwrap());
 
     // Look-alike names are the same name: width and compatibility forms fold into the key,
     // confusables (UTS #39 skeletons) collide; stored names are NFKC.

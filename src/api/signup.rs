@@ -26,13 +26,9 @@ pub fn check_username(name: &str, email: Option<&str>) -> Result<(), Problem> {
     crate::users::names::check_username(name, email).map_err(|why| Problem::field("username", why))
 }
 
+/// The address rule of [`crate::users::names::check_email`], as a 400 problem.
 pub fn check_email(email: &str) -> Result<(), Problem> {
-    let ok = email.len() <= crate::users::names::EMAIL_MAX_BYTES
-        && !email.chars().any(char::is_whitespace)
-        && email.rsplit_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        });
-    if ok { Ok(()) } else { Err(Problem::field("email", "not a valid email address (at most 254 bytes)")) }
+    crate::users::names::check_email(email).map_err(|why| Problem::field("email", why))
 }
 
 /// `POST /signup` (only with `auth.signup = true`): create the account and log it in.

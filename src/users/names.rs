@@ -39,27 +39,68 @@ pub fn login_key(s: &str) -> String {
     out
 }
 
-/// The UTS #39 confusable skeleton of a name's key: two names with the same skeleton look alike.
+/// The UTS #39 confusable skeleton of a name: two names with the same skeleton look alike.
+/// Logins ignore case, so a name may be shown in any case: `aIice` (capital `I`) passes for
+/// `alice`, `SH0P` for `shop`. The skeleton is therefore taken of the upper-cased name (where
+/// `I`, `l`, `1` and `0`, `O` meet), lower-cased, and taken again (where `rn` meets `m`). This
+/// makes `i` and `l` one letter for uniqueness: `ali` and `all` cannot both exist, the price of
+/// `alIce` never existing beside `alice`.
 pub fn skeleton(name: &str) -> String {
-    unicode_security::skeleton(&login_key(name)).collect()
+    let shown: String = name.trim().nfkc().collect::<String>().to_uppercase();
+    let shape: String = unicode_security::skeleton(&shown).collect();
+    unicode_security::skeleton(&login_key(&shape)).collect()
 }
+
+/// The version of [`login_key`] and [`skeleton`] stored rows carry; rows written by an older
+/// release are re-keyed at start ([`crate::users::UserStore::upgrade_keys`]).
+pub const KEY_VERSION: i32 = 3;
 
 /// A username as stored: trimmed and NFKC-normalised (as Django's `normalize_username`).
 pub fn normalize_username(name: &str) -> String {
     name.trim().nfkc().collect()
 }
 
-/// Whether a login identifier (a username or an email address) is short enough to be either.
-/// Checked before any lookup: an attacker's 900 KB "username" never becomes a key.
+/// Whether a login identifier is short enough to be a username (150 characters) or, when it
+/// contains `@`, an email address (254 bytes). Checked before any lookup: an attacker's 900 KB
+/// "username" never becomes a key.
 pub fn check_identifier(login: &str) -> Result<(), &'static str> {
     let login = login.trim();
     if login.is_empty() {
         return Err("required");
     }
-    if login.chars().count() > USERNAME_MAX_CHARS && login.len() > EMAIL_MAX_BYTES {
+    let as_username = login.chars().count() <= USERNAME_MAX_CHARS;
+    let as_email = login.contains('@') && login.len() <= EMAIL_MAX_BYTES;
+    if !as_username && !as_email {
         return Err("too long: a username has at most 150 characters, an email address at most 254 bytes");
     }
     Ok(())
+}
+
+/// The shape of an email address sessiongate accepts: what a browser's `<input type=email>`
+/// accepts (the WHATWG rule, a deliberate subset of RFC 5322), with a dot in the domain. No
+/// quoted local parts, comments, `[ip]` literals, second `@`, commas, spaces or control
+/// characters: each of those has been used to make one address mean two (a parser that sends
+/// to one part, a lookup that matches another). Internationalised domains are accepted in their
+/// `xn--` form. Hand-written because mail crates accept the whole RFC 5322 grammar on purpose.
+pub fn check_email(addr: &str) -> Result<(), &'static str> {
+    const WHY: &str = "not a valid email address (at most 254 bytes, like name@example.com)";
+    if addr.len() > EMAIL_MAX_BYTES {
+        return Err(WHY);
+    }
+    let Some((local, domain)) = addr.split_once('@') else { return Err(WHY) };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.bytes().all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let tld_ok = labels.last().is_some_and(|t| !t.bytes().all(|b| b.is_ascii_digit()));
+    if local_ok && labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok { Ok(()) } else { Err(WHY) }
 }
 
 /// The rule for new usernames (signup, `sessiongate user add`), on the normalised name. `email`
@@ -143,6 +184,15 @@ mod tests {
         assert_eq!(skeleton("\u{0430}dmin"), skeleton("admin"), "Cyrillic a");
         assert_eq!(skeleton("ADMIN"), skeleton("admin"));
         assert_ne!(skeleton("alice"), skeleton("bob"));
+        // Adversarial finding: ASCII look-alikes that only case and digits tell apart.
+        assert_eq!(skeleton("aIice"), skeleton("alice"), "capital I for l");
+        assert_eq!(skeleton("SH0P"), skeleton("shop"), "zero for O");
+        assert_eq!(skeleton("paypa1"), skeleton("paypal"), "one for l");
+        assert_eq!(skeleton("ALlCE"), skeleton("ALICE"));
+        assert_eq!(skeleton("ａlice"), skeleton("alice"), "full width");
+        assert_eq!(skeleton("rnodern"), skeleton("modern"), "rn for m");
+        assert_ne!(skeleton("alice"), skeleton("alicia"));
+        assert_ne!(skeleton("bob"), skeleton("rob"));
     }
 
     #[test]
@@ -171,6 +221,40 @@ mod tests {
         assert!(check_identifier(&"u".repeat(900_000)).is_err());
         assert!(check_identifier(&format!("{}@x.io", "u".repeat(300))).is_err());
         assert!(check_identifier("  ").is_err());
+        // Adversarial finding: 151–254 ASCII characters without `@` are neither.
+        assert!(check_identifier(&"u".repeat(151)).is_err());
+        assert!(check_identifier(&"u".repeat(254)).is_err());
+        assert!(check_identifier(&"é".repeat(150)).is_ok(), "150 characters, 300 bytes");
+    }
+
+    #[test]
+    fn email_addresses() {
+        for ok in ["a@b.io", "first.last+tag@example.co.uk", "o'brien@x.org", "x@xn--bcher-kva.example"] {
+            assert_eq!(check_email(ok), Ok(()), "{ok}");
+        }
+        // Adversarial finding: each of these was accepted.
+        for bad in [
+            "a@b@x.io",
+            "a\0@x.io",
+            "a\u{0}b@x.io",
+            "a,b@x.io",
+            "a@[127.0.0.1]",
+            "\"a b\"@x.io",
+            "a(comment)@x.io",
+            "a@x.io,b@y.io",
+            "a <b@x.io>",
+            "a@localhost",
+            "a@1.2.3.4",
+            "a@-x.io",
+            "a@x..io",
+            "@x.io",
+            "a@",
+            "a@x.io\r\nBcc: c@y.io",
+            "ａ@x.io",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_email(&format!("{}@x.io", "a".repeat(65))).is_err(), "local part over 64");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sqlx::{PgPool, Row, postgres::PgRow};
 
 use crate::db::{Deadline, PG_OP_TIMEOUT, PG_SCAN_TIMEOUT};
 
-use super::names::{normalize_username, skeleton};
+use super::names::{KEY_VERSION, normalize_username, skeleton};
 use super::{
     AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
 };
@@ -20,6 +20,19 @@ pub struct PostgresUsers {
 impl PostgresUsers {
     pub fn new(pool: PgPool) -> Self {
         PostgresUsers { pool }
+    }
+
+    /// `EmailTaken` when `email` is another account's username: a username may be an address
+    /// (its owner's, when it was made), and that address must not log anyone else in.
+    async fn refuse_username_as_email(&self, email: Option<&str>, except: i64) -> Result<(), UserStoreError> {
+        let Some(key) = email.map(login_key) else { return Ok(()) };
+        let clash = sqlx::query("SELECT 1 FROM users WHERE username_key = $1 AND id <> $2")
+            .bind(key)
+            .bind(except)
+            .fetch_optional(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
+        if clash.is_some() { Err(UserStoreError::EmailTaken) } else { Ok(()) }
     }
 }
 
@@ -76,10 +89,13 @@ impl UserStore for PostgresUsers {
     }
 
     async fn create(&self, u: NewUser) -> Result<User, UserStoreError> {
+        if u.email.as_deref().map(login_key) != Some(login_key(&u.username)) {
+            self.refuse_username_as_email(u.email.as_deref(), 0).await?;
+        }
         let r = sqlx::query(
             "INSERT INTO users (username, username_key, username_skeleton, key_version, email, email_key,
                                 password_hash, created_at)
-             VALUES ($1, $2, $3, 2, $4, $5, $6, $7) RETURNING *",
+             VALUES ($1, $2, $3, $8, $4, $5, $6, $7) RETURNING *",
         )
         .bind(normalize_username(&u.username))
         .bind(login_key(&u.username))
@@ -88,6 +104,7 @@ impl UserStore for PostgresUsers {
         .bind(u.email.as_deref().map(login_key))
         .bind(&u.password_hash)
         .bind(Utc::now())
+        .bind(KEY_VERSION)
         .fetch_one(&self.pool)
         .within(PG_OP_TIMEOUT)
         .await
@@ -142,7 +159,8 @@ impl UserStore for PostgresUsers {
     }
 
     async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
-        let rows = sqlx::query("SELECT id, username, email FROM users WHERE key_version < 2")
+        let rows = sqlx::query("SELECT id, username, email FROM users WHERE key_version < $1")
+            .bind(KEY_VERSION)
             .fetch_all(&self.pool)
             .within(PG_SCAN_TIMEOUT)
             .await?;
@@ -156,12 +174,13 @@ impl UserStore for PostgresUsers {
             for (k, e, sk) in keys.attempts() {
                 let done = sqlx::query(
                     "UPDATE users SET username_key = coalesce($1, username_key), email_key = coalesce($2, email_key),
-                     username_skeleton = $3, key_version = 2 WHERE id = $4",
+                     username_skeleton = $3, key_version = $5 WHERE id = $4",
                 )
                 .bind(k)
                 .bind(e)
                 .bind(sk)
                 .bind(id)
+                .bind(KEY_VERSION)
                 .execute(&self.pool)
                 .within(PG_OP_TIMEOUT)
                 .await;
@@ -210,6 +229,7 @@ impl UserStore for PostgresUsers {
 
     async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError> {
         let email = email.map(str::trim);
+        self.refuse_username_as_email(email, id).await?;
         let done = sqlx::query("UPDATE users SET email = $1, email_key = $2, email_verified = $3 WHERE id = $4")
             .bind(email)
             .bind(email.map(login_key))

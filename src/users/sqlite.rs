@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
-use super::names::{normalize_username, skeleton};
+use super::names::{KEY_VERSION, normalize_username, skeleton};
 use super::{
     AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
 };
@@ -46,15 +46,31 @@ fn unique_violation(e: &sqlx::Error) -> Option<UserStoreError> {
 }
 
 impl SqliteUsers {
+    /// `EmailTaken` when `email` is another account's username: a username may be an address
+    /// (its owner's, when it was made), and that address must not log anyone else in.
+    async fn refuse_username_as_email(&self, email: Option<&str>, except: i64) -> Result<(), UserStoreError> {
+        let Some(key) = email.map(login_key) else { return Ok(()) };
+        let clash = sqlx::query("SELECT 1 FROM users WHERE username_key = ? AND id <> ?")
+            .bind(key)
+            .bind(except)
+            .fetch_optional(&self.pool)
+            .await?;
+        if clash.is_some() { Err(UserStoreError::EmailTaken) } else { Ok(()) }
+    }
+
     async fn insert(&self, u: &NewUser, active: bool, created_at: DateTime<Utc>) -> Result<User, UserStoreError> {
+        if u.email.as_deref().map(login_key) != Some(login_key(&u.username)) {
+            self.refuse_username_as_email(u.email.as_deref(), 0).await?;
+        }
         let r = sqlx::query(
             "INSERT INTO users (username, username_key, username_skeleton, key_version, email, email_key,
                                 password_hash, is_active, created_at)
-             VALUES (?, ?, ?, 2, ?, ?, ?, ?, ?) RETURNING *",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(normalize_username(&u.username))
         .bind(login_key(&u.username))
         .bind(skeleton(&u.username))
+        .bind(KEY_VERSION)
         .bind(&u.email)
         .bind(u.email.as_deref().map(login_key))
         .bind(&u.password_hash)
@@ -141,8 +157,10 @@ impl UserStore for SqliteUsers {
     }
 
     async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
-        let rows =
-            sqlx::query("SELECT id, username, email FROM users WHERE key_version < 2").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, username, email FROM users WHERE key_version < ?")
+            .bind(KEY_VERSION)
+            .fetch_all(&self.pool)
+            .await?;
         let mut changed = 0;
         for r in rows {
             let (id, username, email): (i64, String, Option<String>) = (r.get("id"), r.get("username"), r.get("email"));
@@ -150,11 +168,12 @@ impl UserStore for SqliteUsers {
             for (k, e, sk) in keys.attempts() {
                 let done = sqlx::query(
                     "UPDATE users SET username_key = coalesce(?, username_key), email_key = coalesce(?, email_key),
-                     username_skeleton = ?, key_version = 2 WHERE id = ?",
+                     username_skeleton = ?, key_version = ? WHERE id = ?",
                 )
                 .bind(k)
                 .bind(e)
                 .bind(sk)
+                .bind(KEY_VERSION)
                 .bind(id)
                 .execute(&self.pool)
                 .await;
@@ -201,6 +220,7 @@ impl UserStore for SqliteUsers {
 
     async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError> {
         let email = email.map(str::trim);
+        self.refuse_username_as_email(email, id).await?;
         let done = sqlx::query("UPDATE users SET email = ?, email_key = ?, email_verified = ? WHERE id = ?")
             .bind(email)
             .bind(email.map(login_key))

@@ -362,6 +362,73 @@ async fn low_7_a_username_cannot_be_someone_elses_address() {
     assert_eq!(me(&c).await["user"]["username"], USER);
 }
 
+/// (status, problem code or "", body) of a signup, successful or not.
+async fn signup_answer(res: reqwest::Response) -> (u16, String, Value) {
+    if res.status().is_success() {
+        return (res.status().as_u16(), String::new(), res.json().await.unwrap());
+    }
+    problem(res).await
+}
+
+/// Second adversarial pass: a username that was its owner's address stays after the owner
+/// moves to another address; that address must not become anyone else's email (login by it
+/// would then reach two accounts, and upstreams would see one name for two people).
+#[tokio::test]
+async fn followup_an_old_address_kept_as_username_stays_out_of_reach() {
+    let gw = start("[auth]\nsignup = true\n").await;
+    let signup = async |name: &str, email: Option<&str>| {
+        let b = Browser::new(&gw);
+        let t = b.csrf().await;
+        let res =
+            b.post("/signup", &t, json!({ "username": name, "email": email, "password": "long enough passphrase" }));
+        signup_answer(res.await).await
+    };
+    assert_eq!(signup("bob@example.com", Some("bob@example.com")).await.0, 201);
+    let bob = gw.state.users.find_by_login("bob@example.com").await.unwrap().unwrap();
+    // bob moves to a new address (what a confirmed POST /email does).
+    assert!(gw.state.users.set_email(bob.id, Some("bob@new.example"), true).await.unwrap());
+    // Nobody may now take his old address as an email, by signup or by a change.
+    let (status, code, _) = signup("mallory", Some("BOB@example.com")).await;
+    assert_eq!((status, code.as_str()), (409, "email_taken"));
+    assert_eq!(signup("mallory", Some("mallory@evil.example")).await.0, 201);
+    let mallory = gw.state.users.find_by_login("mallory").await.unwrap().unwrap();
+    let taken = gw.state.users.set_email(mallory.id, Some("bob@example.com"), true).await;
+    assert!(matches!(taken, Err(sessiongate::users::UserStoreError::EmailTaken)), "{taken:?}");
+    // bob himself may take it back.
+    assert!(gw.state.users.set_email(bob.id, Some("bob@example.com"), true).await.unwrap());
+    // Login by it is bob.
+    let b = Browser::new(&gw);
+    assert_eq!(b.login_as("bob@example.com", "long enough passphrase").await.status(), 200);
+}
+
+/// Second adversarial pass: look-alikes that only case and digits tell apart, and loose
+/// address shapes.
+#[tokio::test]
+async fn followup_ascii_look_alikes_and_loose_addresses_are_refused() {
+    let gw = start("[auth]\nsignup = true\n").await;
+    let signup = async |name: &str, email: Option<&str>| {
+        let b = Browser::new(&gw);
+        let t = b.csrf().await;
+        let res =
+            b.post("/signup", &t, json!({ "username": name, "email": email, "password": "long enough passphrase" }));
+        signup_answer(res.await).await
+    };
+    assert_eq!(signup("shop", None).await.0, 201);
+    for look_alike in ["aIice", "a1ice", "SH0P", "sh0p"] {
+        let (status, code, v) = signup(look_alike, None).await;
+        assert_eq!((status, code.as_str()), (409, "username_taken"), "{look_alike}: {v}");
+    }
+    for bad in ["a@b@x.io", "a,b@x.io", "a@[127.0.0.1]", "\"a b\"@x.io", "a\u{0}@x.io"] {
+        let (status, _, v) = signup("carol", Some(bad)).await;
+        assert_eq!(status, 400, "{bad:?}: {v}");
+        assert!(v["errors"]["email"].is_string(), "{v}");
+    }
+    // 151 ASCII characters are neither a username nor an address.
+    let b = Browser::new(&gw);
+    let (status, code, _) = problem(b.login_as(&"u".repeat(151), "whatever").await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+}
+
 #[tokio::test]
 async fn low_8_username_and_address_share_one_back_off() {
     let gw = start("[rate_limit]\nlogin_per_account = \"4/1m\"\n").await;
