@@ -226,6 +226,7 @@ async fn identity_injected_and_spoofs_stripped_on_required_route() {
         .header("X-AUTH-USER-ID", "1")
         .header("x_auth_user", "mallory")
         .header("X_Auth_Email", "mallory@evil.test")
+        .header("X-Auth-Email-Verified", "true")
         .header("x-auth-session", "forged-1")
         .header("x-auth-session", "forged-2")
         .header("X-Auth-Assertion", "forged.jwt.token")
@@ -240,10 +241,17 @@ async fn identity_injected_and_spoofs_stripped_on_required_route() {
     assert_eq!(seen(&e, "x-auth-user"), [USER]);
     assert_eq!(seen(&e, "x-auth-user-id"), [gw.user_id.to_string()]);
     assert_eq!(seen(&e, "x-auth-email"), [EMAIL]);
+    // The test user's address was never proved by a mailed link (adversarial pass: upstreams
+    // must be able to tell).
+    assert_eq!(seen(&e, "x-auth-email-verified"), ["false"]);
     assert_eq!(seen(&e, "x-auth-session"), [sid]);
     let mut names = identity_names(&e);
     names.sort();
-    assert_eq!(names, ["x-auth-email", "x-auth-session", "x-auth-user", "x-auth-user-id"], "{e}");
+    assert_eq!(
+        names,
+        ["x-auth-email", "x-auth-email-verified", "x-auth-session", "x-auth-user", "x-auth-user-id"],
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -268,7 +276,7 @@ async fn spoofs_stripped_on_optional_and_none_routes_in_every_spelling() {
     c.login().await;
     let e = echo(c.http.get(c.url("/opt/x")).header("x_auth_user", "mallory").send().await.unwrap()).await;
     assert_eq!(seen(&e, "x-auth-user"), [USER]);
-    assert_eq!(identity_names(&e).len(), 4, "{e}");
+    assert_eq!(identity_names(&e).len(), 5, "{e}");
     let e = echo(c.http.get(c.url("/pub/x")).header("x_auth_user", "mallory").send().await.unwrap()).await;
     assert!(identity_names(&e).is_empty(), "{e}");
 }
@@ -595,6 +603,11 @@ async fn forward_auth_verify() {
     assert_eq!(res.headers()["x-auth-user"], USER);
     assert_eq!(res.headers()["x-auth-user-id"], gw.user_id.to_string().as_str());
     assert_eq!(res.headers()["x-auth-email"], EMAIL);
+    assert_eq!(res.headers()["x-auth-email-verified"], "false");
+    assert!(gw.state.users.set_email(gw.user_id, Some(EMAIL), true).await.unwrap());
+    gw.state.sessions.user_cache().clear(); // as a confirmed POST /email/verify does
+    let res = c.http.get(&verify).send().await.unwrap();
+    assert_eq!(res.headers()["x-auth-email-verified"], "true", "after proving the address");
     assert_eq!(res.headers()["x-auth-session"], c.session_id().await.as_str());
     assert!(res.headers().get("x-auth-assertion").is_none(), "identity.jwt is off");
 

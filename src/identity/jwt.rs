@@ -4,7 +4,7 @@
 //! ```text
 //! header  {"alg":"EdDSA","typ":"JWT","kid":"<RFC 7638 thumbprint>"}
 //! claims  {"iss":"<public_url origin>","sub":"42","name":"alice","email":"a@example.com",
-//!          "sid":"<public session id>","aud":"<upstream origin>","iat":…,"exp":iat+60}
+//!          "email_verified":true,"sid":"<public session id>","aud":"<upstream origin>","iat":…,"exp":iat+60}
 //! ```
 //! The public keys are served as a JWK Set at `GET /.well-known/jwks.json`. A backend checks the
 //! signature with the key named by `kid`, then `aud` (its own origin as written in the route's
@@ -51,6 +51,10 @@ pub struct Claims {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Beside `email` (the OpenID Connect claim): whether the address was proved by a mailed
+    /// link. An unverified address is only what the user typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     /// The session's public id.
     pub sid: String,
     pub aud: String,
@@ -65,6 +69,7 @@ impl Claims {
             sub: auth.user.id.to_string(),
             name: auth.user.username.clone(),
             email: auth.user.email.clone(),
+            email_verified: auth.user.email.as_ref().map(|_| auth.user.email_verified),
             sid: auth.session.id.clone(),
             aud: audience.to_owned(),
             iat: now,
@@ -290,6 +295,7 @@ mod tests {
         let got = verify(&token, &jwks).unwrap();
         assert_eq!(got, claims);
         assert_eq!(got.sub, "42");
+        assert_eq!(got.email_verified, Some(false), "beside the address: whether it was proved");
         assert_eq!(got.exp - got.iat, 60);
         let jwk = &jwks["keys"][0];
         assert_eq!(

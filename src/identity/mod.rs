@@ -8,6 +8,7 @@
 //! | `X-Auth-User-Id` | the user's numeric id |
 //! | `X-Auth-User` | the username (UTF-8 bytes as they are) |
 //! | `X-Auth-Email` | the email address, when the account has one |
+//! | `X-Auth-Email-Verified` | `true` or `false`, beside `X-Auth-Email`: whether the owner proved the address by a mailed link. An unverified address is only what the user typed: never link accounts by it |
 //! | `X-Auth-Session` | the session's public id (as in `GET {base}/sessions`), never the cookie token |
 //! | `X-Auth-Assertion` | with `identity.jwt = true`: an EdDSA JWT, see [`jwt`] |
 //!
@@ -35,6 +36,7 @@ pub struct Identity {
     pub user_id: HeaderName,
     pub user: HeaderName,
     pub email: HeaderName,
+    pub email_verified: HeaderName,
     pub session: HeaderName,
     pub assertion: HeaderName,
     pub keys: Option<jwt::KeyRing>,
@@ -58,6 +60,7 @@ impl Identity {
             user_id: name("User-Id"),
             user: name("User"),
             email: name("Email"),
+            email_verified: name("Email-Verified"),
             session: name("Session"),
             assertion: name("Assertion"),
             keys: settings.raw.identity.jwt.then(|| jwt::KeyRing::new(settings.data_dir.join("jwt-keys"), KEY_PERIOD)),
@@ -94,6 +97,7 @@ impl Identity {
         text(&self.user, &auth.user.username);
         if let Some(email) = &auth.user.email {
             text(&self.email, email);
+            text(&self.email_verified, if auth.user.email_verified { "true" } else { "false" });
         }
         text(&self.session, &auth.session.id);
         if let Some(keys) = &self.keys {

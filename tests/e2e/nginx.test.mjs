@@ -140,6 +140,7 @@ test('logged in: the backend gets X-Auth-* from sessiongate, never client-sent o
     const h = ok.body.headers;
     assert.equal(h['x-auth-user'], USER);
     assert.equal(h['x-auth-email'], 'bob@example.com');
+    assert.equal(h['x-auth-email-verified'], 'false', 'an address never proved by a mailed link says so');
     assert.match(h['x-auth-user-id'] ?? '', /^\d+$/);
     assert.ok(h['x-auth-session'], 'X-Auth-Session');
     assert.doesNotMatch(h.cookie ?? '', /sessionid/, 'the session cookie is not forwarded to the backend');
@@ -168,6 +169,7 @@ test('logged in: the backend gets X-Auth-* from sessiongate, never client-sent o
         'X-Auth-User': 'admin',
         'x-auth-user-id': '1',
         'X-AUTH-EMAIL': 'admin@example.com',
+        'X-Auth-Email-Verified': 'true',
         'X-Auth-Session': 'forged',
         X_Auth_User: 'admin',
         'X-Auth-Assertion': 'forged.jwt.value',
@@ -178,7 +180,7 @@ test('logged in: the backend gets X-Auth-* from sessiongate, never client-sent o
     const authHeaders = raw.filter(([k]) => /^x[-_]auth/i.test(k));
     assert.deepEqual(
       authHeaders.map(([k]) => k.toLowerCase()).sort(),
-      ['x-auth-email', 'x-auth-session', 'x-auth-user', 'x-auth-user-id'],
+      ['x-auth-email', 'x-auth-email-verified', 'x-auth-session', 'x-auth-user', 'x-auth-user-id'],
       `exactly one of each identity header: ${JSON.stringify(authHeaders)}`,
     );
     for (const [, v] of authHeaders) assert.notEqual(v, 'admin');
