@@ -307,6 +307,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// `sessiongate audit`.
+/// Text as a terminal should print it: control characters (C0, DEL, C1) and bidirectional
+/// overrides escaped as `\u{…}`, so a username or user agent cannot move the cursor, rewrite
+/// earlier lines or reorder a column when an operator reads the table.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(bad) {
+        return text.into();
+    }
+    text.chars().map(|c| if bad(c) { format!("\\u{{{:x}}}", c as u32) } else { c.to_string() }).collect()
+}
+
 async fn audit_command(
     stores: &Stores,
     user: Option<&str>,
@@ -349,10 +360,10 @@ async fn audit_command(
             e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             e.event.as_str(),
             e.outcome.as_str(),
-            who,
-            dash(&e.ip),
-            dash(&e.session),
-            dash(&e.detail),
+            shown(&who),
+            shown(&dash(&e.ip)),
+            shown(&dash(&e.session)),
+            shown(&dash(&e.detail)),
         );
     }
     Ok(())
@@ -479,8 +490,8 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
                     println!(
                         "{:<6} {:<24} {:<32} {:<8} {}",
                         u.id,
-                        u.username,
-                        u.email.as_deref().unwrap_or("-"),
+                        shown(&u.username),
+                        shown(u.email.as_deref().unwrap_or("-")),
                         u.is_active,
                         last
                     );
@@ -634,8 +645,8 @@ async fn session_command(stores: &Stores, cmd: &SessionCommand) -> Result<(), Fa
                     println!(
                         "{:<24} {:<16} {:<16} {:<26} {}",
                         s.id,
-                        name_of(s.user_id),
-                        s.ip.as_deref().unwrap_or("-"),
+                        shown(&name_of(s.user_id)),
+                        shown(s.ip.as_deref().unwrap_or("-")),
                         s.last_seen_at.to_rfc3339(),
                         s.expires_at().to_rfc3339()
                     );
@@ -673,4 +684,19 @@ async fn session_command(stores: &Stores, cmd: &SessionCommand) -> Result<(), Fa
         SessionCommand::Revoke { .. } => return Err(Failure::usage("give a session id or --user NAME")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn table_text_cannot_drive_the_terminal() {
+        assert_eq!(shown("alice"), "alice");
+        assert_eq!(shown("Zoë 田中"), "Zoë 田中");
+        // Adversarial finding: a user agent with ESC sequences rewrote the audit table.
+        assert_eq!(shown("curl\u{1b}[2J\u{1b}[1;1Hok"), "curl\\u{1b}[2J\\u{1b}[1;1Hok");
+        assert_eq!(shown("a\rb\nc\u{7f}\u{9b}"), "a\\u{d}b\\u{a}c\\u{7f}\\u{9b}");
+        assert_eq!(shown("evil\u{202E}gpj.exe"), "evil\\u{202e}gpj.exe");
+    }
 }

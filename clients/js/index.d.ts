@@ -85,6 +85,11 @@ export interface ClientOptions {
   csrfCookieName?: string;
   /** sessiongate's `csrf.header_name`. Default `'X-CSRFToken'`. */
   csrfHeaderName?: string;
+  /**
+   * More origins `fetch` may send the CSRF token and cookies to, besides sessiongate's
+   * (`baseUrl`) and the page's own. To any other origin `fetch` is a plain fetch.
+   */
+  trustedOrigins?: string[];
 }
 
 export interface SessiongateClient {
@@ -142,7 +147,9 @@ export interface SessiongateClient {
   /**
    * fetch() for the app's own API: `credentials: 'include'`, `X-CSRFToken` on unsafe methods,
    * one token refresh and retry on 403 `csrf_failed` (when the body is replayable). Relative
-   * URLs are resolved against `baseUrl`. Resolves to the Response whatever its status.
+   * URLs are resolved against `baseUrl`. Resolves to the Response whatever its status. To an
+   * origin other than sessiongate's, the page's or `trustedOrigins`, it sends no token and
+   * `credentials: 'same-origin'` unless `init.credentials` says otherwise.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
 }

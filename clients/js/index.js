@@ -79,6 +79,8 @@ export class RateLimitedError extends SessiongateError {
  * @param {(error: NotAuthenticatedError) => void} [options.onUnauthenticated] called when a request meets 401 `not_authenticated`
  * @param {string} [options.csrfCookieName='csrftoken'] sessiongate's `csrf.cookie_name`
  * @param {string} [options.csrfHeaderName='X-CSRFToken'] sessiongate's `csrf.header_name`
+ * @param {string[]} [options.trustedOrigins=[]] more origins `client.fetch` may send the CSRF token
+ *   and cookies to (besides sessiongate's and this page's); to any other it is a plain fetch
  */
 export function createClient(options = {}) {
   const {
@@ -88,6 +90,7 @@ export function createClient(options = {}) {
     onUnauthenticated,
     csrfCookieName = 'csrftoken',
     csrfHeaderName = 'X-CSRFToken',
+    trustedOrigins = [],
   } = options;
 
   const base = String(baseUrl).replace(/\/+$/, '');
@@ -116,6 +119,39 @@ export function createClient(options = {}) {
     if (typeof location === 'undefined') return false;
     try {
       return new URL(base, location.href).origin === location.origin;
+    } catch {
+      return false;
+    }
+  }
+
+  // The origins the token (and the cookies) may go to: sessiongate's, and this page's own.
+  // A token sent elsewhere could be replayed from there; client.fetch to any other origin is a
+  // plain fetch.
+  function tokenOrigins() {
+    const here = typeof location !== 'undefined' ? location.href : undefined;
+    const origins = new Set();
+    for (const o of trustedOrigins) {
+      try {
+        origins.add(new URL(String(o)).origin);
+      } catch {
+        // Not an absolute URL: nothing to trust.
+      }
+    }
+    if (here) origins.add(new URL(here).origin);
+    try {
+      if (base) origins.add(new URL(base, here).origin);
+    } catch {
+      // A relative baseUrl without a page: requests to it are relative too.
+    }
+    return origins;
+  }
+
+  function mayCarryToken(target) {
+    const href = typeof target === 'string' ? target : String(target.url ?? target.href ?? target);
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(href) && !href.startsWith('//')) return true; // relative: this origin
+    try {
+      const here = typeof location !== 'undefined' ? location.href : undefined;
+      return tokenOrigins().has(new URL(href, here).origin);
     } catch {
       return false;
     }
@@ -210,12 +246,16 @@ export function createClient(options = {}) {
   /**
    * fetch() for the app's own API calls: cookies included, X-CSRFToken on unsafe methods,
    * one refresh-and-retry on 403 csrf_failed. Resolves to the Response, whatever its status.
+   * To an origin other than sessiongate's, this page's or `trustedOrigins`, it is a plain
+   * fetch: no token, and cookies only as `credentials` (default 'same-origin') says.
    */
   async function clientFetch(input, init = {}) {
     const isRequest = typeof Request !== 'undefined' && input instanceof Request;
     const method = String(init.method ?? (isRequest ? input.method : 'GET')).toUpperCase();
     const unsafe = !SAFE_METHODS.has(method);
     const target = isRequest ? input : resolveUrl(input);
+    const trusted = mayCarryToken(target);
+    const carries = unsafe && trusted;
     // A Request carrying a body can be sent twice only from a clone taken before the first send.
     let spare = null;
     let replayable = isReplayable(init.body);
@@ -227,16 +267,17 @@ export function createClient(options = {}) {
       }
     }
 
-    let used = unsafe ? await currentToken() : null;
+    let used = carries ? await currentToken() : null;
     const send = (req) => {
       const headers = new Headers(isRequest ? req.headers : undefined);
       if (init.headers) new Headers(init.headers).forEach((v, k) => headers.set(k, v));
-      if (unsafe) headers.set(csrfHeaderName, used);
-      return doFetch(req, { ...init, method, headers, credentials: init.credentials ?? 'include' });
+      if (carries) headers.set(csrfHeaderName, used);
+      const credentials = init.credentials ?? (trusted ? 'include' : 'same-origin');
+      return doFetch(req, { ...init, method, headers, credentials });
     };
 
     let res = await send(target);
-    if (unsafe && res.status === 403) {
+    if (carries && res.status === 403) {
       const problem = await peekProblem(res);
       if (problem && problem.code === 'csrf_failed') {
         used = await recoverToken(used); // also fixes the token for the next request

@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::response::Response;
 use http::StatusCode;
 
 use super::{SessionView, require_auth, with_cookies};
 use crate::api::AppState;
 use crate::api::types::{Revoked, SessionList};
-use crate::http::Problem;
+use crate::http::{ApiPath, Problem};
 use crate::session::RequestContext;
 
 /// `GET /sessions`: my live sessions, the current one marked.
@@ -45,7 +45,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, Problem> {
     let a = require_auth(&ctx)?;
     if !state.sessions.revoke(&id, Some(a.user.id)).await? {

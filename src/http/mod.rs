@@ -7,9 +7,11 @@ pub mod headers;
 pub mod json;
 pub mod origin;
 pub mod overrides;
+pub mod path;
 pub mod problem;
 pub mod route;
 
 pub use client_ip::client_ip;
 pub use json::ApiJson;
+pub use path::ApiPath;
 pub use problem::Problem;

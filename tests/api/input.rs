@@ -70,3 +70,20 @@ async fn unknown_methods_on_api_paths_are_problems() {
     let res = b.client.get(b.url("/login")).send().await.unwrap();
     assert_eq!(problem(res).await.0, 405);
 }
+
+/// Adversarial finding: a path id that is not valid percent-encoded UTF-8 got axum's plain-text
+/// 400 instead of problem JSON.
+#[tokio::test]
+async fn odd_session_ids_in_the_path_get_problems() {
+    let gw = start("").await;
+    let b = Browser::new(&gw);
+    let token = b.login().await;
+    for (id, want) in [("%ff", 400), ("%c3%28", 400), ("nope", 404), ("..%2f..%2fcsrf", 404)] {
+        let res =
+            b.client.delete(b.url(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send().await.unwrap();
+        let (status, code, v) = problem(res).await;
+        assert_eq!(status, want, "{id}: {v}");
+        assert_eq!(code, if want == 400 { "invalid_request" } else { "not_found" }, "{id}");
+    }
+    assert_eq!(b.whoami().await, 200, "still logged in");
+}

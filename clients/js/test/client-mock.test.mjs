@@ -287,6 +287,47 @@ test('URL building: baseUrl trailing slash, authPath without leading slash, abso
   assert.deepEqual(seen, ['https://gw.test/auth/csrf', 'https://gw.test/api/x', 'https://gw.test/api/y', 'https://other.test/z']);
 });
 
+// Adversarial finding: client.fetch attached the CSRF token (and credentials: 'include') to
+// requests for any origin, handing the token to a third-party API the app happened to call.
+test('client.fetch sends the token and cookies only to sessiongate, this page or trustedOrigins', async () => {
+  const seen = [];
+  const client = createClient({
+    baseUrl: 'https://gw.test',
+    trustedOrigins: ['https://api2.test/'],
+    fetch: async (input, init = {}) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.endsWith('/csrf')) {
+        return new Response(JSON.stringify({ csrfToken: 'a'.repeat(64) }), { headers: { 'content-type': 'application/json' } });
+      }
+      seen.push([url, new Headers(init.headers).get('x-csrftoken'), init.credentials]);
+      return new Response('{}', { headers: { 'content-type': 'application/json' } });
+    },
+  });
+  const token = 'a'.repeat(64);
+  await client.fetch('/api/x', { method: 'POST' });
+  await client.fetch('https://gw.test/api/y', { method: 'DELETE' });
+  await client.fetch('https://api2.test/z', { method: 'POST' });
+  await client.fetch('https://evil.test/collect', { method: 'POST' });
+  await client.fetch('//evil.test/collect', { method: 'PUT' });
+  await client.fetch(new URL('https://evil.test/u'), { method: 'POST' });
+  await client.fetch(new Request('https://evil.test/r', { method: 'POST' }));
+  await client.fetch('https://GW.test:443/api/case', { method: 'POST' });
+  await client.fetch('https://gw.test.evil.test/api', { method: 'POST' });
+  await client.fetch('https://evil.test/x', { method: 'POST', credentials: 'include' });
+  assert.deepEqual(seen, [
+    ['https://gw.test/api/x', token, 'include'],
+    ['https://gw.test/api/y', token, 'include'],
+    ['https://api2.test/z', token, 'include'],
+    ['https://evil.test/collect', null, 'same-origin'],
+    ['//evil.test/collect', null, 'same-origin'],
+    ['https://evil.test/u', null, 'same-origin'],
+    ['https://evil.test/r', null, 'same-origin'],
+    ['https://GW.test:443/api/case', token, 'include'],
+    ['https://gw.test.evil.test/api', null, 'same-origin'],
+    ['https://evil.test/x', null, 'include'],
+  ]);
+});
+
 test('2FA enrollment, reauth with a code, email change (mock)', async () => {
   const { client } = newBrowser();
   await client.login('alice', PASSWORD);
