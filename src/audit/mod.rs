@@ -15,6 +15,12 @@
 //! (`sessiongate_audit_dropped_total`) and a warning logged (at most every 10 s). The log line is
 //! written in any case, so the log stays complete.
 //!
+//! Anonymous noise is sampled: CSRF rejections and rate-limit refusals of requests without a
+//! session cost an attacker nothing, so at most [`ANONYMOUS_PER_IP`] of them per client IP (per
+//! /64) and minute are recorded (log line, row, webhook); the rest are only counted
+//! (`sessiongate_audit_suppressed_total`, and a warning at most every 10 s). Events of a
+//! logged-in user, and every login, signup and reset attempt, are always recorded.
+//!
 //! Handlers need not know about auditing: [`layer::observe`] derives the event from the route,
 //! the status and the problem code. A handler that knows more (which user logged in, which
 //! session was opened) attaches an [`AuditNote`] to its response.
@@ -255,6 +261,22 @@ struct Inner {
     webhook: Option<mpsc::Sender<Msg>>,
     dropped: AtomicU64,
     last_warning: AtomicU64,
+    /// Per client IP: anonymous CSRF and rate-limit events recorded.
+    anonymous: crate::ratelimit::PerKey,
+    suppressed: AtomicU64,
+    last_suppressed_warning: AtomicU64,
+}
+
+/// Anonymous CSRF rejections and rate-limit refusals recorded per client IP and minute.
+pub const ANONYMOUS_PER_IP: u32 = 30;
+/// Client IPs the sampler tracks (digests; the least active tenth is forgotten beyond).
+const ANONYMOUS_KEYS: usize = 10_000;
+
+fn sampler() -> crate::ratelimit::PerKey {
+    crate::ratelimit::PerKey::new(
+        crate::config::Rate { count: ANONYMOUS_PER_IP, per: Duration::from_secs(60) },
+        ANONYMOUS_KEYS,
+    )
 }
 
 impl Auditor {
@@ -266,6 +288,9 @@ impl Auditor {
             webhook: None,
             dropped: AtomicU64::new(0),
             last_warning: AtomicU64::new(0),
+            anonymous: sampler(),
+            suppressed: AtomicU64::new(0),
+            last_suppressed_warning: AtomicU64::new(0),
         }))
     }
 
@@ -289,11 +314,23 @@ impl Auditor {
             tokio::spawn(hook.run(rx));
             tx
         });
-        Auditor(Arc::new(Inner { table, store, webhook, dropped: AtomicU64::new(0), last_warning: AtomicU64::new(0) }))
+        Auditor(Arc::new(Inner {
+            table,
+            store,
+            webhook,
+            dropped: AtomicU64::new(0),
+            last_warning: AtomicU64::new(0),
+            anonymous: sampler(),
+            suppressed: AtomicU64::new(0),
+            last_suppressed_warning: AtomicU64::new(0),
+        }))
     }
 
     /// Log `e` now and queue it for the table and the webhook; never waits.
     pub fn record(&self, e: AuditEvent) {
+        if self.is_excess_noise(&e) {
+            return;
+        }
         log(&e);
         ::metrics::counter!("sessiongate_audit_events_total", "event" => e.event.as_str(), "outcome" => e.outcome.as_str())
             .increment(1);
@@ -306,6 +343,37 @@ impl Auditor {
                 self.offer(s, Msg::Event(Box::new(e)), "table");
             }
         }
+    }
+
+    /// Whether `e` is an anonymous CSRF or rate-limit event beyond its IP's sample.
+    fn is_excess_noise(&self, e: &AuditEvent) -> bool {
+        let anonymous = e.user_id.is_none() && e.username.is_none();
+        if !anonymous || !matches!(e.event, Event::CsrfRejected | Event::RateLimited) {
+            return false;
+        }
+        let Some(ip) = e.ip.as_deref().and_then(|ip| ip.parse().ok()) else { return false };
+        if self.0.anonymous.attempt(&crate::ratelimit::ip_key(ip)).is_ok() {
+            return false;
+        }
+        let total = self.0.suppressed.fetch_add(1, Ordering::Relaxed) + 1;
+        ::metrics::counter!("sessiongate_audit_suppressed_total", "event" => e.event.as_str()).increment(1);
+        let now = unix_secs();
+        let last = self.0.last_suppressed_warning.load(Ordering::Relaxed);
+        if now >= last + 10
+            && self.0.last_suppressed_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            tracing::warn!(
+                target: "sessiongate::audit",
+                suppressed_total = total,
+                "anonymous CSRF and rate-limit events beyond {ANONYMOUS_PER_IP} per IP and minute are counted, not recorded"
+            );
+        }
+        true
+    }
+
+    /// Anonymous CSRF and rate-limit events not recorded (beyond their IP's sample), since start.
+    pub fn suppressed(&self) -> u64 {
+        self.0.suppressed.load(Ordering::Relaxed)
     }
 
     fn offer(&self, tx: &mpsc::Sender<Msg>, msg: Msg, sink: &'static str) {
@@ -393,5 +461,42 @@ async fn write_rows(mut rx: mpsc::Receiver<Msg>, store: AuditStore) {
         for ack in acks {
             let _ = ack.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event: Event, ip: &str, user: Option<i64>) -> AuditEvent {
+        let mut e = AuditEvent::new(event, Outcome::Failure);
+        e.ip = Some(ip.into());
+        e.user_id = user;
+        e
+    }
+
+    /// Adversarial finding: every anonymous CSRF rejection was a row, so one client could
+    /// write rows as fast as it could send requests.
+    #[test]
+    fn anonymous_noise_is_sampled_per_ip() {
+        let a = Auditor::log_only();
+        for _ in 0..100 {
+            a.record(event(Event::CsrfRejected, "203.0.113.9", None));
+        }
+        assert_eq!(a.suppressed(), 100 - u64::from(ANONYMOUS_PER_IP));
+        // The same /64 is one client.
+        a.record(event(Event::RateLimited, "2001:db8::1", None));
+        for _ in 0..50 {
+            a.record(event(Event::RateLimited, "2001:db8::2", None));
+        }
+        assert_eq!(a.suppressed(), 100 - u64::from(ANONYMOUS_PER_IP) + 51 - u64::from(ANONYMOUS_PER_IP));
+        // Another client, a logged-in user, and logins are always recorded.
+        let before = a.suppressed();
+        a.record(event(Event::CsrfRejected, "198.51.100.7", None));
+        for _ in 0..50 {
+            a.record(event(Event::CsrfRejected, "203.0.113.9", Some(42)));
+            a.record(event(Event::Login, "203.0.113.9", None));
+        }
+        assert_eq!(a.suppressed(), before);
     }
 }
