@@ -425,7 +425,7 @@ async fn check(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
-fn read_password(stdin: bool, username: &str, min: usize) -> Result<(String, bool), Failure> {
+fn read_password(stdin: bool, username: &str, email: Option<&str>, min: usize) -> Result<(String, bool), Failure> {
     let password = if stdin {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s).map_err(|e| Failure::runtime(format!("reading stdin: {e}")))?;
@@ -440,7 +440,7 @@ fn read_password(stdin: bool, username: &str, min: usize) -> Result<(String, boo
     } else {
         return Ok((crate::secret::random_b64(18), true));
     };
-    crate::password::policy::check(&password, username, min)
+    crate::password::policy::check(&password, username, email, min)
         .map_err(|w| Failure::usage(format!("password {}", w.0)))?;
     Ok((password, false))
 }
@@ -462,7 +462,7 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
             let normalized = crate::users::names::normalize_username(name);
             crate::api::check_username(&normalized, email.as_deref())
                 .map_err(|p| Failure::usage(format!("username: {}", p.detail)))?;
-            let (password, generated) = read_password(*password_stdin, name, min)?;
+            let (password, generated) = read_password(*password_stdin, name, email.as_deref(), min)?;
             let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
             let user = stores
                 .users
@@ -500,7 +500,7 @@ async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Resul
         }
         UserCommand::Passwd { name, password_stdin } => {
             let user = find_user(stores, name).await?;
-            let (password, generated) = read_password(*password_stdin, &user.username, min)?;
+            let (password, generated) = read_password(*password_stdin, &user.username, user.email.as_deref(), min)?;
             let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
             stores.users.set_password(user.id, &hash).await.map_err(|e| rt(&e))?;
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;

@@ -56,8 +56,13 @@ pub async fn change(
         p.errors = Some([("currentPassword".to_owned(), "incorrect".to_owned())].into());
         return Err(p);
     }
-    policy::check(&body.new_password, &a.user.username, state.settings.raw.users.password_min_length)
-        .map_err(|w| weak("newPassword", w.0))?;
+    policy::check(
+        &body.new_password,
+        &a.user.username,
+        a.user.email.as_deref(),
+        state.settings.raw.users.password_min_length,
+    )
+    .map_err(|w| weak("newPassword", w.0))?;
     let hash = state.passwords.hash(body.new_password).await?;
     if !state.users.set_password(a.user.id, &hash).await? {
         return Err(Problem::not_authenticated());
@@ -180,8 +185,13 @@ pub async fn confirm_reset(
         return Err(Problem::invalid_token());
     };
     // The policy is checked before the token is used up: a refused password keeps the link.
-    policy::check(&body.new_password, &user.username, state.settings.raw.users.password_min_length)
-        .map_err(|w| weak("newPassword", w.0))?;
+    policy::check(
+        &body.new_password,
+        &user.username,
+        user.email.as_deref(),
+        state.settings.raw.users.password_min_length,
+    )
+    .map_err(|w| weak("newPassword", w.0))?;
     let password_hash = state.passwords.hash(body.new_password).await?;
     let Some(token) = state.users.consume_token(&hash, TokenPurpose::PasswordReset, Utc::now()).await? else {
         return Err(Problem::invalid_token());

@@ -58,7 +58,7 @@ pub async fn signup(
         check_email(e)?;
     }
     check_username(&username, email.as_deref())?;
-    policy::check(&body.password, &username, state.settings.raw.users.password_min_length)
+    policy::check(&body.password, &username, email.as_deref(), state.settings.raw.users.password_min_length)
         .map_err(|w| Problem::weak_password(w.0))?;
 
     let hash = state.passwords.hash(body.password).await?;
