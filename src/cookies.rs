@@ -30,6 +30,9 @@ pub struct RequestCookies {
 /// Session cookies beyond the first that are looked at (each costs a store lookup).
 pub const MAX_TOSSED: usize = 3;
 
+/// The cookie of a two-step login's pending password step (`crate::mfa::Pending`, sealed).
+pub const MFA_PENDING_COOKIE: &str = "sessiongate_mfa";
+
 impl CookiePolicy {
     pub fn new(settings: CookieSettings) -> Self {
         CookiePolicy { settings }
@@ -127,7 +130,7 @@ impl CookiePolicy {
     /// Whether `name` is the session or the pending two-step login cookie in any spelling
     /// ([`same_cookie`]): cookies only the gateway may read or set.
     pub fn is_gateway_cookie(&self, name: &str) -> bool {
-        same_cookie(name, &self.settings.session_name) || same_cookie(name, crate::mfa::PENDING_COOKIE)
+        same_cookie(name, &self.settings.session_name) || same_cookie(name, MFA_PENDING_COOKIE)
     }
 
     /// Whether an upstream may set the cookie `name`: never a gateway cookie, and the CSRF cookie

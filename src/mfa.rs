@@ -34,8 +34,9 @@ pub const DIGITS: usize = 6;
 pub const RECOVERY_CODES: usize = 10;
 /// How long the password step of a two-step login stays valid.
 pub const PENDING_TTL: Duration = Duration::from_secs(300);
-/// Cookie carrying [`Pending`] (with `__Host-` in front when `cookies.host_prefix` is set).
-pub const PENDING_COOKIE: &str = "sessiongate_mfa";
+/// Cookie carrying [`Pending`] (with `__Host-` in front when `cookies.host_prefix` is set);
+/// defined with the other gateway cookies, which are never passed to upstreams.
+pub use crate::cookies::MFA_PENDING_COOKIE as PENDING_COOKIE;
 
 const SEAL_VERSION: u8 = 1;
 const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
