@@ -10,19 +10,18 @@
 //! - the old address gets a notice with a single-use link that cancels it without logging in.
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use http::StatusCode;
 use serde::Deserialize;
 
 use super::account::{self, send_verification};
-use super::{check_email, require_auth, require_recent_auth};
+use super::{ClientIp, RecentlyAuthenticated, check_email};
 use crate::api::AppState;
 use crate::api::types::{EmailVerified, Empty};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
-use crate::session::RequestContext;
 use crate::users::{AccountToken, TokenPurpose, User, login_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -48,14 +47,13 @@ pub struct ChangeBody {
 )]
 pub async fn change(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    RecentlyAuthenticated(a): RecentlyAuthenticated,
+    ClientIp(client_ip): ClientIp,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
-    require_recent_auth(&a, state.settings.reauth_window)?;
     let email = body.email.trim().to_owned();
     check_email(&email)?;
-    state.limits.reset_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
+    state.limits.reset_ip.check(&crate::ratelimit::ip_key(client_ip)).await?;
     let current = a.user.email.as_deref().map(login_key);
     if current.as_deref() == Some(login_key(&email).as_str()) {
         let cancelled = account::void_email_changes(&state, a.user.id).await;

@@ -8,7 +8,7 @@ use crate::http::Problem;
 impl From<crate::session::StoreError> for Problem {
     fn from(e: crate::session::StoreError) -> Self {
         tracing::error!(error = %e, "session store failed");
-        Problem::overloaded("The session store is unavailable; try again shortly.")
+        Problem::store_unavailable()
     }
 }
 

@@ -160,18 +160,24 @@ async fn upgrade_hash_now(state: &AppState, user: &crate::users::User, password:
     if !state.users.rehash_on_login() || !state.passwords.needs_rehash(&user.password_hash) {
         return user.password_hash.clone();
     }
-    match state.passwords.hash(password).await {
-        Ok(h) => match state.users.set_password(user.id, &h).await {
-            Ok(true) => h,
-            Ok(false) => user.password_hash.clone(),
-            Err(e) => {
-                tracing::warn!(error = %e, "password hash upgrade failed");
-                user.password_hash.clone()
-            }
-        },
+    rehash(state, user.id, password).await.unwrap_or_else(|| user.password_hash.clone())
+}
+
+/// Hash `password` anew and store it; the new hash, or None (logged) when that failed.
+async fn rehash(state: &AppState, id: i64, password: String) -> Option<String> {
+    let hash = match state.passwords.hash(password).await {
+        Ok(h) => h,
         Err(e) => {
             tracing::warn!(error = %e, "password hash upgrade skipped");
-            user.password_hash.clone()
+            return None;
+        }
+    };
+    match state.users.set_password(id, &hash).await {
+        Ok(true) => Some(hash),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "password hash upgrade failed");
+            None
         }
     }
 }
@@ -186,14 +192,5 @@ fn upgrade_hash(state: &AppState, user: &crate::users::User, password: String) {
         return;
     }
     let (state, id) = (state.clone(), user.id);
-    tokio::spawn(async move {
-        match state.passwords.hash(password).await {
-            Ok(h) => {
-                if let Err(e) = state.users.set_password(id, &h).await {
-                    tracing::warn!(error = %e, "password hash upgrade failed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "password hash upgrade skipped"),
-        }
-    });
+    tokio::spawn(async move { rehash(&state, id, password).await });
 }

@@ -29,7 +29,7 @@ pub async fn logout(
             tracing::info!(user_id = a.user.id, session = %a.session.id, "logout");
         }
         AuthState::Unavailable => {
-            return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
+            return Err(Problem::store_unavailable());
         }
         AuthState::Anonymous => {}
     }

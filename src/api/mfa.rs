@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::account::{self, check_second_factor, open_totp, unix_now};
-use super::{login, require_auth, require_recent_auth, with_cookies};
+use super::{RecentlyAuthenticated, login, with_cookies};
 use crate::api::AppState;
 use crate::api::types::{RecoveryCodes, TotpSetup};
 use crate::http::{ApiJson, Problem};
@@ -34,10 +34,8 @@ fn already_on() -> Problem {
 )]
 pub async fn setup(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    RecentlyAuthenticated(a): RecentlyAuthenticated,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
-    require_recent_auth(&a, state.settings.reauth_window)?;
     if a.user.mfa {
         return Err(already_on());
     }
@@ -75,11 +73,9 @@ pub struct ConfirmBody {
 )]
 pub async fn confirm(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    RecentlyAuthenticated(a): RecentlyAuthenticated,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
-    require_recent_auth(&a, state.settings.reauth_window)?;
     let pending = state.users.totp(a.user.id).await?;
     let Some(t) = pending.filter(|t| !t.enabled) else {
         return Err(if a.user.mfa {
@@ -126,10 +122,8 @@ pub async fn confirm(
 )]
 pub async fn disable(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    RecentlyAuthenticated(a): RecentlyAuthenticated,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
-    require_recent_auth(&a, state.settings.reauth_window)?;
     let was_on = a.user.mfa;
     state.users.disable_totp(a.user.id).await?;
     if was_on {

@@ -1,10 +1,12 @@
 //! The JSON auth API (SPEC §4), mounted under `auth.base_path`. One file per flow. Handlers
-//! never parse cookies or check origins: they read the [`RequestContext`] the layers built.
+//! never parse cookies or check origins: they take the [`extract`]ors ([`CurrentUser`],
+//! [`RecentlyAuthenticated`], [`ClientIp`]) over the [`RequestContext`] the layers built.
 
 mod account;
 mod csrf;
 mod email;
 mod errors;
+pub mod extract;
 mod health;
 mod login;
 mod logout;
@@ -19,14 +21,12 @@ pub mod state;
 pub mod types;
 mod verify;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use chrono::Utc;
 use http::{HeaderMap, HeaderValue, header};
 
+pub use extract::{ClientIp, CurrentUser, RecentlyAuthenticated};
 pub use health::{healthz, readyz};
 pub use signup::{check_email, check_username};
 pub use state::{AppState, Stores};
@@ -34,7 +34,7 @@ pub use types::SessionView;
 pub use verify::jwks;
 
 use crate::http::Problem;
-use crate::session::{AuthState, Authenticated, RequestContext};
+use crate::session::RequestContext;
 use crate::session::{ClientInfo, Session};
 
 /// The auth API router (without the CSRF and session layers, which `server` wraps around it).
@@ -83,23 +83,6 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .fallback(|| async { Problem::not_found("No such endpoint.") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() });
     (router, doc)
-}
-
-/// The logged-in user of this request, or the right problem: 401, or 503 when the store failed.
-pub fn require_auth(ctx: &RequestContext) -> Result<Arc<Authenticated>, Problem> {
-    match &ctx.auth {
-        AuthState::Authenticated(a) => Ok(a.clone()),
-        AuthState::Anonymous => Err(Problem::not_authenticated()),
-        AuthState::Unavailable => Err(Problem::overloaded("The session store is unavailable; try again shortly.")),
-    }
-}
-
-/// SPEC §7: sensitive operations (password, 2FA and email changes) need the session's
-/// `authenticatedAt` (login or `/reauth`) within `auth.reauth_window`, else 403 `reauth_required`.
-pub fn require_recent_auth(a: &Authenticated, window: std::time::Duration) -> Result<(), Problem> {
-    let age = Utc::now().signed_duration_since(a.session.authenticated_at);
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    if age <= window { Ok(()) } else { Err(Problem::reauth_required()) }
 }
 
 pub fn client_info(ctx: &RequestContext, headers: &HeaderMap) -> ClientInfo {

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::account::{self, check_password, rotated, weak};
-use super::{check_email, require_auth, require_recent_auth};
+use super::{ClientIp, RecentlyAuthenticated, check_email};
 use crate::api::AppState;
 use crate::api::types::Empty;
 use crate::http::{ApiJson, Problem};
@@ -41,15 +41,14 @@ pub struct ChangeBody {
 )]
 pub async fn change(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    RecentlyAuthenticated(a): RecentlyAuthenticated,
+    ClientIp(client_ip): ClientIp,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
-    require_recent_auth(&a, state.settings.reauth_window)?;
     if body.current_password.is_empty() {
         return Err(Problem::field("currentPassword", "required"));
     }
-    if !check_password(&state, &a.user, body.current_password, ctx.client_ip).await? {
+    if !check_password(&state, &a.user, body.current_password, client_ip).await? {
         tracing::info!(user_id = a.user.id, "password change: wrong current password");
         let mut p = Problem::invalid_credentials();
         p.detail = "The current password is incorrect.".into();

@@ -1,12 +1,11 @@
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::account::{check_password, check_second_factor, rotated};
-use super::require_auth;
+use super::{ClientIp, CurrentUser};
 use crate::api::AppState;
 use crate::http::{ApiJson, Problem};
-use crate::session::RequestContext;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -34,11 +33,11 @@ pub struct ReauthBody {
 )]
 pub async fn reauth(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    CurrentUser(a): CurrentUser,
+    ClientIp(client_ip): ClientIp,
     ApiJson(body): ApiJson<ReauthBody>,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
-    state.limits.login_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
+    state.limits.login_ip.check(&crate::ratelimit::ip_key(client_ip)).await?;
     let password = body.password.filter(|p| !p.is_empty());
     let second = body.code.is_some() || body.recovery_code.is_some();
     if a.user.mfa {
@@ -52,13 +51,13 @@ pub async fn reauth(
             ));
         }
         if let Some(password) = password {
-            wrong_password_unless(check_password(&state, &a.user, password, ctx.client_ip).await?, &a)?;
+            wrong_password_unless(check_password(&state, &a.user, password, client_ip).await?, &a)?;
         }
         check_second_factor(&state, &a.user, body.code.as_deref(), body.recovery_code.as_deref()).await?;
     } else {
         match password {
             Some(password) => {
-                wrong_password_unless(check_password(&state, &a.user, password, ctx.client_ip).await?, &a)?;
+                wrong_password_unless(check_password(&state, &a.user, password, client_ip).await?, &a)?;
             }
             None if second => {
                 return Err(Problem::field("code", "two-factor authentication is not on; confirm with your password"));

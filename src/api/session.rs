@@ -1,10 +1,8 @@
 use axum::Json;
-use axum::extract::Extension;
 
-use super::{SessionView, require_auth};
+use super::{CurrentUser, SessionView};
 use crate::api::types::WhoAmI;
 use crate::http::Problem;
-use crate::session::RequestContext;
 use crate::users::PublicUser;
 
 /// `GET /session`: who am I.
@@ -17,8 +15,7 @@ use crate::users::PublicUser;
         (status = "default", response = crate::api::types::Problem),
     )
 )]
-pub async fn whoami(Extension(ctx): Extension<RequestContext>) -> Result<Json<WhoAmI>, Problem> {
-    let a = require_auth(&ctx)?;
+pub async fn whoami(CurrentUser(a): CurrentUser) -> Result<Json<WhoAmI>, Problem> {
     // Typed, not `json!`: the hottest auth endpoint skips building a `Value` tree.
     Ok(Json(WhoAmI { user: PublicUser::from(&a.user), session: SessionView::new(&a.session, Some(&a.session.id)) }))
 }

@@ -1,13 +1,12 @@
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 
-use super::{SessionView, require_auth, with_cookies};
+use super::{CurrentUser, SessionView, with_cookies};
 use crate::api::AppState;
 use crate::api::types::{Revoked, SessionList};
 use crate::http::{ApiPath, Problem};
-use crate::session::RequestContext;
 
 /// `GET /sessions`: my live sessions, the current one marked.
 #[utoipa::path(
@@ -20,11 +19,7 @@ use crate::session::RequestContext;
         (status = "default", response = crate::api::types::Problem),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
-) -> Result<Json<SessionList>, Problem> {
-    let a = require_auth(&ctx)?;
+pub async fn list(State(state): State<AppState>, CurrentUser(a): CurrentUser) -> Result<Json<SessionList>, Problem> {
     let sessions = state.sessions.list(a.user.id).await?;
     let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, Some(&a.session.id))).collect();
     Ok(Json(SessionList { sessions: views }))
@@ -44,10 +39,9 @@ pub async fn list(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    CurrentUser(a): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, Problem> {
-    let a = require_auth(&ctx)?;
     if !state.sessions.revoke(&id, Some(a.user.id)).await? {
         return Err(Problem::not_found("No such session."));
     }
@@ -69,9 +63,8 @@ pub async fn revoke(
 )]
 pub async fn revoke_others(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    CurrentUser(a): CurrentUser,
 ) -> Result<Json<Revoked>, Problem> {
-    let a = require_auth(&ctx)?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
     // "That was not me": whatever those sessions asked for is void too.
     super::account::void_email_changes(&state, a.user.id).await;

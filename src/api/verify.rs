@@ -23,7 +23,7 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode};
 
-use super::require_auth;
+use super::extract::authenticated;
 use crate::api::AppState;
 use crate::http::Problem;
 use crate::http::headers::add_vary;
@@ -51,7 +51,7 @@ pub async fn verify(
     Extension(ctx): Extension<RequestContext>,
     headers: HeaderMap,
 ) -> Response {
-    let auth = match require_auth(&ctx) {
+    let auth = match authenticated(&ctx) {
         Ok(a) => a,
         Err(p) => return p.into_response(),
     };

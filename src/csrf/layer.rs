@@ -108,7 +108,7 @@ impl CsrfGuard {
             AuthState::Authenticated(a) => Some(a.session.csrf_secret.clone()),
             AuthState::Anonymous => None,
             AuthState::Unavailable => {
-                return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
+                return Err(Problem::store_unavailable());
             }
         };
         let (submitted, source) = match form {

@@ -200,6 +200,11 @@ impl Problem {
         p
     }
 
+    /// 503 `overloaded`: a session cookie came but the session store could not be asked.
+    pub fn store_unavailable() -> Self {
+        Problem::overloaded("The session store is unavailable; try again shortly.")
+    }
+
     pub fn upstream_unavailable() -> Self {
         Self::new(
             StatusCode::BAD_GATEWAY,

@@ -143,7 +143,7 @@ impl Proxy {
         let user = match (route.auth, &auth) {
             (RouteAuth::None, _) => None,
             (_, AuthState::Unavailable) => {
-                return Err(Problem::overloaded("The session store is unavailable; try again shortly."));
+                return Err(Problem::store_unavailable());
             }
             (_, AuthState::Authenticated(a)) => Some(a.clone()),
             (RouteAuth::Required, AuthState::Anonymous) => return Err(Problem::not_authenticated()),
