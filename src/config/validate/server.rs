@@ -1,0 +1,111 @@
+//! `[server]`: addresses, TLS, trusted proxies and request hygiene.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+use crate::config::Config;
+
+/// `server.listen`, `server.admin_listen`, and the `(cert, key)` of `server.tls_*`.
+pub(super) fn addresses(
+    c: &Config,
+    err: &mut dyn FnMut(&str, String),
+) -> (SocketAddr, Option<SocketAddr>, Option<(PathBuf, PathBuf)>) {
+    let listen: SocketAddr = c.server.listen.parse().unwrap_or_else(|_| {
+        err(
+            "server.listen",
+            format!("`{}` is not an address; write e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"", c.server.listen),
+        );
+        ([127, 0, 0, 1], 8080).into()
+    });
+    let admin_listen = match c.server.admin_listen.as_str() {
+        "" => None,
+        a => a.parse().map(Some).unwrap_or_else(|_| {
+            err(
+                "server.admin_listen",
+                format!("`{a}` is not an address; write e.g. \"127.0.0.1:9090\" or leave it empty"),
+            );
+            None
+        }),
+    };
+    let tls = match (c.server.tls_cert.as_str(), c.server.tls_key.as_str()) {
+        ("", "") => None,
+        (c, k) if !c.is_empty() && !k.is_empty() => Some((PathBuf::from(c), PathBuf::from(k))),
+        _ => {
+            err(
+                "server.tls_cert",
+                "set both server.tls_cert and server.tls_key (PEM files) to serve HTTPS, or neither".into(),
+            );
+            None
+        }
+    };
+    (listen, admin_listen, tls)
+}
+
+/// `server.trusted_proxies`: addresses or CIDRs.
+pub(super) fn trusted_proxies(c: &Config, err: &mut dyn FnMut(&str, String)) -> Vec<IpNet> {
+    c.server
+        .trusted_proxies
+        .iter()
+        .filter_map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    err("server.trusted_proxies", format!("`{s}` is not an IP address or CIDR such as \"10.0.0.0/8\""))
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// Request hygiene, the back-off maximum, limiter memory and the audit queue and webhook.
+pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
+    for (key, d) in [
+        ("server.header_read_timeout", c.server.header_read_timeout.0),
+        ("server.idle_timeout", c.server.idle_timeout.0),
+        ("server.request_timeout", c.server.request_timeout.0),
+        ("rate_limit.login_backoff_max", c.rate_limit.login_backoff_max.0),
+        ("audit.retention", c.audit.retention.0),
+    ] {
+        if d.is_zero() {
+            err(key, "must be longer than zero, e.g. \"10s\"".into());
+        }
+    }
+    if c.server.max_header_bytes.0 < 4096 {
+        err(
+            "server.max_header_bytes",
+            "must be at least 4KiB (browsers send several KiB of cookies and headers); the default is \"64KiB\"".into(),
+        );
+    }
+    if c.server.max_url_bytes.0 < 256 {
+        err("server.max_url_bytes", "must be at least 256 bytes; the default is \"8KiB\"".into());
+    }
+    if c.rate_limit.max_keys < 1000 {
+        err(
+            "rate_limit.max_keys",
+            format!(
+                "`{}` is too small: the limits would forget attackers within seconds; use at least 1000 (the default is 100000)",
+                c.rate_limit.max_keys
+            ),
+        );
+    }
+    if c.audit.queue == 0 {
+        err("audit.queue", "must be at least 1 (the default is 4096)".into());
+    }
+    if !c.audit.webhook_url.is_empty() {
+        match url::Url::parse(&c.audit.webhook_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => err(
+                "audit.webhook_url",
+                format!("`{}` is not an http(s) URL such as \"https://siem.example.com/hook\"", c.audit.webhook_url),
+            ),
+        }
+        if c.audit.webhook_secret.len() < 16 {
+            err(
+                "audit.webhook_secret",
+                "set at least 16 characters (e.g. `openssl rand -hex 32`) with audit.webhook_url: the receiver checks the HMAC-SHA256 signature made with it".into(),
+            );
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `[session]` and `[users]`: which stores, and the password settings.
+
+use crate::config::Config;
+
+pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) {
+    match c.session.store.as_str() {
+        "memory" | "sqlite" => {}
+        "postgres" | "redis" => {
+            let scheme = if c.session.store == "postgres" { "postgres" } else { "redis" };
+            if !c.session.url.starts_with(scheme) {
+                err(
+                    "session.url",
+                    format!(
+                        "session.store = \"{}\" needs a {scheme}:// URL in session.url (or SESSIONGATE_SESSION__URL)",
+                        c.session.store
+                    ),
+                );
+            }
+        }
+        other => {
+            err("session.store", format!("`{other}` is not one of \"memory\", \"sqlite\", \"postgres\", \"redis\""))
+        }
+    }
+    match c.users.store.as_str() {
+        "sqlite" => {}
+        "postgres" => {
+            if !c.users.url.starts_with("postgres") {
+                err("users.url", "users.store = \"postgres\" needs a postgres:// URL in users.url".into());
+            }
+        }
+        "django" => {
+            if c.users.url.is_empty() {
+                err("users.url", "users.store = \"django\" needs the Django database URL (sqlite:///path/db.sqlite3 or postgres://…) in users.url".into());
+            } else if !["sqlite:", "postgres://", "postgresql://"].iter().any(|s| c.users.url.starts_with(s)) {
+                err("users.url", "users.store = \"django\" reads a SQLite file (sqlite:///abs/path/db.sqlite3, sqlite://relative.db) or PostgreSQL (postgres://…)".into());
+            }
+            if c.auth.signup {
+                err("auth.signup", "the Django user store is read-only: create users in Django (admin, createsuperuser) or set auth.signup = false".into());
+            }
+        }
+        other => err("users.store", format!("`{other}` is not one of \"sqlite\", \"postgres\", \"django\"")),
+    }
+    if !crate::config::types::is_identifier(&c.users.django_table) {
+        err(
+            "users.django_table",
+            format!(
+                "`{}` must be a plain table name ([A-Za-z_][A-Za-z0-9_]*), e.g. \"auth_user\" or your custom user model's db_table",
+                c.users.django_table
+            ),
+        );
+    }
+    if !(1..=10_000_000).contains(&c.users.django_hash_iterations) {
+        err(
+            "users.django_hash_iterations",
+            format!("{} is outside 1..=10000000; Django 5.2's default is 1000000", c.users.django_hash_iterations),
+        );
+    }
+    if c.users.password_min_length == 0 {
+        err("users.password_min_length", "must be at least 1 (8 is the default; 15 is recommended without MFA)".into());
+    }
+    if let Err(e) = c.users.argon2.build() {
+        err(
+            "users.argon2",
+            format!(
+                "invalid Argon2 parameters: {e}; the defaults are memory_kib = 19456, iterations = 2, parallelism = 1"
+            ),
+        );
+    }
+}
