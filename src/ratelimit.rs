@@ -356,10 +356,9 @@ impl Limits {
     /// in process otherwise.
     pub fn for_settings(settings: &Settings) -> Self {
         let raw = &settings.raw;
-        if raw.session.store == "redis" {
-            Limits::redis(&raw.rate_limit, &raw.session.url, &raw.session.key_prefix)
-        } else {
-            Limits::new(&raw.rate_limit)
+        match &settings.session_store {
+            crate::config::SessionBackend::Redis(url) => Limits::redis(&raw.rate_limit, url, &raw.session.key_prefix),
+            _ => Limits::new(&raw.rate_limit),
         }
     }
 

@@ -36,7 +36,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::AppState;
 use crate::audit::AuditStore;
-use crate::config::Settings;
+use crate::config::{SessionBackend, Settings, UserBackend};
 use crate::http::Problem;
 use crate::http::route::RouteClassifier;
 use crate::password::Passwords;
@@ -54,7 +54,7 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     let secret = settings
         .secret_key()
         .with_context(|| format!("reading or creating {}", settings.data_dir.join("secret.key").display()))?;
-    let needs_sqlite = settings.raw.session.store == "sqlite" || settings.raw.users.store == "sqlite";
+    let needs_sqlite = settings.session_store == SessionBackend::Sqlite || settings.user_store == UserBackend::Sqlite;
     let sqlite = if needs_sqlite {
         let path = settings.sqlite_path();
         Some(db::open_sqlite(&path).await.with_context(|| format!("opening SQLite database {}", path.display()))?)
@@ -77,37 +77,36 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     // Audit rows: the native user store's database first, else the session store's.
     let mut audit = AuditStore::None;
     let mut session_audit = AuditStore::None;
-    let session_store: Arc<dyn SessionStore> = match raw.session.store.as_str() {
-        "memory" => Arc::new(session::memory::MemoryStore::new()),
-        "sqlite" => {
+    let session_store: Arc<dyn SessionStore> = match &settings.session_store {
+        SessionBackend::Memory => Arc::new(session::memory::MemoryStore::new()),
+        SessionBackend::Sqlite => {
             let pool = sqlite.clone().expect("opened above");
             session_audit = AuditStore::Sqlite(pool.clone());
             Arc::new(session::sqlite::SqliteStore::new(pool))
         }
-        "postgres" => {
-            let pool = postgres(&raw.session.url, "session.url").await?;
+        SessionBackend::Postgres(url) => {
+            let pool = postgres(url, "session.url").await?;
             session_audit = AuditStore::Postgres(pool.clone());
             Arc::new(session::postgres::PostgresStore::new(pool))
         }
-        "redis" => Arc::new(
-            session::redis::RedisStore::connect(&raw.session.url, &raw.session.key_prefix)
+        SessionBackend::Redis(url) => Arc::new(
+            session::redis::RedisStore::connect(url, &raw.session.key_prefix)
                 .await
                 .context("connecting to Redis (session.url)")?,
         ),
-        other => anyhow::bail!("session.store = \"{other}\" is not available in this build"),
     };
-    let users: Arc<dyn UserStore> = match raw.users.store.as_str() {
-        "sqlite" => {
+    let users: Arc<dyn UserStore> = match &settings.user_store {
+        UserBackend::Sqlite => {
             let pool = sqlite.clone().expect("opened above");
             audit = AuditStore::Sqlite(pool.clone());
             Arc::new(crate::users::sqlite::SqliteUsers::new(pool))
         }
-        "postgres" => {
-            let pool = postgres(&raw.users.url, "users.url").await?;
+        UserBackend::Postgres(url) => {
+            let pool = postgres(url, "users.url").await?;
             audit = AuditStore::Postgres(pool.clone());
             Arc::new(crate::users::postgres::PostgresUsers::new(pool))
         }
-        "django" => {
+        UserBackend::Django => {
             let opts = crate::users::django::DjangoOptions::from_config(&settings.raw.users);
             Arc::new(
                 crate::users::django::DjangoUsers::connect(opts)
@@ -115,7 +114,6 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
                     .context("users.store = \"django\" (users.url)")?,
             )
         }
-        other => anyhow::bail!("users.store = \"{other}\" is not available in this build"),
     };
     let rekeyed = users.upgrade_keys().await.context("recomputing username keys (migration 0004)")?;
     if rekeyed > 0 {
@@ -247,7 +245,10 @@ async fn edge(max_url: u64, https: bool, mut req: Request, next: Next) -> Respon
 /// `data_dir/initial-admin-password` (0600) and printed once.
 pub async fn bootstrap_admin(settings: &Settings, stores: &Stores) -> anyhow::Result<()> {
     // The Django store is read-only: its users come from Django.
-    if !settings.raw.auth.bootstrap_admin || settings.raw.users.store == "django" || stores.users.count().await? > 0 {
+    if !settings.raw.auth.bootstrap_admin
+        || settings.user_store == UserBackend::Django
+        || stores.users.count().await? > 0
+    {
         return Ok(());
     }
     let password = secret::random_b64(18);
@@ -293,8 +294,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.public_origin,
         settings.mode,
         Spa::from_config(&settings.raw.spa).describe(),
-        settings.raw.session.store,
-        settings.raw.users.store,
+        settings.session_store.name(),
+        settings.user_store.name(),
         admin
             .as_ref()
             .and_then(|a| a.local_addr().ok())

@@ -130,7 +130,7 @@ pub(super) async fn user_command(s: &Settings, stores: &Stores, cmd: &UserComman
 
 /// `user add`, `remove`, `enable` and `disable` cannot work on Django's table.
 fn refuse_read_only(s: &Settings, what: &str) -> Result<(), Failure> {
-    if s.raw.users.store == "django" {
+    if s.user_store == crate::config::UserBackend::Django {
         return Err(Failure::usage(format!(
             "users.store = \"django\" is read-only: {what} the user in Django (the admin, `manage.py createsuperuser`); \
              sessiongate only changes passwords there (`sessiongate user passwd`)"
@@ -143,7 +143,7 @@ fn refuse_read_only(s: &Settings, what: &str) -> Result<(), Failure> {
 pub(super) async fn import_django(s: &Settings, from: &str, table: &str) -> Result<(), Failure> {
     use crate::users::django::{DjangoOptions, DjangoUsers, is_identifier};
     use crate::users::{UserStore as _, UserStoreError};
-    if s.raw.users.store == "django" {
+    if s.user_store == crate::config::UserBackend::Django {
         return Err(Failure::usage(
             "import-django copies into the native user store, but users.store = \"django\"; set users.store to \"sqlite\" or \"postgres\"",
         ));

@@ -16,7 +16,9 @@ mod validate;
 pub use load::{LoadError, Overrides, load, load_str};
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};
-pub use validate::{CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, Settings};
+pub use validate::{
+    CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend,
+};
 
 use std::path::PathBuf;
 

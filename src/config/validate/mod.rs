@@ -74,6 +74,44 @@ pub struct CookieSettings {
     pub partitioned: bool,
 }
 
+/// `session.store`, with its URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionBackend {
+    Memory,
+    Sqlite,
+    Postgres(String),
+    Redis(String),
+}
+
+/// `users.store`, with its URL (the Django store's options stay in `users.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserBackend {
+    Sqlite,
+    Postgres(String),
+    Django,
+}
+
+impl SessionBackend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionBackend::Memory => "memory",
+            SessionBackend::Sqlite => "sqlite",
+            SessionBackend::Postgres(_) => "postgres",
+            SessionBackend::Redis(_) => "redis",
+        }
+    }
+}
+
+impl UserBackend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            UserBackend::Sqlite => "sqlite",
+            UserBackend::Postgres(_) => "postgres",
+            UserBackend::Django => "django",
+        }
+    }
+}
+
 /// A validated configuration with every derived value resolved.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -90,6 +128,8 @@ pub struct Settings {
     pub cors_origins: Vec<OriginPattern>,
     pub trusted_proxies: Vec<IpNet>,
     pub routes: Vec<RouteSettings>,
+    pub session_store: SessionBackend,
+    pub user_store: UserBackend,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
     pub reauth_window: Duration,
@@ -134,7 +174,7 @@ impl Config {
         let (cors_origins, trusted_origins) = web::origins(c, &public_origin, &mut warnings, &mut err);
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
-        stores::stores(c, &mut err);
+        let (session_store, user_store) = stores::stores(c, &mut err);
         account::mail(c, &mut err);
         let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
         account::identity(c, &mut err);
@@ -163,6 +203,8 @@ impl Config {
             cors_origins,
             trusted_proxies,
             routes,
+            session_store,
+            user_store,
             idle_timeout,
             absolute_timeout,
             reauth_window: self.auth.reauth_window.0,

@@ -1,10 +1,13 @@
 //! `[session]` and `[users]`: which stores, and the password settings.
 
+use super::{SessionBackend, UserBackend};
 use crate::config::Config;
 
-pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) {
-    match c.session.store.as_str() {
-        "memory" | "sqlite" => {}
+/// The session and user backends `session.store`/`users.store` name (with their URLs).
+pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionBackend, UserBackend) {
+    let session = match c.session.store.as_str() {
+        "memory" => SessionBackend::Memory,
+        "sqlite" => SessionBackend::Sqlite,
         "postgres" | "redis" => {
             let scheme = if c.session.store == "postgres" { "postgres" } else { "redis" };
             if !c.session.url.starts_with(scheme) {
@@ -16,17 +19,21 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) {
                     ),
                 );
             }
+            let url = c.session.url.clone();
+            if c.session.store == "postgres" { SessionBackend::Postgres(url) } else { SessionBackend::Redis(url) }
         }
         other => {
-            err("session.store", format!("`{other}` is not one of \"memory\", \"sqlite\", \"postgres\", \"redis\""))
+            err("session.store", format!("`{other}` is not one of \"memory\", \"sqlite\", \"postgres\", \"redis\""));
+            SessionBackend::Memory
         }
-    }
-    match c.users.store.as_str() {
-        "sqlite" => {}
+    };
+    let users = match c.users.store.as_str() {
+        "sqlite" => UserBackend::Sqlite,
         "postgres" => {
             if !c.users.url.starts_with("postgres") {
                 err("users.url", "users.store = \"postgres\" needs a postgres:// URL in users.url".into());
             }
+            UserBackend::Postgres(c.users.url.clone())
         }
         "django" => {
             if c.users.url.is_empty() {
@@ -37,9 +44,13 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) {
             if c.auth.signup {
                 err("auth.signup", "the Django user store is read-only: create users in Django (admin, createsuperuser) or set auth.signup = false".into());
             }
+            UserBackend::Django
         }
-        other => err("users.store", format!("`{other}` is not one of \"sqlite\", \"postgres\", \"django\"")),
-    }
+        other => {
+            err("users.store", format!("`{other}` is not one of \"sqlite\", \"postgres\", \"django\""));
+            UserBackend::Sqlite
+        }
+    };
     if !crate::config::types::is_identifier(&c.users.django_table) {
         err(
             "users.django_table",
@@ -66,4 +77,5 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) {
             ),
         );
     }
+    (session, users)
 }
