@@ -237,8 +237,12 @@ where
 {
     tokio::pin!(conn);
     let mut closing = false;
+    // Once an idle connection was told to close, how long its peer gets to go: an HTTP/2
+    // client that never answers the GOAWAY's PING would otherwise keep the socket for ever.
+    let mut hard_stop: Option<Instant> = None;
     loop {
         let deadline = activity.deadline(limits);
+        let hard = hard_stop.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             ended = conn.as_mut() => return ended,
             () = stopping.cancelled(), if !closing => {
@@ -251,7 +255,16 @@ where
                 if activity.deadline(limits) <= Instant::now() {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
+                    hard_stop = Some(Instant::now() + limits.header_read_timeout);
                 }
+            }
+            () = tokio::time::sleep_until(hard), if hard_stop.is_some() => {
+                if activity.in_flight.load(Ordering::Acquire) == 0 {
+                    tracing::debug!("idle connection did not close after GOAWAY; dropping it");
+                    return Ok(());
+                }
+                // A request arrived in the meantime (HTTP/2 lets in-flight streams finish).
+                hard_stop = Some(Instant::now() + limits.idle_timeout);
             }
         }
     }

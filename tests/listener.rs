@@ -112,6 +112,14 @@ async fn silent_and_idle_connections_are_closed() {
     assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
     let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
     assert!(ended.is_ok(), "the idle HTTP/2 connection was closed by the server");
+
+    // Second adversarial pass: a client that sends the HTTP/2 preface and then never answers
+    // (not even the GOAWAY's PING) is dropped too.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a silent HTTP/2 client is dropped after the GOAWAY");
     // A connection busy with a request is not idle: a slow request is not cut off. /healthz is
     // quick, so hold the connection with keep-alive requests spaced under the idle timeout.
     let (addr, _dir, _, _) = gateway(false, limits).await;

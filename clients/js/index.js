@@ -146,16 +146,20 @@ export function createClient(options = {}) {
     return origins;
   }
 
+  // Decided on the URL as fetch() will read it (WHATWG parsing: `\\evil.test`, ` //evil.test`,
+  // `/\tevil.test` are all another host), never on how the string looks.
   function mayCarryToken(target) {
     const href = typeof target === 'string' ? target : String(target.url ?? target.href ?? target);
-    if (!/^[a-z][a-z0-9+.-]*:/i.test(href) && !href.startsWith('//')) return true; // relative: this origin
+    const here = typeof location !== 'undefined' ? location.href : undefined;
+    let url;
     try {
-      const here = typeof location !== 'undefined' ? location.href : undefined;
-      return tokenOrigins().has(new URL(href, here).origin);
+      url = new URL(href, here);
     } catch {
-      return false;
+      return false; // fetch() cannot resolve it either
     }
+    return tokenOrigins().has(url.origin);
   }
+
 
   /** The CSRF cookie, when this page can read it and it belongs to the API (same origin). */
   function cookieToken() {

@@ -162,6 +162,6 @@ pub async fn observe(
         let label = template.unwrap_or_else(|| "other".into());
         ::metrics::counter!("sessiongate_rate_limited_total", "route" => label).increment(1);
     }
-    auditor.record(e);
+    auditor.record_request(e, before.is_some());
     res
 }

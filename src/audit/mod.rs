@@ -328,9 +328,6 @@ impl Auditor {
 
     /// Log `e` now and queue it for the table and the webhook; never waits.
     pub fn record(&self, e: AuditEvent) {
-        if self.is_excess_noise(&e) {
-            return;
-        }
         log(&e);
         ::metrics::counter!("sessiongate_audit_events_total", "event" => e.event.as_str(), "outcome" => e.outcome.as_str())
             .increment(1);
@@ -345,10 +342,19 @@ impl Auditor {
         }
     }
 
-    /// Whether `e` is an anonymous CSRF or rate-limit event beyond its IP's sample.
+    /// [`record`](Self::record) an event of a request; `signed_in`: the request carried a
+    /// live session. CSRF and rate-limit events of requests without one are sampled per IP.
+    pub fn record_request(&self, e: AuditEvent, signed_in: bool) {
+        if !signed_in && self.is_excess_noise(&e) {
+            return;
+        }
+        self.record(e);
+    }
+
+    /// Whether `e` is a CSRF or rate-limit event beyond its IP's sample. (Whatever account a
+    /// refused login names: the name is the sender's choice.)
     fn is_excess_noise(&self, e: &AuditEvent) -> bool {
-        let anonymous = e.user_id.is_none() && e.username.is_none();
-        if !anonymous || !matches!(e.event, Event::CsrfRejected | Event::RateLimited) {
+        if !matches!(e.event, Event::CsrfRejected | Event::RateLimited) {
             return false;
         }
         let Some(ip) = e.ip.as_deref().and_then(|ip| ip.parse().ok()) else { return false };
@@ -481,21 +487,26 @@ mod tests {
     fn anonymous_noise_is_sampled_per_ip() {
         let a = Auditor::log_only();
         for _ in 0..100 {
-            a.record(event(Event::CsrfRejected, "203.0.113.9", None));
+            a.record_request(event(Event::CsrfRejected, "203.0.113.9", None), false);
         }
         assert_eq!(a.suppressed(), 100 - u64::from(ANONYMOUS_PER_IP));
         // The same /64 is one client.
-        a.record(event(Event::RateLimited, "2001:db8::1", None));
+        a.record_request(event(Event::RateLimited, "2001:db8::1", None), false);
         for _ in 0..50 {
-            a.record(event(Event::RateLimited, "2001:db8::2", None));
+            a.record_request(event(Event::RateLimited, "2001:db8::2", None), false);
         }
         assert_eq!(a.suppressed(), 100 - u64::from(ANONYMOUS_PER_IP) + 51 - u64::from(ANONYMOUS_PER_IP));
+        // A refused login names an account of the sender's choosing: still sampled.
+        let mut named = event(Event::RateLimited, "203.0.113.9", Some(7));
+        named.username = Some("alice".into());
+        a.record_request(named, false);
+        assert_eq!(a.suppressed(), 100 - u64::from(ANONYMOUS_PER_IP) + 51 - u64::from(ANONYMOUS_PER_IP) + 1);
         // Another client, a logged-in user, and logins are always recorded.
         let before = a.suppressed();
-        a.record(event(Event::CsrfRejected, "198.51.100.7", None));
+        a.record_request(event(Event::CsrfRejected, "198.51.100.7", None), false);
         for _ in 0..50 {
-            a.record(event(Event::CsrfRejected, "203.0.113.9", Some(42)));
-            a.record(event(Event::Login, "203.0.113.9", None));
+            a.record_request(event(Event::CsrfRejected, "203.0.113.9", Some(42)), true);
+            a.record_request(event(Event::Login, "203.0.113.9", None), false);
         }
         assert_eq!(a.suppressed(), before);
     }

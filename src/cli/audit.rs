@@ -4,11 +4,19 @@ use super::Failure;
 use crate::server::Stores;
 use crate::users::User;
 
-/// Text as a terminal should print it: control characters (C0, DEL, C1) and bidirectional
-/// overrides escaped as `\u{…}`, so a username or user agent cannot move the cursor, rewrite
-/// earlier lines or reorder a column when an operator reads the table.
+/// Text as a terminal should print it: control characters (C0, DEL, C1), line separators and
+/// the invisible format characters (bidi marks, overrides and isolates, zero-width characters,
+/// tags, variation selectors) escaped as `\u{…}`, so a username or user agent cannot move the
+/// cursor, rewrite earlier lines, reorder a column or hide from an operator reading the table.
 pub(super) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    let bad = |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c,
+                '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}' | '\u{E0000}'..='\u{E0FFF}')
+    };
     if !text.chars().any(bad) {
         return text.into();
     }
@@ -90,5 +98,8 @@ mod tests {
         assert_eq!(shown("curl\u{1b}[2J\u{1b}[1;1Hok"), "curl\\u{1b}[2J\\u{1b}[1;1Hok");
         assert_eq!(shown("a\rb\nc\u{7f}\u{9b}"), "a\\u{d}b\\u{a}c\\u{7f}\\u{9b}");
         assert_eq!(shown("evil\u{202E}gpj.exe"), "evil\\u{202e}gpj.exe");
+        // Second adversarial pass: direction marks, line separators, zero-width and tag characters.
+        assert_eq!(shown("a\u{200E}b\u{2028}c\u{FEFF}d\u{E0041}"), "a\\u{200e}b\\u{2028}c\\u{feff}d\\u{e0041}");
+        assert_eq!(shown("\u{061C}\u{200D}\u{034F}\u{FFF9}"), "\\u{61c}\\u{200d}\\u{34f}\\u{fff9}");
     }
 }

@@ -66,7 +66,9 @@ pub async fn load_session(State(layer): State<SessionLayer>, mut req: Request, n
     let mut auth = AuthState::Anonymous;
     // Cookie tossing: with several session cookies (one planted by a sibling subdomain), the
     // one that names a live session counts, and none is cleared — clearing sets our own cookie,
-    // which may be the real one. `cookies.host_prefix` stops the planting itself.
+    // which may be the real one. Two *live* sessions mean someone planted their own (a browser
+    // sends the longer path first, so "first wins" would log the victim into the attacker's
+    // account): then neither counts. `cookies.host_prefix` stops the planting itself.
     let tossed = !cookies.more_sessions.is_empty();
     let mut clear = false;
     for raw in cookies.session.iter().chain(&cookies.more_sessions) {
@@ -76,20 +78,37 @@ pub async fn load_session(State(layer): State<SessionLayer>, mut req: Request, n
         };
         match bounded_resolve(state, &token, !user_changes).await {
             Ok(Some((found, moved))) => {
+                if let AuthState::Authenticated(first) = &auth {
+                    if first.session.id != found.session.id {
+                        tracing::warn!(
+                            %client_ip,
+                            "several live session cookies in one request (cookie tossing?): none is used"
+                        );
+                        auth = AuthState::Anonymous;
+                        reissue = None;
+                        break;
+                    }
+                    continue;
+                }
                 if moved && found.session.remember {
                     reissue = Some(token);
                 }
                 auth = AuthState::Authenticated(Arc::new(found));
                 clear = false;
-                break;
+                if !tossed {
+                    break;
+                }
             }
-            Ok(None) => clear = !tossed,
+            Ok(None) => clear = clear || !tossed,
             Err(()) => {
                 auth = AuthState::Unavailable;
                 clear = false;
                 break;
             }
         }
+    }
+    if matches!(auth, AuthState::Authenticated(_)) {
+        clear = false;
     }
 
     req.extensions_mut().insert(RequestContext { cookies, client_ip, auth });

@@ -534,6 +534,30 @@ async fn also_a_tossed_session_cookie_neither_wins_nor_clears_the_real_one() {
     assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("sessionid=; "));
 }
 
+/// Second adversarial pass: a sibling subdomain plants the attacker's own *live* session with a
+/// longer path, which browsers send first; "the live one wins" then logged the victim into the
+/// attacker's account (session swapping). Two live sessions: neither counts, nothing cleared.
+#[tokio::test]
+async fn followup_two_live_session_cookies_log_nobody_in() {
+    let gw = start("").await;
+    let victim = Browser::new(&gw);
+    victim.login().await;
+    let attacker = Browser::new(&gw);
+    attacker.login().await;
+    let (v, a) = (victim.cookie("sessionid").unwrap(), attacker.cookie("sessionid").unwrap());
+    for header in [format!("sessionid={a}; sessionid={v}"), format!("sessionid={v}; sessionid={a}")] {
+        let res = reqwest::Client::new().get(victim.url("/session")).header("cookie", header.clone()).send().await;
+        let res = res.unwrap();
+        assert_eq!(res.status(), 401, "{header}");
+        assert!(res.headers().get("set-cookie").is_none(), "nothing cleared: {header}");
+    }
+    // The same live cookie twice is one session.
+    let res =
+        reqwest::Client::new().get(victim.url("/session")).header("cookie", format!("sessionid={v}; sessionid={v}"));
+    assert_eq!(res.send().await.unwrap().status(), 200);
+    assert_eq!(victim.whoami().await, 200, "the victim's own cookie still works alone");
+}
+
 #[tokio::test]
 async fn limiter_maps_stay_bounded_under_unique_names() {
     // rate_limit.max_keys = 1000: a flood of unique failed logins leaves the map at the bound

@@ -328,6 +328,38 @@ test('client.fetch sends the token and cookies only to sessiongate, this page or
   ]);
 });
 
+// Second adversarial pass: spellings a URL parser reads as another host ('\\\\evil', ' //evil',
+// '/\\tevil'…) were taken for relative paths on a page without baseUrl.
+test('client.fetch reads URLs as fetch does: backslash and whitespace spellings of other hosts get no token', async () => {
+  const seen = [];
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'location');
+  Object.defineProperty(globalThis, 'location', { value: new URL('https://app.test/page'), configurable: true });
+  try {
+    const client = createClient({
+      fetch: async (input, init = {}) => {
+        const url = String(input instanceof Request ? input.url : input);
+        if (url.endsWith('/csrf')) {
+          return new Response(JSON.stringify({ csrfToken: 'a'.repeat(64) }), { headers: { 'content-type': 'application/json' } });
+        }
+        seen.push([new URL(url, 'https://app.test/page').host, new Headers(init.headers).get('x-csrftoken')]);
+        return new Response('{}', { headers: { 'content-type': 'application/json' } });
+      },
+    });
+    for (const u of ['\\\\evil.test/x', '/\\evil.test/x', '\\/evil.test', ' //evil.test/x', '\t//evil.test/x', '/\t/evil.test/x',
+      '/\n/evil.test/x', ' https://evil.test/x', '\u0000https://evil.test/x']) {
+      await client.fetch(u, { method: 'POST' });
+    }
+    await client.fetch('/api/ok', { method: 'POST' });
+    await client.fetch('api/ok', { method: 'POST' });
+  } finally {
+    if (saved) Object.defineProperty(globalThis, 'location', saved);
+    else delete globalThis.location;
+  }
+  for (const [host, token] of seen.slice(0, -2)) assert.equal(token, host === 'app.test' ? 'a'.repeat(64) : null, host);
+  assert.deepEqual(seen.slice(-2), [['app.test', 'a'.repeat(64)], ['app.test', 'a'.repeat(64)]]);
+  assert.ok(seen.slice(0, -2).some(([host]) => host === 'evil.test'), 'the spellings do reach evil.test');
+});
+
 test('2FA enrollment, reauth with a code, email change (mock)', async () => {
   const { client } = newBrowser();
   await client.login('alice', PASSWORD);

@@ -51,6 +51,7 @@ pub(super) fn trusted_proxies(c: &Config, err: &mut dyn FnMut(&str, String)) -> 
         .filter_map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(ipv4_form)
                 .map_err(|_| {
                     err("server.trusted_proxies", format!("`{s}` is not an IP address or CIDR such as \"10.0.0.0/8\""))
                 })
@@ -107,5 +108,29 @@ pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
                 "set at least 16 characters (e.g. `openssl rand -hex 32`) with audit.webhook_url: the receiver checks the HMAC-SHA256 signature made with it".into(),
             );
         }
+    }
+}
+
+/// `::ffff:10.0.0.0/104` as `10.0.0.0/8`: peers are compared in canonical (IPv4) form, so an
+/// IPv4-mapped network written in IPv6 must be too.
+fn ipv4_form(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mapped_networks_are_read_as_ipv4() {
+        let net = |s: &str| super::ipv4_form(s.parse().unwrap()).to_string();
+        assert_eq!(net("::ffff:127.0.0.1/128"), "127.0.0.1/32");
+        assert_eq!(net("::ffff:10.0.0.0/104"), "10.0.0.0/8");
+        assert_eq!(net("2001:db8::/32"), "2001:db8::/32");
+        assert_eq!(net("10.0.0.0/8"), "10.0.0.0/8");
     }
 }
