@@ -30,7 +30,9 @@ use sessiongate::server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sessiongate");
 const HASHERS: [&str; 7] = ["pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt", "md5"];
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+mod support;
+
+use support::pg::PG_URL;
 
 /// The password `create_users.py` gave each user.
 fn password_of(username: &str) -> String {

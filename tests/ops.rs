@@ -15,9 +15,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-mod common;
+mod support;
 
-use common::problem;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -26,6 +25,7 @@ use sessiongate::audit::{AuditEvent, AuditQuery, Event, Outcome};
 use sessiongate::config::load_str;
 use sessiongate::server;
 use sessiongate::users::NewUser;
+use support::problem;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
@@ -624,12 +624,8 @@ async fn every_authentication_event_is_audited_without_secrets() {
 
 #[tokio::test]
 async fn audit_rows_go_to_the_postgres_user_store_with_memory_sessions() {
-    // A fresh schema in the test database (PostgreSQL at 127.0.0.1:5432, trust auth).
-    let admin_url = "postgres://postgres@127.0.0.1:5432/test";
-    let admin = sqlx::PgPool::connect(admin_url).await.expect("PostgreSQL at 127.0.0.1:5432 (scripts/test starts it)");
-    let schema = format!("sg_ops_{}", sessiongate::secret::random_b64(6).to_lowercase().replace(['-', '_'], "x"));
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let url = format!("{admin_url}?options=-c%20search_path%3D{schema}");
+    let schema = support::pg::Schema::new("sg_ops").await;
+    let url = schema.url.clone();
     let gw = start(&format!("[session]\nstore = \"memory\"\n[users]\nstore = \"postgres\"\nurl = \"{url}\"\n")).await;
     assert!(matches!(gw.state.audit.table(), sessiongate::audit::AuditStore::Postgres(_)));
     let b = Browser::new(&gw, HOME);
@@ -649,7 +645,7 @@ async fn audit_rows_go_to_the_postgres_user_store_with_memory_sessions() {
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].outcome, Outcome::Success, "the most recent one");
     assert_eq!(gw.state.audit.table().purge(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 2);
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    schema.drop().await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The reverse proxy, forward auth and signed identity over real TCP: an in-process gateway in
 //! front of a real upstream started here, which echoes what it received.
 
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::{Client, EMAIL, Gateway, USER, problem, start_gateway};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use support::{Client, EMAIL, Gateway, USER, problem, start_gateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -28,11 +28,9 @@ use sessiongate::session::{Session, SessionStore, SessionToken, TokenHash};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const PG_HELP: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) \
-                       main start` (user `postgres` with trust auth on 127.0.0.1, database `test`)";
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-const REDIS_HELP: &str = "start it with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\"`";
+mod support;
+
+use support::pg::{PG_HELP, PG_URL, REDIS_HELP, REDIS_URL};
 
 // ---------------------------------------------------------------------------------------------
 // Backends

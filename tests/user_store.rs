@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sessiongate::db::{connect_postgres, open_sqlite};
-use sessiongate::secret::random_b64;
 use sessiongate::users::postgres::PostgresUsers;
 use sessiongate::users::sqlite::SqliteUsers;
 use sessiongate::users::{AccountToken, NewUser, TokenPurpose, UserStore, UserStoreError};
-use sqlx::postgres::PgPoolOptions;
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const PG_HELP: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) \
-                       main start` (user `postgres` with trust auth on 127.0.0.1, database `test`)";
+mod support;
+
+use support::pg::{PG_HELP, PG_URL, Schema};
 
 fn new_user(username: &str, email: Option<&str>) -> NewUser {
     NewUser {
@@ -270,20 +268,10 @@ async fn sqlite_users() {
 
 #[tokio::test]
 async fn postgres_users() {
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(PG_URL)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {PG_URL} ({e}): {PG_HELP}"));
-    let suffix = random_b64(9).replace(['-', '_'], "x").to_lowercase();
-    let schema = format!("sg_test_{}_{suffix}", Utc::now().timestamp());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let pool = connect_postgres(&format!("{PG_URL}?options=-c%20search_path%3D{schema}"))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL}: {e}: {PG_HELP}"));
+    let schema = Schema::new("sg_users").await;
+    let pool = connect_postgres(&schema.url).await.unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL}: {e}: {PG_HELP}"));
     conformance(Arc::new(PostgresUsers::new(pool))).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    schema.drop().await;
 }
 
 /// Rows written by a release before issue 13 (plain lower-cased keys, no skeleton) get the new
@@ -327,11 +315,8 @@ async fn sqlite_legacy_keys() {
 
 #[tokio::test]
 async fn postgres_legacy_keys() {
-    let admin =
-        PgPoolOptions::new().max_connections(1).connect(PG_URL).await.unwrap_or_else(|e| panic!("{e}: {PG_HELP}"));
-    let schema = format!("sg_test_keys_{}", random_b64(9).replace(['-', '_'], "x").to_lowercase());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let pool = connect_postgres(&format!("{PG_URL}?options=-c%20search_path%3D{schema}")).await.unwrap();
+    let schema = Schema::new("sg_keys").await;
+    let pool = connect_postgres(&schema.url).await.unwrap();
     let store = PostgresUsers::new(pool.clone());
     let sql = move |q: String| -> futures_util::future::BoxFuture<'static, ()> {
         let pool = pool.clone();
@@ -340,5 +325,5 @@ async fn postgres_legacy_keys() {
         })
     };
     legacy_keys(&store, &sql).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    schema.drop().await;
 }

@@ -114,11 +114,4 @@ impl Browser {
     }
 }
 
-/// Status and problem `code` of a response.
-pub async fn problem(res: Response) -> (u16, String, Value) {
-    let status = res.status().as_u16();
-    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert_eq!(ct, "application/problem+json", "problem content type for {v}");
-    (status, v["code"].as_str().unwrap_or("").to_owned(), v)
-}
+pub use crate::support::problem;

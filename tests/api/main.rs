@@ -15,3 +15,5 @@ mod password;
 mod reset;
 mod smtp;
 mod spa;
+#[path = "../support/mod.rs"]
+mod support;

@@ -3,6 +3,8 @@
 //! Each test binary uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -121,6 +123,7 @@ impl Client {
 }
 
 /// Status and problem `code` of a response, asserting it is problem JSON.
+/// Status, problem `code` and body of a problem response (asserting its content type).
 pub async fn problem(res: reqwest::Response) -> (u16, String, Value) {
     let status = res.status().as_u16();
     let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
