@@ -24,6 +24,7 @@ pub mod api;
 pub mod audit;
 pub mod calibrate;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod cookies;
 pub mod cors;

@@ -165,11 +165,12 @@ impl Pending {
         remember: bool,
         password_hash: &str,
         last_login: Option<chrono::DateTime<chrono::Utc>>,
+        now: i64,
     ) -> Self {
         Pending {
             user_id,
             remember,
-            expires: unix_now() + PENDING_TTL.as_secs() as i64,
+            expires: now + PENDING_TTL.as_secs() as i64,
             password: password_fingerprint(password_hash),
             last_login: last_login.map(|t| t.timestamp_millis()),
         }
@@ -324,7 +325,7 @@ mod tests {
     #[test]
     fn pending_state_is_sealed_and_expires() {
         let k = keys();
-        let p = Pending::new(3, true, "$argon2id$hash", None);
+        let p = Pending::new(3, true, "$argon2id$hash", None, unix_now());
         let v = k.seal_pending(&p);
         assert!(!v.contains("argon2"));
         assert_eq!(k.open_pending(&v, unix_now()), Some(p.clone()));

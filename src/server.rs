@@ -51,6 +51,12 @@ pub use crate::api::Stores;
 
 /// Open (and migrate) the stores the configuration names.
 pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
+    open_stores_with_clock(settings, crate::clock::SharedClock::system()).await
+}
+
+/// [`open_stores`], with the sessions' time taken from `clock` (tests move it instead of
+/// sleeping).
+pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::SharedClock) -> anyhow::Result<Stores> {
     let secret = settings
         .secret_key()
         .with_context(|| format!("reading or creating {}", settings.data_dir.join("secret.key").display()))?;
@@ -127,7 +133,8 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     if audit.is_none() {
         audit = session_audit;
     }
-    Ok(Stores { sessions: SessionManager::new(session_store, lifetimes), users, passwords, secret, audit })
+    let sessions = SessionManager::with_clock(session_store, lifetimes, clock);
+    Ok(Stores { sessions, users, passwords, secret, audit })
 }
 
 /// The whole gateway as one router (tests mount it in-process).

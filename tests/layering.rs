@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Layers, lowest first. Within a layer, imports are allowed as long as they form no cycle.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("base", &["http", "secret", "db", "calibrate"]),
+    ("base", &["http", "secret", "db", "calibrate", "clock"]),
     ("config", &["config"]),
     ("cookies, password", &["cookies", "password"]),
     ("domain", &["users", "session", "csrf", "mfa", "identity", "ratelimit", "mail", "audit"]),

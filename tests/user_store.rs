@@ -192,8 +192,13 @@ async fn account_lifecycle(store: &dyn UserStore) {
 
     // One-time tokens: stored by hash, live until used or expired, single use.
     let ttl = Duration::from_secs(1800);
-    let (raw, reset) =
-        AccountToken::generate(TokenPurpose::PasswordReset, grace.id, Some("grace@example.com".into()), ttl);
+    let (raw, reset) = AccountToken::generate(
+        TokenPurpose::PasswordReset,
+        grace.id,
+        Some("grace@example.com".into()),
+        ttl,
+        Utc::now(),
+    );
     assert_eq!(raw.len(), 43);
     assert_eq!(reset.token_hash, AccountToken::hash(&raw));
     store.create_token(&reset).await.unwrap();
@@ -215,7 +220,8 @@ async fn account_lifecycle(store: &dyn UserStore) {
     assert!(store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
 
     // Email-change tokens keep their binding to the session and the password.
-    let (_, change) = AccountToken::generate(TokenPurpose::EmailChange, grace.id, Some("g@new.example".into()), ttl);
+    let (_, change) =
+        AccountToken::generate(TokenPurpose::EmailChange, grace.id, Some("g@new.example".into()), ttl, Utc::now());
     let change = change.bound("sess-public-id", "$argon2id$hash");
     store.create_token(&change).await.unwrap();
     let found = store.find_token(&change.token_hash, TokenPurpose::EmailChange, now).await.unwrap().unwrap();
@@ -225,7 +231,7 @@ async fn account_lifecycle(store: &dyn UserStore) {
     assert_eq!(store.revoke_tokens(grace.id, TokenPurpose::EmailChange).await.unwrap(), 1);
 
     // Concurrent consumption: exactly one wins.
-    let (_, t2) = AccountToken::generate(TokenPurpose::Email, grace.id, Some("g2@example.com".into()), ttl);
+    let (_, t2) = AccountToken::generate(TokenPurpose::Email, grace.id, Some("g2@example.com".into()), ttl, Utc::now());
     store.create_token(&t2).await.unwrap();
     let wins = futures_util::future::join_all(
         (0..8).map(|_| store.consume_token(&t2.token_hash, TokenPurpose::Email, Utc::now())),
@@ -234,9 +240,9 @@ async fn account_lifecycle(store: &dyn UserStore) {
     assert_eq!(wins.into_iter().filter(|r| r.as_ref().unwrap().is_some()).count(), 1);
 
     // Revocation by user and purpose; purge of expired tokens.
-    let (_, t3) = AccountToken::generate(TokenPurpose::PasswordReset, grace.id, None, ttl);
-    let (_, t4) = AccountToken::generate(TokenPurpose::Email, grace.id, None, ttl);
-    let (_, t5) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl);
+    let (_, t3) = AccountToken::generate(TokenPurpose::PasswordReset, grace.id, None, ttl, Utc::now());
+    let (_, t4) = AccountToken::generate(TokenPurpose::Email, grace.id, None, ttl, Utc::now());
+    let (_, t5) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl, Utc::now());
     for t in [&t3, &t4, &t5] {
         store.create_token(t).await.unwrap();
     }
@@ -252,7 +258,7 @@ async fn account_lifecycle(store: &dyn UserStore) {
     assert!(store.find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
 
     // Removing a user removes their tokens and codes.
-    let (_, t6) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl);
+    let (_, t6) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl, Utc::now());
     store.create_token(&t6).await.unwrap();
     assert!(store.remove(frank.id).await.unwrap());
     assert!(store.find_token(&t6.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());

@@ -2,7 +2,6 @@
 //! checks with their rate limits, session rotation, and mail.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::response::Response;
@@ -74,7 +73,7 @@ pub async fn check_second_factor(
         match (code, recovery_code) {
             (Some(code), _) => totp_code_ok(state, user, code).await,
             (_, Some(rc)) => match state.mfa.recovery_hash(user.id, rc) {
-                Some(h) => Ok(state.users.use_recovery_code(user.id, &h, chrono::Utc::now()).await?),
+                Some(h) => Ok(state.users.use_recovery_code(user.id, &h, state.sessions.clock().now()).await?),
                 None => Ok(false),
             },
             _ => Ok(false),
@@ -99,7 +98,7 @@ pub async fn check_second_factor(
 async fn totp_code_ok(state: &AppState, user: &User, code: &str) -> Result<bool, Problem> {
     let Some(t) = state.users.totp(user.id).await?.filter(|t| t.enabled) else { return Ok(false) };
     let totp = open_totp(state, user, &t.sealed_secret)?;
-    let Some(step) = crate::mfa::check(&totp, code, unix_now()) else { return Ok(false) };
+    let Some(step) = crate::mfa::check(&totp, code, unix_now(state)) else { return Ok(false) };
     Ok(state.users.use_totp_step(user.id, step as i64).await?)
 }
 
@@ -116,8 +115,9 @@ pub fn open_totp(state: &AppState, user: &User, sealed: &[u8]) -> Result<totp_rs
     })
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Seconds since the epoch by the sessions' clock (TOTP time steps).
+pub fn unix_now(state: &AppState) -> u64 {
+    u64::try_from(state.sessions.clock().unix()).unwrap_or(0)
 }
 
 /// Give the current session a new token and CSRF secret (optionally refreshing
@@ -151,7 +151,8 @@ pub async fn send_verification(
     let purpose = if change.is_some() { TokenPurpose::EmailChange } else { TokenPurpose::Email };
     state.users.revoke_tokens(user.id, purpose).await?;
     let ttl = state.settings.raw.auth.verify_token_ttl.0;
-    let (token, mut record) = AccountToken::generate(purpose, user.id, Some(email.to_owned()), ttl);
+    let (token, mut record) =
+        AccountToken::generate(purpose, user.id, Some(email.to_owned()), ttl, state.sessions.clock().now());
     if let Some(session) = change {
         record = record.bound(&session.id, &user.password_hash);
     }

@@ -12,7 +12,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use http::StatusCode;
 use serde::Deserialize;
 
@@ -80,7 +79,13 @@ pub async fn change(
 /// each notice's link cancels whatever is pending).
 async fn cancel_link(state: &AppState, user: &User) -> Result<String, Problem> {
     let ttl = state.settings.raw.auth.verify_token_ttl.0;
-    let (token, record) = AccountToken::generate(TokenPurpose::EmailCancel, user.id, user.email.clone(), ttl);
+    let (token, record) = AccountToken::generate(
+        TokenPurpose::EmailCancel,
+        user.id,
+        user.email.clone(),
+        ttl,
+        state.sessions.clock().now(),
+    );
     state.users.create_token(&record).await?;
     Ok(mail::link(&state.settings, &state.settings.raw.auth.cancel_email_url, &token))
 }
@@ -107,7 +112,7 @@ pub struct VerifyBody {
 )]
 pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<VerifyBody>) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
-    let now = Utc::now();
+    let now = state.sessions.clock().now();
     let token = match state.users.consume_token(&hash, TokenPurpose::EmailChange, now).await? {
         Some(t) => t,
         None => state.users.consume_token(&hash, TokenPurpose::Email, now).await?.ok_or_else(Problem::invalid_token)?,
@@ -172,7 +177,8 @@ pub struct CancelBody {
 )]
 pub async fn cancel(State(state): State<AppState>, ApiJson(body): ApiJson<CancelBody>) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
-    let Some(token) = state.users.consume_token(&hash, TokenPurpose::EmailCancel, Utc::now()).await? else {
+    let Some(token) = state.users.consume_token(&hash, TokenPurpose::EmailCancel, state.sessions.clock().now()).await?
+    else {
         return Err(Problem::invalid_token());
     };
     let Some(user) = state.users.get(token.user_id).await? else { return Err(Problem::invalid_token()) };

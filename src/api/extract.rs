@@ -12,7 +12,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use chrono::Utc;
 use http::request::Parts;
 
 use crate::api::AppState;
@@ -45,7 +44,7 @@ impl FromRequestParts<AppState> for RecentlyAuthenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         let a = authenticated(context(parts)?)?;
-        require_recent_auth(&a, state.settings.reauth_window)?;
+        require_recent_auth(&a, state.settings.reauth_window, state.sessions.clock().now())?;
         Ok(RecentlyAuthenticated(a))
     }
 }
@@ -72,8 +71,12 @@ pub fn authenticated(ctx: &RequestContext) -> Result<Arc<Authenticated>, Problem
 
 /// SPEC §7: sensitive operations (password, 2FA and email changes) need the session's
 /// `authenticatedAt` (login or `/reauth`) within `auth.reauth_window`, else 403 `reauth_required`.
-pub fn require_recent_auth(a: &Authenticated, window: std::time::Duration) -> Result<(), Problem> {
-    let age = Utc::now().signed_duration_since(a.session.authenticated_at);
+pub fn require_recent_auth(
+    a: &Authenticated,
+    window: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    let age = now.signed_duration_since(a.session.authenticated_at);
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     if age <= window { Ok(()) } else { Err(Problem::reauth_required()) }
 }

@@ -1,7 +1,6 @@
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::Response;
-use chrono::Utc;
 use http::HeaderMap;
 use serde::Deserialize;
 
@@ -102,7 +101,8 @@ async fn attempt(
         // password hash and to the last login (so it works once); `/login/mfa` finishes (see
         // `crate::mfa`).
         let hash = upgrade_hash_now(state, &user, candidate).await;
-        let pending = crate::mfa::Pending::new(user.id, remember, &hash, user.last_login);
+        let pending =
+            crate::mfa::Pending::new(user.id, remember, &hash, user.last_login, state.sessions.clock().unix());
         let cookie = state.cookies.named(
             crate::mfa::PENDING_COOKIE,
             &state.mfa.seal_pending(&pending),
@@ -144,7 +144,7 @@ pub async fn open_session_recorded(
     }
     let secret = crate::csrf::new_secret();
     let (token, session) = state.sessions.create(user.id, client_info(ctx, headers), remember, secret.clone()).await?;
-    if !recorded && let Err(e) = state.users.record_login(user.id, Utc::now()).await {
+    if !recorded && let Err(e) = state.users.record_login(user.id, state.sessions.clock().now()).await {
         tracing::warn!(error = %e, "could not record last login");
     }
     tracing::info!(user_id = user.id, session = %session.id, ip = %ctx.client_ip, "login ok");

@@ -87,7 +87,7 @@ pub async fn confirm(
     let key = crate::users::account_key(Some(&a.user), &a.user.username);
     let totp = open_totp(&state, &a.user, &t.sealed_secret)?;
     state.limits.mfa_account.reserve(&key).await?;
-    let Some(step) = mfa::check(&totp, &body.code, unix_now()) else {
+    let Some(step) = mfa::check(&totp, &body.code, unix_now(&state)) else {
         return Err(Problem::field("code", "incorrect; enter the current code from your authenticator app"));
     };
     state.limits.mfa_account.clear(&key).await;
@@ -170,8 +170,10 @@ pub async fn login_mfa(
 ) -> Result<Response, Problem> {
     state.limits.login_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
     let clear = state.cookies.named(PENDING_COOKIE, "", 0);
-    let pending =
-        state.cookies.read_named(&headers, PENDING_COOKIE).and_then(|v| state.mfa.open_pending(&v, mfa::unix_now()));
+    let pending = state
+        .cookies
+        .read_named(&headers, PENDING_COOKIE)
+        .and_then(|v| state.mfa.open_pending(&v, state.sessions.clock().unix()));
     let Some(pending) = pending else {
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     };
@@ -183,7 +185,8 @@ pub async fn login_mfa(
         return Ok(crate::audit::AuditNote::user(&user).attach(p));
     }
     // Single use: of parallel or replayed second steps with this cookie, one claims the login.
-    if !state.users.claim_login(user.id, user.last_login, chrono::Utc::now()).await? {
+    let at = crate::users::next_login_time(user.last_login, state.sessions.clock().now());
+    if !state.users.claim_login(user.id, user.last_login, at).await? {
         tracing::info!(user_id = user.id, "login: the pending second step was already used");
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     }

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use http::StatusCode;
 use serde::Deserialize;
 
@@ -136,7 +135,13 @@ async fn send_reset(state: AppState, email: String) {
     };
     let Some(to) = user.email.clone() else { return };
     let ttl = state.settings.raw.auth.reset_token_ttl.0;
-    let (token, record) = AccountToken::generate(TokenPurpose::PasswordReset, user.id, Some(to.clone()), ttl);
+    let (token, record) = AccountToken::generate(
+        TokenPurpose::PasswordReset,
+        user.id,
+        Some(to.clone()),
+        ttl,
+        state.sessions.clock().now(),
+    );
     if let Err(e) = state.users.create_token(&record).await {
         tracing::warn!(user_id = user.id, error = %e, "password reset: cannot store the token");
         return;
@@ -176,7 +181,7 @@ pub async fn confirm_reset(
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
-    let now = Utc::now();
+    let now = state.sessions.clock().now();
     let Some(found) = state.users.find_token(&hash, TokenPurpose::PasswordReset, now).await? else {
         return Err(Problem::invalid_token());
     };
@@ -192,7 +197,9 @@ pub async fn confirm_reset(
     )
     .map_err(|w| weak("newPassword", w.0))?;
     let password_hash = state.passwords.hash(body.new_password).await?;
-    let Some(token) = state.users.consume_token(&hash, TokenPurpose::PasswordReset, Utc::now()).await? else {
+    let Some(token) =
+        state.users.consume_token(&hash, TokenPurpose::PasswordReset, state.sessions.clock().now()).await?
+    else {
         return Err(Problem::invalid_token());
     };
     state.users.set_password(user.id, &password_hash).await?;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::user_cache::UserCache;
 use super::{Session, SessionStore, SessionToken, StoreError, TokenHash};
+use crate::clock::SharedClock;
 use crate::secret;
 
 /// How long sessions live.
@@ -57,11 +58,21 @@ pub struct SessionManager {
     lifetimes: Lifetimes,
     /// The users of recently resolved sessions (the session layer's; see [`UserCache`]).
     users: Arc<UserCache>,
+    clock: SharedClock,
 }
 
 impl SessionManager {
     pub fn new(store: Arc<dyn SessionStore>, lifetimes: Lifetimes) -> Self {
-        SessionManager { store, lifetimes, users: Arc::default() }
+        Self::with_clock(store, lifetimes, SharedClock::system())
+    }
+
+    /// With the time taken from `clock` (tests move it instead of sleeping).
+    pub fn with_clock(store: Arc<dyn SessionStore>, lifetimes: Lifetimes, clock: SharedClock) -> Self {
+        SessionManager { store, lifetimes, users: Arc::default(), clock }
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Recently resolved users, for the session layer.
@@ -86,7 +97,7 @@ impl SessionManager {
         remember: bool,
         csrf_secret: String,
     ) -> Result<(SessionToken, Session), StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let token = SessionToken::generate();
         let session = Session {
             id: secret::random_b64(16),
@@ -109,7 +120,7 @@ impl SessionManager {
     /// Find the live session for a cookie token, sliding its idle timeout when the last recorded
     /// activity is older than the touch interval.
     pub async fn load(&self, token: &SessionToken) -> Result<Option<Loaded>, StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let Some(session) = self.store.get(&token.hash(), now).await? else {
             return Ok(None);
         };
@@ -141,7 +152,7 @@ impl SessionManager {
         csrf_secret: Option<String>,
         reauthenticated: bool,
     ) -> Result<Option<(SessionToken, Session)>, StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let token = SessionToken::generate();
         let mut next = session.clone();
         next.token_hash = token.hash();
@@ -179,15 +190,15 @@ impl SessionManager {
     }
 
     pub async fn list(&self, user_id: i64) -> Result<Vec<Session>, StoreError> {
-        self.store.list(user_id, Utc::now()).await
+        self.store.list(user_id, self.clock.now()).await
     }
 
     pub async fn list_all(&self) -> Result<Vec<Session>, StoreError> {
-        self.store.list_all(Utc::now()).await
+        self.store.list_all(self.clock.now()).await
     }
 
     pub async fn gc(&self) -> Result<u64, StoreError> {
-        self.store.gc(Utc::now()).await
+        self.store.gc(self.clock.now()).await
     }
 
     /// Hash used by stores for a token (exposed for tests and tools).

@@ -92,6 +92,17 @@ impl From<sqlx::Error> for UserStoreError {
     }
 }
 
+/// The login time to claim after `seen`: `now`, but always later than `seen` (by at least the
+/// millisecond stores keep). A claim that wrote the value it compared with could be made
+/// again, so a pending cookie replayed within the same millisecond would open a second session.
+pub fn next_login_time(seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+    match seen {
+        Some(s) if now <= s => s + chrono::Duration::milliseconds(1),
+        _ => now,
+    }
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
     /// Find by login identifier ([`login_key`]): an identifier with `@` names the account
@@ -322,10 +333,11 @@ impl AccountToken {
         user_id: i64,
         email: Option<String>,
         ttl: std::time::Duration,
+        now: DateTime<Utc>,
     ) -> (String, AccountToken) {
         let token = crate::secret::random_b64(32);
         // Millisecond precision: what every store keeps.
-        let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or_default();
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(30));
         let record = AccountToken {
             token_hash: Self::hash(&token),
@@ -362,5 +374,22 @@ pub(crate) fn purpose_from_str(s: &str) -> Option<TokenPurpose> {
         "email_change" => Some(TokenPurpose::EmailChange),
         "email_cancel" => Some(TokenPurpose::EmailCancel),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod login_time_tests {
+    use super::*;
+
+    /// Found by the frozen test clock: a claim of the very value it compared with could be
+    /// repeated, so the pending cookie's single use depended on the clock having moved.
+    #[test]
+    fn a_claimed_login_time_is_always_later_than_the_last() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        assert_eq!(next_login_time(None, t), t);
+        assert_eq!(next_login_time(Some(t), t), t + chrono::Duration::milliseconds(1));
+        let earlier = t - chrono::Duration::seconds(5);
+        assert_eq!(next_login_time(Some(t), earlier), t + chrono::Duration::milliseconds(1));
+        assert_eq!(next_login_time(Some(earlier), t), t);
     }
 }

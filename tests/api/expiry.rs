@@ -1,4 +1,4 @@
-//! Idle and absolute timeouts with short durations from config.
+//! Idle and absolute timeouts, by moving the gateway's clock (no test sleeps for an expiry).
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ async fn idle_timeout_ends_an_unused_session() {
     let b = Browser::new(&gw);
     b.login().await;
     assert_eq!(b.whoami().await, 200);
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    gw.clock.advance(Duration::from_millis(2300));
     let res = b.client.get(b.url("/session")).send().await.unwrap();
     assert_eq!(problem(res).await.1, "not_authenticated");
 }
@@ -23,7 +23,7 @@ async fn activity_slides_idle_but_absolute_never_moves() {
     let mut reissued = false;
     // Keep using the session well past the idle timeout: it stays alive…
     for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        gw.clock.advance(Duration::from_millis(500));
         let res = b.client.get(b.url("/session")).send().await.unwrap();
         assert_eq!(res.status(), 200);
         reissued |= res
@@ -34,7 +34,7 @@ async fn activity_slides_idle_but_absolute_never_moves() {
     }
     assert!(reissued, "the cookie is re-issued when the expiry moves");
     // …until the absolute timeout.
-    tokio::time::sleep(Duration::from_millis(1400)).await;
+    gw.clock.advance(Duration::from_millis(1400));
     assert_eq!(b.whoami().await, 401);
 }
 
@@ -61,6 +61,6 @@ async fn expired_sessions_are_garbage_collected() {
     let gw = start("[session]\nidle_timeout = \"1s\"\nabsolute_timeout = \"1h\"\n").await;
     let b = Browser::new(&gw);
     b.login().await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    gw.clock.advance(Duration::from_millis(1200));
     assert_eq!(gw.state.sessions.gc().await.unwrap(), 1);
 }

@@ -7,6 +7,7 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sessiongate::api::AppState;
+use sessiongate::clock::{ManualClock, SharedClock};
 use sessiongate::config::{Config, load_str};
 use sessiongate::server;
 use sessiongate::users::NewUser;
@@ -17,7 +18,18 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct Gateway {
     pub url: String,
     pub state: AppState,
+    /// The sessions' and second factor's clock: it stands still at [`EPOCH`] until a test
+    /// moves it (`gw.clock.advance(…)`), so no test sleeps for an expiry or a TOTP step.
+    pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
+}
+
+/// Where every test gateway's clock starts: one second into a TOTP time step, the same for
+/// the whole test binary, so codes computed from it match the server's whatever the wall clock
+/// does meanwhile.
+pub fn epoch() -> i64 {
+    static EPOCH: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| chrono::Utc::now().timestamp() / 30 * 30 + 1)
 }
 
 /// Start a gateway configured by `toml` (plus a temp data dir and cheap Argon2), with user
@@ -37,7 +49,8 @@ pub async fn start_with(toml: &str, edit: impl FnOnce(&mut Config)) -> Gateway {
     cfg.auth.bootstrap_admin = false;
     edit(&mut cfg);
     let settings = Arc::new(cfg.validate().expect("test config valid"));
-    let stores = server::open_stores(&settings).await.unwrap();
+    let clock = ManualClock::starting_at(epoch());
+    let stores = server::open_stores_with_clock(&settings, SharedClock::new(clock.clone())).await.unwrap();
     let hash = stores.passwords.hash(PASSWORD.into()).await.unwrap();
     stores
         .users
@@ -47,7 +60,7 @@ pub async fn start_with(toml: &str, edit: impl FnOnce(&mut Config)) -> Gateway {
     let state = AppState::new(settings, stores);
     let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Gateway { url: format!("http://{addr}"), state, _dir: dir }
+    Gateway { url: format!("http://{addr}"), state, clock, _dir: dir }
 }
 
 impl Gateway {

@@ -114,7 +114,7 @@ async fn sensitive_changes_need_a_recent_login_then_reauth_rotates() {
     let gw = start("[auth]\nreauth_window = \"1s\"\n").await;
     let b = Browser::new(&gw);
     let token = b.login().await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    gw.clock.advance(Duration::from_millis(1300));
 
     let (status, code, _) = problem(change(&b, &token, PASSWORD, NEW_PASSWORD).await).await;
     assert_eq!((status, code.as_str()), (403, "reauth_required"));
