@@ -380,7 +380,11 @@ fn spawn_housekeeping(state: AppState) {
                     Ok(k) => tracing::debug!(removed = k, "expired sessions removed"),
                     Err(e) => tracing::warn!(error = %e, "session gc failed"),
                 }
-                match state.users.purge_tokens(chrono::Utc::now()).await {
+                let purged = match state.users.accounts() {
+                    Some(accounts) => accounts.purge_tokens(chrono::Utc::now()).await,
+                    None => Ok(0),
+                };
+                match purged {
                     Ok(0) => {}
                     Ok(k) => tracing::debug!(removed = k, "expired one-time tokens removed"),
                     Err(e) => tracing::warn!(error = %e, "one-time token cleanup failed"),

@@ -604,7 +604,7 @@ async fn forward_auth_verify() {
     assert_eq!(res.headers()["x-auth-user-id"], gw.user_id.to_string().as_str());
     assert_eq!(res.headers()["x-auth-email"], EMAIL);
     assert_eq!(res.headers()["x-auth-email-verified"], "false");
-    assert!(gw.state.users.set_email(gw.user_id, Some(EMAIL), true).await.unwrap());
+    assert!(gw.state.users.accounts().unwrap().set_email(gw.user_id, Some(EMAIL), true).await.unwrap());
     gw.state.sessions.user_cache().clear(); // as a confirmed POST /email/verify does
     let res = c.http.get(&verify).send().await.unwrap();
     assert_eq!(res.headers()["x-auth-email-verified"], "true", "after proving the address");

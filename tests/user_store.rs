@@ -68,12 +68,15 @@ async fn conformance(store: Arc<dyn UserStore>) {
     // A username that was its owner's address stays when the owner moves; nobody else may then
     // take that address as an email (second adversarial pass of issue 13).
     let grace = store.create(new_user("grace@example.com", Some("grace@example.com"))).await.unwrap();
-    assert!(store.set_email(grace.id, Some("grace@new.example"), true).await.unwrap());
+    assert!(store.accounts().unwrap().set_email(grace.id, Some("grace@new.example"), true).await.unwrap());
     let err = store.create(new_user("henry", Some("Grace@Example.com"))).await.unwrap_err();
     assert!(matches!(err, UserStoreError::EmailTaken), "{err:?}");
-    let err = store.set_email(bob.id, Some("GRACE@example.com"), false).await.unwrap_err();
+    let err = store.accounts().unwrap().set_email(bob.id, Some("GRACE@example.com"), false).await.unwrap_err();
     assert!(matches!(err, UserStoreError::EmailTaken), "{err:?}");
-    assert!(store.set_email(grace.id, Some("Grace@Example.com"), true).await.unwrap(), "her own again");
+    assert!(
+        store.accounts().unwrap().set_email(grace.id, Some("Grace@Example.com"), true).await.unwrap(),
+        "her own again"
+    );
     assert!(store.remove(grace.id).await.unwrap());
 
     // Look-alike names are the same name: width and compatibility forms fold into the key,
@@ -105,11 +108,21 @@ async fn conformance(store: Arc<dyn UserStore>) {
     assert_eq!(store.get(alice.id).await.unwrap().unwrap().last_login, Some(at));
     // Claiming a login is a compare-and-set on the last one: true once per value.
     let later = at + chrono::Duration::milliseconds(5);
-    assert!(store.claim_login(alice.id, Some(at), later).await.unwrap());
-    assert!(!store.claim_login(alice.id, Some(at), later + chrono::Duration::milliseconds(5)).await.unwrap());
+    assert!(store.second_factor().unwrap().claim_login(alice.id, Some(at), later).await.unwrap());
+    assert!(
+        !store
+            .second_factor()
+            .unwrap()
+            .claim_login(alice.id, Some(at), later + chrono::Duration::milliseconds(5))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get(alice.id).await.unwrap().unwrap().last_login, Some(later));
-    assert!(store.claim_login(bob.id, None, at).await.unwrap(), "a first login claims from none");
-    assert!(!store.claim_login(bob.id, None, at).await.unwrap());
+    assert!(
+        store.second_factor().unwrap().claim_login(bob.id, None, at).await.unwrap(),
+        "a first login claims from none"
+    );
+    assert!(!store.second_factor().unwrap().claim_login(bob.id, None, at).await.unwrap());
 
     // Listing and removal.
     assert_eq!(store.count().await.unwrap(), 5);
@@ -135,60 +148,74 @@ async fn account_lifecycle(store: &dyn UserStore) {
     // Email: lookup by address only, change, verification, uniqueness.
     assert_eq!(store.find_by_email("FRANK@example.com").await.unwrap().map(|u| u.id), Some(frank.id));
     assert!(store.find_by_email("frank").await.unwrap().is_none(), "a username is not an address");
-    assert!(store.set_email(frank.id, Some("Frank@New.example"), true).await.unwrap());
+    assert!(store.accounts().unwrap().set_email(frank.id, Some("Frank@New.example"), true).await.unwrap());
     let f = store.get(frank.id).await.unwrap().unwrap();
     assert_eq!((f.email.as_deref(), f.email_verified), (Some("Frank@New.example"), true));
     assert_eq!(store.find_by_email("frank@new.example").await.unwrap().map(|u| u.id), Some(frank.id));
     assert!(store.find_by_email("frank@example.com").await.unwrap().is_none());
-    let err = store.set_email(frank.id, Some("GRACE@example.com"), false).await.unwrap_err();
+    let err = store.accounts().unwrap().set_email(frank.id, Some("GRACE@example.com"), false).await.unwrap_err();
     assert!(matches!(err, UserStoreError::EmailTaken), "{err:?}");
-    assert!(store.set_email(frank.id, None, true).await.unwrap());
+    assert!(store.accounts().unwrap().set_email(frank.id, None, true).await.unwrap());
     let f = store.get(frank.id).await.unwrap().unwrap();
     assert_eq!((f.email, f.email_verified), (None, false), "no address is never verified");
-    assert!(!store.set_email(frank.id + 10_000, Some("x@example.com"), false).await.unwrap());
+    assert!(!store.accounts().unwrap().set_email(frank.id + 10_000, Some("x@example.com"), false).await.unwrap());
 
     // TOTP: pending secret, enabling with recovery codes, single-use steps, disabling.
-    assert!(store.totp(frank.id).await.unwrap().is_none());
-    assert!(store.set_totp_pending(frank.id, b"sealed-1").await.unwrap());
-    assert!(store.set_totp_pending(frank.id, b"sealed-2").await.unwrap(), "a pending secret is replaced");
-    let t = store.totp(frank.id).await.unwrap().unwrap();
+    assert!(store.second_factor().unwrap().totp(frank.id).await.unwrap().is_none());
+    assert!(store.second_factor().unwrap().set_totp_pending(frank.id, b"sealed-1").await.unwrap());
+    assert!(
+        store.second_factor().unwrap().set_totp_pending(frank.id, b"sealed-2").await.unwrap(),
+        "a pending secret is replaced"
+    );
+    let t = store.second_factor().unwrap().totp(frank.id).await.unwrap().unwrap();
     assert_eq!((t.sealed_secret.as_slice(), t.enabled, t.last_step), (b"sealed-2".as_slice(), false, None));
-    assert!(!store.use_totp_step(frank.id, 100).await.unwrap(), "no codes before enabling");
+    assert!(!store.second_factor().unwrap().use_totp_step(frank.id, 100).await.unwrap(), "no codes before enabling");
     let hashes: Vec<String> = (0..10).map(|i| format!("hash-{i}")).collect();
-    assert!(store.enable_totp(frank.id, 100, &hashes).await.unwrap());
-    assert!(!store.enable_totp(frank.id, 100, &hashes).await.unwrap(), "already enabled");
-    assert!(!store.set_totp_pending(frank.id, b"sealed-3").await.unwrap(), "enabled: disable first");
+    assert!(store.second_factor().unwrap().enable_totp(frank.id, 100, &hashes).await.unwrap());
+    assert!(!store.second_factor().unwrap().enable_totp(frank.id, 100, &hashes).await.unwrap(), "already enabled");
+    assert!(
+        !store.second_factor().unwrap().set_totp_pending(frank.id, b"sealed-3").await.unwrap(),
+        "enabled: disable first"
+    );
     assert!(store.get(frank.id).await.unwrap().unwrap().mfa);
     assert!(store.find_by_login("frank").await.unwrap().unwrap().mfa);
-    let t = store.totp(frank.id).await.unwrap().unwrap();
+    let t = store.second_factor().unwrap().totp(frank.id).await.unwrap().unwrap();
     assert_eq!((t.enabled, t.last_step), (true, Some(100)));
-    assert!(!store.use_totp_step(frank.id, 100).await.unwrap(), "the confirming step is used");
-    assert!(!store.use_totp_step(frank.id, 99).await.unwrap(), "older steps are refused");
-    assert!(store.use_totp_step(frank.id, 101).await.unwrap());
-    assert!(!store.use_totp_step(frank.id, 101).await.unwrap(), "each step once");
+    assert!(!store.second_factor().unwrap().use_totp_step(frank.id, 100).await.unwrap(), "the confirming step is used");
+    assert!(!store.second_factor().unwrap().use_totp_step(frank.id, 99).await.unwrap(), "older steps are refused");
+    assert!(store.second_factor().unwrap().use_totp_step(frank.id, 101).await.unwrap());
+    assert!(!store.second_factor().unwrap().use_totp_step(frank.id, 101).await.unwrap(), "each step once");
     // Concurrent uses of one step: exactly one wins.
-    let wins = futures_util::future::join_all((0..8).map(|_| store.use_totp_step(frank.id, 102))).await;
+    let wins =
+        futures_util::future::join_all((0..8).map(|_| store.second_factor().unwrap().use_totp_step(frank.id, 102)))
+            .await;
     assert_eq!(wins.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
 
-    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 10);
+    assert_eq!(store.second_factor().unwrap().recovery_codes_left(frank.id).await.unwrap(), 10);
     let at = Utc::now();
-    assert!(store.use_recovery_code(frank.id, "hash-3", at).await.unwrap());
-    assert!(!store.use_recovery_code(frank.id, "hash-3", at).await.unwrap(), "single use");
-    assert!(!store.use_recovery_code(grace.id, "hash-4", at).await.unwrap(), "another user's code");
-    assert!(!store.use_recovery_code(frank.id, "nope", at).await.unwrap());
-    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 9);
-    let wins = futures_util::future::join_all((0..8).map(|_| store.use_recovery_code(frank.id, "hash-5", at))).await;
+    assert!(store.second_factor().unwrap().use_recovery_code(frank.id, "hash-3", at).await.unwrap());
+    assert!(!store.second_factor().unwrap().use_recovery_code(frank.id, "hash-3", at).await.unwrap(), "single use");
+    assert!(
+        !store.second_factor().unwrap().use_recovery_code(grace.id, "hash-4", at).await.unwrap(),
+        "another user's code"
+    );
+    assert!(!store.second_factor().unwrap().use_recovery_code(frank.id, "nope", at).await.unwrap());
+    assert_eq!(store.second_factor().unwrap().recovery_codes_left(frank.id).await.unwrap(), 9);
+    let wins = futures_util::future::join_all(
+        (0..8).map(|_| store.second_factor().unwrap().use_recovery_code(frank.id, "hash-5", at)),
+    )
+    .await;
     assert_eq!(wins.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
 
-    assert!(store.disable_totp(frank.id).await.unwrap());
-    assert!(!store.disable_totp(frank.id).await.unwrap());
-    assert!(store.totp(frank.id).await.unwrap().is_none());
-    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 0);
+    assert!(store.second_factor().unwrap().disable_totp(frank.id).await.unwrap());
+    assert!(!store.second_factor().unwrap().disable_totp(frank.id).await.unwrap());
+    assert!(store.second_factor().unwrap().totp(frank.id).await.unwrap().is_none());
+    assert_eq!(store.second_factor().unwrap().recovery_codes_left(frank.id).await.unwrap(), 0);
     assert!(!store.get(frank.id).await.unwrap().unwrap().mfa);
     // Re-enrolling replaces the codes.
-    assert!(store.set_totp_pending(frank.id, b"sealed-4").await.unwrap());
-    assert!(store.enable_totp(frank.id, 5, &hashes[..2]).await.unwrap());
-    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 2);
+    assert!(store.second_factor().unwrap().set_totp_pending(frank.id, b"sealed-4").await.unwrap());
+    assert!(store.second_factor().unwrap().enable_totp(frank.id, 5, &hashes[..2]).await.unwrap());
+    assert_eq!(store.second_factor().unwrap().recovery_codes_left(frank.id).await.unwrap(), 2);
 
     // One-time tokens: stored by hash, live until used or expired, single use.
     let ttl = Duration::from_secs(1800);
@@ -201,40 +228,89 @@ async fn account_lifecycle(store: &dyn UserStore) {
     );
     assert_eq!(raw.len(), 43);
     assert_eq!(reset.token_hash, AccountToken::hash(&raw));
-    store.create_token(&reset).await.unwrap();
+    store.accounts().unwrap().create_token(&reset).await.unwrap();
     let now = Utc::now();
     assert_eq!(
-        store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap(),
+        store.accounts().unwrap().find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap(),
         Some(reset.clone())
     );
-    assert!(store.find_token(&reset.token_hash, TokenPurpose::Email, now).await.unwrap().is_none(), "purpose");
+    assert!(
+        store.accounts().unwrap().find_token(&reset.token_hash, TokenPurpose::Email, now).await.unwrap().is_none(),
+        "purpose"
+    );
     let later = reset.expires_at + chrono::Duration::seconds(1);
     assert!(
-        store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, later).await.unwrap().is_none(),
+        store
+            .accounts()
+            .unwrap()
+            .find_token(&reset.token_hash, TokenPurpose::PasswordReset, later)
+            .await
+            .unwrap()
+            .is_none(),
         "expired"
     );
-    assert!(store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, later).await.unwrap().is_none());
-    let used = store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().unwrap();
+    assert!(
+        store
+            .accounts()
+            .unwrap()
+            .consume_token(&reset.token_hash, TokenPurpose::PasswordReset, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let used = store
+        .accounts()
+        .unwrap()
+        .consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((used.user_id, used.email.as_deref()), (grace.id, Some("grace@example.com")));
-    assert!(store.consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none(), "once");
-    assert!(store.find_token(&reset.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
+    assert!(
+        store
+            .accounts()
+            .unwrap()
+            .consume_token(&reset.token_hash, TokenPurpose::PasswordReset, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "once"
+    );
+    assert!(
+        store
+            .accounts()
+            .unwrap()
+            .find_token(&reset.token_hash, TokenPurpose::PasswordReset, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Email-change tokens keep their binding to the session and the password.
     let (_, change) =
         AccountToken::generate(TokenPurpose::EmailChange, grace.id, Some("g@new.example".into()), ttl, Utc::now());
     let change = change.bound("sess-public-id", "$argon2id$hash");
-    store.create_token(&change).await.unwrap();
-    let found = store.find_token(&change.token_hash, TokenPurpose::EmailChange, now).await.unwrap().unwrap();
+    store.accounts().unwrap().create_token(&change).await.unwrap();
+    let found = store
+        .accounts()
+        .unwrap()
+        .find_token(&change.token_hash, TokenPurpose::EmailChange, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, change);
     assert_eq!(found.session_id.as_deref(), Some("sess-public-id"));
-    assert!(store.find_token(&change.token_hash, TokenPurpose::Email, now).await.unwrap().is_none(), "purpose");
-    assert_eq!(store.revoke_tokens(grace.id, TokenPurpose::EmailChange).await.unwrap(), 1);
+    assert!(
+        store.accounts().unwrap().find_token(&change.token_hash, TokenPurpose::Email, now).await.unwrap().is_none(),
+        "purpose"
+    );
+    assert_eq!(store.accounts().unwrap().revoke_tokens(grace.id, TokenPurpose::EmailChange).await.unwrap(), 1);
 
     // Concurrent consumption: exactly one wins.
     let (_, t2) = AccountToken::generate(TokenPurpose::Email, grace.id, Some("g2@example.com".into()), ttl, Utc::now());
-    store.create_token(&t2).await.unwrap();
+    store.accounts().unwrap().create_token(&t2).await.unwrap();
     let wins = futures_util::future::join_all(
-        (0..8).map(|_| store.consume_token(&t2.token_hash, TokenPurpose::Email, Utc::now())),
+        (0..8).map(|_| store.accounts().unwrap().consume_token(&t2.token_hash, TokenPurpose::Email, Utc::now())),
     )
     .await;
     assert_eq!(wins.into_iter().filter(|r| r.as_ref().unwrap().is_some()).count(), 1);
@@ -244,25 +320,34 @@ async fn account_lifecycle(store: &dyn UserStore) {
     let (_, t4) = AccountToken::generate(TokenPurpose::Email, grace.id, None, ttl, Utc::now());
     let (_, t5) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl, Utc::now());
     for t in [&t3, &t4, &t5] {
-        store.create_token(t).await.unwrap();
+        store.accounts().unwrap().create_token(t).await.unwrap();
     }
-    assert_eq!(store.revoke_tokens(grace.id, TokenPurpose::PasswordReset).await.unwrap(), 1);
-    assert!(store.find_token(&t3.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
-    assert!(store.find_token(&t4.token_hash, TokenPurpose::Email, now).await.unwrap().is_some(), "other purpose kept");
+    assert_eq!(store.accounts().unwrap().revoke_tokens(grace.id, TokenPurpose::PasswordReset).await.unwrap(), 1);
     assert!(
-        store.find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_some(),
+        store.accounts().unwrap().find_token(&t3.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none()
+    );
+    assert!(
+        store.accounts().unwrap().find_token(&t4.token_hash, TokenPurpose::Email, now).await.unwrap().is_some(),
+        "other purpose kept"
+    );
+    assert!(
+        store.accounts().unwrap().find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_some(),
         "other user kept"
     );
-    assert_eq!(store.purge_tokens(now).await.unwrap(), 0, "nothing expired yet");
-    assert!(store.purge_tokens(later + chrono::Duration::hours(1)).await.unwrap() >= 5);
-    assert!(store.find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
+    assert_eq!(store.accounts().unwrap().purge_tokens(now).await.unwrap(), 0, "nothing expired yet");
+    assert!(store.accounts().unwrap().purge_tokens(later + chrono::Duration::hours(1)).await.unwrap() >= 5);
+    assert!(
+        store.accounts().unwrap().find_token(&t5.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none()
+    );
 
     // Removing a user removes their tokens and codes.
     let (_, t6) = AccountToken::generate(TokenPurpose::PasswordReset, frank.id, None, ttl, Utc::now());
-    store.create_token(&t6).await.unwrap();
+    store.accounts().unwrap().create_token(&t6).await.unwrap();
     assert!(store.remove(frank.id).await.unwrap());
-    assert!(store.find_token(&t6.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none());
-    assert_eq!(store.recovery_codes_left(frank.id).await.unwrap(), 0);
+    assert!(
+        store.accounts().unwrap().find_token(&t6.token_hash, TokenPurpose::PasswordReset, now).await.unwrap().is_none()
+    );
+    assert_eq!(store.second_factor().unwrap().recovery_codes_left(frank.id).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -73,7 +73,11 @@ pub async fn check_second_factor(
         match (code, recovery_code) {
             (Some(code), _) => totp_code_ok(state, user, code).await,
             (_, Some(rc)) => match state.mfa.recovery_hash(user.id, rc) {
-                Some(h) => Ok(state.users.use_recovery_code(user.id, &h, state.sessions.clock().now()).await?),
+                Some(h) => Ok(state
+                    .users
+                    .second_factor_or_err()?
+                    .use_recovery_code(user.id, &h, state.sessions.clock().now())
+                    .await?),
                 None => Ok(false),
             },
             _ => Ok(false),
@@ -96,10 +100,11 @@ pub async fn check_second_factor(
 }
 
 async fn totp_code_ok(state: &AppState, user: &User, code: &str) -> Result<bool, Problem> {
-    let Some(t) = state.users.totp(user.id).await?.filter(|t| t.enabled) else { return Ok(false) };
+    let Some(second) = state.users.second_factor() else { return Ok(false) };
+    let Some(t) = second.totp(user.id).await?.filter(|t| t.enabled) else { return Ok(false) };
     let totp = open_totp(state, user, &t.sealed_secret)?;
     let Some(step) = crate::mfa::check(&totp, code, unix_now(state)) else { return Ok(false) };
-    Ok(state.users.use_totp_step(user.id, step as i64).await?)
+    Ok(second.use_totp_step(user.id, step as i64).await?)
 }
 
 /// The TOTP generator from a sealed secret. A secret that does not open means the secret key
@@ -149,14 +154,14 @@ pub async fn send_verification(
     change: Option<&crate::session::Session>,
 ) -> Result<(), UserStoreError> {
     let purpose = if change.is_some() { TokenPurpose::EmailChange } else { TokenPurpose::Email };
-    state.users.revoke_tokens(user.id, purpose).await?;
+    state.users.accounts_or_err()?.revoke_tokens(user.id, purpose).await?;
     let ttl = state.settings.raw.auth.verify_token_ttl.0;
     let (token, mut record) =
         AccountToken::generate(purpose, user.id, Some(email.to_owned()), ttl, state.sessions.clock().now());
     if let Some(session) = change {
         record = record.bound(&session.id, &user.password_hash);
     }
-    state.users.create_token(&record).await?;
+    state.users.accounts_or_err()?.create_token(&record).await?;
     let link = mail::link(&state.settings, &state.settings.raw.auth.verify_email_url, &token);
     let message = mail::templates::verify_email(email, &user.username, &site(state), &link, ttl);
     mail::spawn_send(state.mailer.clone(), message);
@@ -174,9 +179,9 @@ pub async fn void_email_changes(state: &AppState, user_id: i64) -> u64 {
 /// Invalidate outstanding tokens of `purpose`; stores without tokens have none. Returns how
 /// many.
 pub async fn revoke_tokens(state: &AppState, user_id: i64, purpose: TokenPurpose) -> u64 {
-    match state.users.revoke_tokens(user_id, purpose).await {
+    let Some(accounts) = state.users.accounts() else { return 0 };
+    match accounts.revoke_tokens(user_id, purpose).await {
         Ok(n) => n,
-        Err(UserStoreError::Unsupported(_)) => 0,
         Err(e) => {
             tracing::warn!(error = %e, "could not invalidate one-time tokens");
             0

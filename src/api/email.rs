@@ -86,7 +86,7 @@ async fn cancel_link(state: &AppState, user: &User) -> Result<String, Problem> {
         ttl,
         state.sessions.clock().now(),
     );
-    state.users.create_token(&record).await?;
+    state.users.accounts_or_err()?.create_token(&record).await?;
     Ok(mail::link(&state.settings, &state.settings.raw.auth.cancel_email_url, &token))
 }
 
@@ -113,9 +113,14 @@ pub struct VerifyBody {
 pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<VerifyBody>) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
     let now = state.sessions.clock().now();
-    let token = match state.users.consume_token(&hash, TokenPurpose::EmailChange, now).await? {
+    let token = match state.users.accounts_or_err()?.consume_token(&hash, TokenPurpose::EmailChange, now).await? {
         Some(t) => t,
-        None => state.users.consume_token(&hash, TokenPurpose::Email, now).await?.ok_or_else(Problem::invalid_token)?,
+        None => state
+            .users
+            .accounts_or_err()?
+            .consume_token(&hash, TokenPurpose::Email, now)
+            .await?
+            .ok_or_else(Problem::invalid_token)?,
     };
     let Some(user) = state.users.get(token.user_id).await?.filter(|u| u.is_active) else {
         return Err(Problem::invalid_token());
@@ -125,7 +130,7 @@ pub async fn verify(State(state): State<AppState>, ApiJson(body): ApiJson<Verify
     if changed && !change_still_wanted(&state, &token, &user).await? {
         return Err(Problem::invalid_token());
     }
-    state.users.set_email(user.id, Some(&email), true).await?;
+    state.users.accounts_or_err()?.set_email(user.id, Some(&email), true).await?;
     if changed {
         // Reset links mailed to the old address, and any other pending change, stop working.
         account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
@@ -177,7 +182,11 @@ pub struct CancelBody {
 )]
 pub async fn cancel(State(state): State<AppState>, ApiJson(body): ApiJson<CancelBody>) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
-    let Some(token) = state.users.consume_token(&hash, TokenPurpose::EmailCancel, state.sessions.clock().now()).await?
+    let Some(token) = state
+        .users
+        .accounts_or_err()?
+        .consume_token(&hash, TokenPurpose::EmailCancel, state.sessions.clock().now())
+        .await?
     else {
         return Err(Problem::invalid_token());
     };

@@ -41,7 +41,7 @@ pub async fn setup(
     }
     let secret = mfa::new_secret();
     let sealed = state.mfa.seal_totp(a.user.id, &secret);
-    if !state.users.set_totp_pending(a.user.id, &sealed).await? {
+    if !state.users.second_factor_or_err()?.set_totp_pending(a.user.id, &sealed).await? {
         return Err(already_on());
     }
     let totp = open_totp(&state, &a.user, &sealed)?;
@@ -76,7 +76,7 @@ pub async fn confirm(
     RecentlyAuthenticated(a): RecentlyAuthenticated,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Response, Problem> {
-    let pending = state.users.totp(a.user.id).await?;
+    let pending = state.users.second_factor_or_err()?.totp(a.user.id).await?;
     let Some(t) = pending.filter(|t| !t.enabled) else {
         return Err(if a.user.mfa {
             already_on()
@@ -93,7 +93,7 @@ pub async fn confirm(
     state.limits.mfa_account.clear(&key).await;
     let codes = mfa::new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| state.mfa.recovery_hash(a.user.id, c)).collect();
-    if !state.users.enable_totp(a.user.id, step as i64, &hashes).await? {
+    if !state.users.second_factor_or_err()?.enable_totp(a.user.id, step as i64, &hashes).await? {
         return Err(already_on());
     }
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
@@ -125,7 +125,7 @@ pub async fn disable(
     RecentlyAuthenticated(a): RecentlyAuthenticated,
 ) -> Result<Response, Problem> {
     let was_on = a.user.mfa;
-    state.users.disable_totp(a.user.id).await?;
+    state.users.second_factor_or_err()?.disable_totp(a.user.id).await?;
     if was_on {
         let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
         tracing::info!(user_id = a.user.id, revoked, "TOTP disabled");
@@ -186,7 +186,7 @@ pub async fn login_mfa(
     }
     // Single use: of parallel or replayed second steps with this cookie, one claims the login.
     let at = crate::users::next_login_time(user.last_login, state.sessions.clock().now());
-    if !state.users.claim_login(user.id, user.last_login, at).await? {
+    if !state.users.second_factor_or_err()?.claim_login(user.id, user.last_login, at).await? {
         tracing::info!(user_id = user.id, "login: the pending second step was already used");
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     }

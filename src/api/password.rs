@@ -142,7 +142,11 @@ async fn send_reset(state: AppState, email: String) {
         ttl,
         state.sessions.clock().now(),
     );
-    if let Err(e) = state.users.create_token(&record).await {
+    let stored = match state.users.accounts_or_err() {
+        Ok(accounts) => accounts.create_token(&record).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
         tracing::warn!(user_id = user.id, error = %e, "password reset: cannot store the token");
         return;
     }
@@ -182,7 +186,7 @@ pub async fn confirm_reset(
 ) -> Result<Response, Problem> {
     let hash = AccountToken::hash(&body.token);
     let now = state.sessions.clock().now();
-    let Some(found) = state.users.find_token(&hash, TokenPurpose::PasswordReset, now).await? else {
+    let Some(found) = state.users.accounts_or_err()?.find_token(&hash, TokenPurpose::PasswordReset, now).await? else {
         return Err(Problem::invalid_token());
     };
     let Some(user) = state.users.get(found.user_id).await?.filter(|u| u.is_active) else {
@@ -197,8 +201,11 @@ pub async fn confirm_reset(
     )
     .map_err(|w| weak("newPassword", w.0))?;
     let password_hash = state.passwords.hash(body.new_password).await?;
-    let Some(token) =
-        state.users.consume_token(&hash, TokenPurpose::PasswordReset, state.sessions.clock().now()).await?
+    let Some(token) = state
+        .users
+        .accounts_or_err()?
+        .consume_token(&hash, TokenPurpose::PasswordReset, state.sessions.clock().now())
+        .await?
     else {
         return Err(Problem::invalid_token());
     };
@@ -212,7 +219,8 @@ pub async fn confirm_reset(
     if !user.email_verified
         && user.email.is_some()
         && token.email.as_deref().map(login_key) == user.email.as_deref().map(login_key)
-        && let Err(e) = state.users.set_email(user.id, user.email.as_deref(), true).await
+        && let Some(accounts) = state.users.accounts()
+        && let Err(e) = accounts.set_email(user.id, user.email.as_deref(), true).await
     {
         tracing::warn!(error = %e, "could not mark the email address verified");
     }

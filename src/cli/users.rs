@@ -90,8 +90,10 @@ pub(super) async fn user_command(s: &Settings, stores: &Stores, cmd: &UserComman
             stores.users.set_password(user.id, &hash).await.map_err(|e| rt(&e))?;
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
             // Pending email changes die with the old password (their links check it too).
-            for purpose in [crate::users::TokenPurpose::EmailChange, crate::users::TokenPurpose::EmailCancel] {
-                let _ = stores.users.revoke_tokens(user.id, purpose).await;
+            if let Some(accounts) = stores.users.accounts() {
+                for purpose in [crate::users::TokenPurpose::EmailChange, crate::users::TokenPurpose::EmailCancel] {
+                    let _ = accounts.revoke_tokens(user.id, purpose).await;
+                }
             }
             let detail = format!("sessiongate user passwd; {n} session(s) revoked");
             cli_audit(stores, crate::audit::Event::UserPasswordSet, &user, detail).await;

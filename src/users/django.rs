@@ -409,6 +409,8 @@ mod tests {
     async fn reads_and_writes_like_django() {
         let (_dir, store, raw) = fixture(false).await;
         assert_eq!(store.count().await.unwrap(), 8);
+        // auth_user has no columns for them: the capabilities are absent, not "unsupported".
+        assert!(store.accounts().is_none() && store.second_factor().is_none());
         let alice = store.find_by_login(" alice ").await.unwrap().unwrap();
         assert_eq!((alice.username.as_str(), alice.email.as_deref()), ("alice", Some("alice@example.com")));
         assert!(alice.is_active && !alice.email_verified && !alice.mfa && alice.last_login.is_none());

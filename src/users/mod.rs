@@ -116,18 +116,6 @@ pub trait UserStore: Send + Sync + 'static {
     async fn set_active(&self, id: i64, active: bool) -> Result<bool, UserStoreError>;
     async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<(), UserStoreError>;
 
-    /// [`UserStore::record_login`] only if the user's last login is still `seen` (compare and
-    /// set): true exactly once per value. The second step of a two-step login claims the
-    /// login this way, so its pending cookie works once, and not after any other login.
-    async fn claim_login(
-        &self,
-        _id: i64,
-        _seen: Option<DateTime<Utc>>,
-        _at: DateTime<Utc>,
-    ) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("two-factor authentication"))
-    }
-
     /// Recompute stored name keys written by an older release ([`names`]); run at start after
     /// the migrations. Returns how many rows changed.
     async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
@@ -169,9 +157,19 @@ pub trait UserStore: Send + Sync + 'static {
         Ok(User { is_active: user.is_active, ..created })
     }
 
-    // ---- account lifecycle (email, TOTP, recovery codes, one-time tokens) ----------------------
-    // Native stores implement all of these; the defaults answer `Unsupported` for stores that
-    // cannot hold the data (Django's `auth_user` has no such columns).
+    // ---- capabilities ---------------------------------------------------------------------------
+    // What a backend can hold beyond the core is a trait of its own, offered here or not: "not
+    // supported" is a type fact (Django's `auth_user` has no such columns), not a runtime answer.
+
+    /// Email changes and mailed one-time tokens, when this store can keep them.
+    fn accounts(&self) -> Option<&dyn AccountStore> {
+        None
+    }
+
+    /// TOTP, recovery codes and two-step login claims, when this store can keep them.
+    fn second_factor(&self) -> Option<&dyn SecondFactorStore> {
+        None
+    }
 
     /// The user whose email address is `email` (case-insensitive), for password resets. The
     /// default asks [`UserStore::find_by_login`] and keeps only an exact email match.
@@ -179,84 +177,89 @@ pub trait UserStore: Send + Sync + 'static {
         let key = login_key(email);
         Ok(self.find_by_login(email).await?.filter(|u| u.email.as_deref().map(login_key).as_deref() == Some(&key)))
     }
+}
 
+/// Email addresses and mailed one-time tokens (reset, verification, change, cancel).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Set (or clear) the email address and whether it is verified. `EmailTaken` when another
     /// user has it; false when there is no such user.
-    async fn set_email(&self, _id: i64, _email: Option<&str>, _verified: bool) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("changing email addresses"))
-    }
-
-    /// The user's TOTP state (sealed secret, enabled, last used step); None when they have none.
-    async fn totp(&self, _id: i64) -> Result<Option<TotpState>, UserStoreError> {
-        Ok(None)
-    }
-
-    /// Store a new, unconfirmed TOTP secret (sealed). False when TOTP is already enabled (it must
-    /// be disabled first) or there is no such user.
-    async fn set_totp_pending(&self, _id: i64, _sealed_secret: &[u8]) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("two-factor authentication"))
-    }
-
-    /// Confirm the pending secret: enable TOTP with `step` as the last used time step, and
-    /// replace the recovery codes by `recovery_hashes`, atomically. False when nothing is pending.
-    async fn enable_totp(&self, _id: i64, _step: i64, _recovery_hashes: &[String]) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("two-factor authentication"))
-    }
-
-    /// Remove the TOTP secret and every recovery code. False when there was nothing to remove.
-    async fn disable_totp(&self, _id: i64) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("two-factor authentication"))
-    }
-
-    /// Record `step` as used, atomically and only if it is later than the last used step: true
-    /// means the code may be accepted (single use, RFC 6238 §5.2).
-    async fn use_totp_step(&self, _id: i64, _step: i64) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("two-factor authentication"))
-    }
-
-    /// Mark the unused recovery code with this hash as used, atomically: true exactly once.
-    async fn use_recovery_code(&self, _id: i64, _code_hash: &str, _at: DateTime<Utc>) -> Result<bool, UserStoreError> {
-        Err(UserStoreError::Unsupported("two-factor authentication"))
-    }
-
-    /// How many unused recovery codes the user has left.
-    async fn recovery_codes_left(&self, _id: i64) -> Result<i64, UserStoreError> {
-        Ok(0)
-    }
+    async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError>;
 
     /// Store a one-time token (only its hash).
-    async fn create_token(&self, _token: &AccountToken) -> Result<(), UserStoreError> {
-        Err(UserStoreError::Unsupported("password resets and email verification"))
-    }
+    async fn create_token(&self, token: &AccountToken) -> Result<(), UserStoreError>;
 
     /// A live token: unused, not expired at `now`, for `purpose`.
     async fn find_token(
         &self,
-        _token_hash: &str,
-        _purpose: TokenPurpose,
-        _now: DateTime<Utc>,
-    ) -> Result<Option<AccountToken>, UserStoreError> {
-        Ok(None)
-    }
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError>;
 
     /// Use a live token, atomically: Some exactly once, None when unknown, used or expired.
     async fn consume_token(
         &self,
-        _token_hash: &str,
-        _purpose: TokenPurpose,
-        _now: DateTime<Utc>,
-    ) -> Result<Option<AccountToken>, UserStoreError> {
-        Ok(None)
-    }
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError>;
 
     /// Invalidate every unused token of the user for `purpose`; returns how many.
-    async fn revoke_tokens(&self, _user_id: i64, _purpose: TokenPurpose) -> Result<u64, UserStoreError> {
-        Ok(0)
-    }
+    async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError>;
 
     /// Delete tokens that expired before `now` (housekeeping).
-    async fn purge_tokens(&self, _now: DateTime<Utc>) -> Result<u64, UserStoreError> {
-        Ok(0)
+    async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError>;
+}
+
+/// The second factor: TOTP state, recovery codes, and the compare-and-set login claim of the
+/// two-step login.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// [`UserStore::record_login`] only if the user's last login is still `seen` (compare and
+    /// set): true exactly once per value. The second step of a two-step login claims the
+    /// login this way, so its pending cookie works once, and not after any other login.
+    async fn claim_login(
+        &self,
+        id: i64,
+        seen: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, UserStoreError>;
+
+    /// The user's TOTP state (sealed secret, enabled, last used step); None when they have none.
+    async fn totp(&self, id: i64) -> Result<Option<TotpState>, UserStoreError>;
+
+    /// Store a new, unconfirmed TOTP secret (sealed). False when TOTP is already enabled (it must
+    /// be disabled first) or there is no such user.
+    async fn set_totp_pending(&self, id: i64, sealed_secret: &[u8]) -> Result<bool, UserStoreError>;
+
+    /// Confirm the pending secret: enable TOTP with `step` as the last used time step, and
+    /// replace the recovery codes by `recovery_hashes`, atomically. False when nothing is pending.
+    async fn enable_totp(&self, id: i64, step: i64, recovery_hashes: &[String]) -> Result<bool, UserStoreError>;
+
+    /// Remove the TOTP secret and every recovery code. False when there was nothing to remove.
+    async fn disable_totp(&self, id: i64) -> Result<bool, UserStoreError>;
+
+    /// Record `step` as used, atomically and only if it is later than the last used step: true
+    /// means the code may be accepted (single use, RFC 6238 §5.2).
+    async fn use_totp_step(&self, id: i64, step: i64) -> Result<bool, UserStoreError>;
+
+    /// Mark the unused recovery code with this hash as used, atomically: true exactly once.
+    async fn use_recovery_code(&self, id: i64, code_hash: &str, at: DateTime<Utc>) -> Result<bool, UserStoreError>;
+
+    /// How many unused recovery codes the user has left.
+    async fn recovery_codes_left(&self, id: i64) -> Result<i64, UserStoreError>;
+}
+
+impl dyn UserStore {
+    /// [`UserStore::accounts`], or `Unsupported` naming what is missing.
+    pub fn accounts_or_err(&self) -> Result<&dyn AccountStore, UserStoreError> {
+        self.accounts().ok_or(UserStoreError::Unsupported("email changes, password resets and email verification"))
+    }
+
+    /// [`UserStore::second_factor`], or `Unsupported`.
+    pub fn second_factor_or_err(&self) -> Result<&dyn SecondFactorStore, UserStoreError> {
+        self.second_factor().ok_or(UserStoreError::Unsupported("two-factor authentication"))
     }
 }
 

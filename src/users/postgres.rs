@@ -10,7 +10,8 @@ use crate::db::{Deadline, PG_OP_TIMEOUT, PG_SCAN_TIMEOUT};
 
 use super::names::{KEY_VERSION, normalize_username, skeleton};
 use super::{
-    AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
+    AccountStore, AccountToken, NewUser, SecondFactorStore, TokenPurpose, TotpState, User, UserStore, UserStoreError,
+    login_key, purpose_from_str,
 };
 
 pub struct PostgresUsers {
@@ -142,22 +143,6 @@ impl UserStore for PostgresUsers {
         Ok(())
     }
 
-    async fn claim_login(
-        &self,
-        id: i64,
-        seen: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> Result<bool, UserStoreError> {
-        let done = sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2 AND last_login IS NOT DISTINCT FROM $3")
-            .bind(at)
-            .bind(id)
-            .bind(seen)
-            .execute(&self.pool)
-            .within(PG_OP_TIMEOUT)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
         let rows = sqlx::query("SELECT id, username, email FROM users WHERE key_version < $1")
             .bind(KEY_VERSION)
@@ -227,6 +212,17 @@ impl UserStore for PostgresUsers {
         r.as_ref().map(row).transpose()
     }
 
+    fn accounts(&self) -> Option<&dyn AccountStore> {
+        Some(self)
+    }
+
+    fn second_factor(&self) -> Option<&dyn SecondFactorStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl AccountStore for PostgresUsers {
     async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError> {
         let email = email.map(str::trim);
         self.refuse_username_as_email(email, id).await?;
@@ -239,6 +235,106 @@ impl UserStore for PostgresUsers {
             .within(PG_OP_TIMEOUT)
             .await
             .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
+        sqlx::query(
+            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at, session_id,
+                                         password_fp)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&t.token_hash)
+        .bind(t.purpose.as_str())
+        .bind(t.user_id)
+        .bind(&t.email)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(&t.session_id)
+        .bind(&t.password_fp)
+        .execute(&self.pool)
+        .within(PG_OP_TIMEOUT)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        let r = sqlx::query(
+            "SELECT * FROM account_tokens
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .within(PG_OP_TIMEOUT)
+        .await?;
+        Ok(r.as_ref().and_then(token_row))
+    }
+
+    async fn consume_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        let r = sqlx::query(
+            "UPDATE account_tokens SET used_at = $1
+             WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(hash)
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .within(PG_OP_TIMEOUT)
+        .await?;
+        Ok(r.as_ref().and_then(token_row))
+    }
+
+    async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
+        let done = sqlx::query(
+            "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
+        )
+        .bind(Utc::now())
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .execute(&self.pool)
+        .within(PG_OP_TIMEOUT)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError> {
+        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .within(PG_SCAN_TIMEOUT)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for PostgresUsers {
+    async fn claim_login(
+        &self,
+        id: i64,
+        seen: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2 AND last_login IS NOT DISTINCT FROM $3")
+            .bind(at)
+            .bind(id)
+            .bind(seen)
+            .execute(&self.pool)
+            .within(PG_OP_TIMEOUT)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -350,87 +446,6 @@ impl UserStore for PostgresUsers {
             .fetch_one(&self.pool)
             .within(PG_OP_TIMEOUT)
             .await?)
-    }
-
-    async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
-        sqlx::query(
-            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at, session_id,
-                                         password_fp)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&t.token_hash)
-        .bind(t.purpose.as_str())
-        .bind(t.user_id)
-        .bind(&t.email)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(&t.session_id)
-        .bind(&t.password_fp)
-        .execute(&self.pool)
-        .within(PG_OP_TIMEOUT)
-        .await?;
-        Ok(())
-    }
-
-    async fn find_token(
-        &self,
-        hash: &str,
-        purpose: TokenPurpose,
-        now: DateTime<Utc>,
-    ) -> Result<Option<AccountToken>, UserStoreError> {
-        let r = sqlx::query(
-            "SELECT * FROM account_tokens
-             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
-        )
-        .bind(hash)
-        .bind(purpose.as_str())
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .within(PG_OP_TIMEOUT)
-        .await?;
-        Ok(r.as_ref().and_then(token_row))
-    }
-
-    async fn consume_token(
-        &self,
-        hash: &str,
-        purpose: TokenPurpose,
-        now: DateTime<Utc>,
-    ) -> Result<Option<AccountToken>, UserStoreError> {
-        let r = sqlx::query(
-            "UPDATE account_tokens SET used_at = $1
-             WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
-             RETURNING *",
-        )
-        .bind(now)
-        .bind(hash)
-        .bind(purpose.as_str())
-        .fetch_optional(&self.pool)
-        .within(PG_OP_TIMEOUT)
-        .await?;
-        Ok(r.as_ref().and_then(token_row))
-    }
-
-    async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
-        let done = sqlx::query(
-            "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
-        )
-        .bind(Utc::now())
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .execute(&self.pool)
-        .within(PG_OP_TIMEOUT)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError> {
-        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .within(PG_SCAN_TIMEOUT)
-            .await?;
-        Ok(done.rows_affected())
     }
 }
 

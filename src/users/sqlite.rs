@@ -6,7 +6,8 @@ use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
 use super::names::{KEY_VERSION, normalize_username, skeleton};
 use super::{
-    AccountToken, NewUser, TokenPurpose, TotpState, User, UserStore, UserStoreError, login_key, purpose_from_str,
+    AccountStore, AccountToken, NewUser, SecondFactorStore, TokenPurpose, TotpState, User, UserStore, UserStoreError,
+    login_key, purpose_from_str,
 };
 
 pub struct SqliteUsers {
@@ -141,21 +142,6 @@ impl UserStore for SqliteUsers {
         Ok(())
     }
 
-    async fn claim_login(
-        &self,
-        id: i64,
-        seen: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> Result<bool, UserStoreError> {
-        let done = sqlx::query("UPDATE users SET last_login = ? WHERE id = ? AND last_login IS ?")
-            .bind(at.timestamp_millis())
-            .bind(id)
-            .bind(seen.map(|t| t.timestamp_millis()))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
         let rows = sqlx::query("SELECT id, username, email FROM users WHERE key_version < ?")
             .bind(KEY_VERSION)
@@ -218,6 +204,17 @@ impl UserStore for SqliteUsers {
         Ok(r.as_ref().map(row))
     }
 
+    fn accounts(&self) -> Option<&dyn AccountStore> {
+        Some(self)
+    }
+
+    fn second_factor(&self) -> Option<&dyn SecondFactorStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteUsers {
     async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError> {
         let email = email.map(str::trim);
         self.refuse_username_as_email(email, id).await?;
@@ -229,6 +226,99 @@ impl UserStore for SqliteUsers {
             .execute(&self.pool)
             .await
             .map_err(|e| unique_violation(&e).unwrap_or_else(|| e.into()))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
+        sqlx::query(
+            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at, session_id,
+                                         password_fp)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.token_hash)
+        .bind(t.purpose.as_str())
+        .bind(t.user_id)
+        .bind(&t.email)
+        .bind(t.created_at.timestamp_millis())
+        .bind(t.expires_at.timestamp_millis())
+        .bind(&t.session_id)
+        .bind(&t.password_fp)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        let r = sqlx::query(
+            "SELECT * FROM account_tokens
+             WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(hash)
+        .bind(purpose.as_str())
+        .bind(now.timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.as_ref().and_then(token_row))
+    }
+
+    async fn consume_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, UserStoreError> {
+        let r = sqlx::query(
+            "UPDATE account_tokens SET used_at = ?1
+             WHERE token_hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1
+             RETURNING *",
+        )
+        .bind(now.timestamp_millis())
+        .bind(hash)
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.as_ref().and_then(token_row))
+    }
+
+    async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
+        let done =
+            sqlx::query("UPDATE account_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL")
+                .bind(Utc::now().timestamp_millis())
+                .bind(user_id)
+                .bind(purpose.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError> {
+        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= ?")
+            .bind(now.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for SqliteUsers {
+    async fn claim_login(
+        &self,
+        id: i64,
+        seen: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, UserStoreError> {
+        let done = sqlx::query("UPDATE users SET last_login = ? WHERE id = ? AND last_login IS ?")
+            .bind(at.timestamp_millis())
+            .bind(id)
+            .bind(seen.map(|t| t.timestamp_millis()))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -327,81 +417,6 @@ impl UserStore for SqliteUsers {
             .bind(id)
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
-        sqlx::query(
-            "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at, session_id,
-                                         password_fp)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&t.token_hash)
-        .bind(t.purpose.as_str())
-        .bind(t.user_id)
-        .bind(&t.email)
-        .bind(t.created_at.timestamp_millis())
-        .bind(t.expires_at.timestamp_millis())
-        .bind(&t.session_id)
-        .bind(&t.password_fp)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn find_token(
-        &self,
-        hash: &str,
-        purpose: TokenPurpose,
-        now: DateTime<Utc>,
-    ) -> Result<Option<AccountToken>, UserStoreError> {
-        let r = sqlx::query(
-            "SELECT * FROM account_tokens
-             WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
-        )
-        .bind(hash)
-        .bind(purpose.as_str())
-        .bind(now.timestamp_millis())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.as_ref().and_then(token_row))
-    }
-
-    async fn consume_token(
-        &self,
-        hash: &str,
-        purpose: TokenPurpose,
-        now: DateTime<Utc>,
-    ) -> Result<Option<AccountToken>, UserStoreError> {
-        let r = sqlx::query(
-            "UPDATE account_tokens SET used_at = ?1
-             WHERE token_hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1
-             RETURNING *",
-        )
-        .bind(now.timestamp_millis())
-        .bind(hash)
-        .bind(purpose.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.as_ref().and_then(token_row))
-    }
-
-    async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
-        let done =
-            sqlx::query("UPDATE account_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL")
-                .bind(Utc::now().timestamp_millis())
-                .bind(user_id)
-                .bind(purpose.as_str())
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError> {
-        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= ?")
-            .bind(now.timestamp_millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
     }
 }
 

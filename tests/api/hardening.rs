@@ -389,16 +389,16 @@ async fn followup_an_old_address_kept_as_username_stays_out_of_reach() {
     assert_eq!(signup("bob@example.com", Some("bob@example.com")).await.0, 201);
     let bob = gw.state.users.find_by_login("bob@example.com").await.unwrap().unwrap();
     // bob moves to a new address (what a confirmed POST /email does).
-    assert!(gw.state.users.set_email(bob.id, Some("bob@new.example"), true).await.unwrap());
+    assert!(gw.state.users.accounts().unwrap().set_email(bob.id, Some("bob@new.example"), true).await.unwrap());
     // Nobody may now take his old address as an email, by signup or by a change.
     let (status, code, _) = signup("mallory", Some("BOB@example.com")).await;
     assert_eq!((status, code.as_str()), (409, "email_taken"));
     assert_eq!(signup("mallory", Some("mallory@evil.example")).await.0, 201);
     let mallory = gw.state.users.find_by_login("mallory").await.unwrap().unwrap();
-    let taken = gw.state.users.set_email(mallory.id, Some("bob@example.com"), true).await;
+    let taken = gw.state.users.accounts().unwrap().set_email(mallory.id, Some("bob@example.com"), true).await;
     assert!(matches!(taken, Err(sessiongate::users::UserStoreError::EmailTaken)), "{taken:?}");
     // bob himself may take it back.
-    assert!(gw.state.users.set_email(bob.id, Some("bob@example.com"), true).await.unwrap());
+    assert!(gw.state.users.accounts().unwrap().set_email(bob.id, Some("bob@example.com"), true).await.unwrap());
     // Login by it is bob.
     let b = Browser::new(&gw);
     assert_eq!(b.login_as("bob@example.com", "long enough passphrase").await.status(), 200);
