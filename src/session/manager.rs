@@ -206,3 +206,85 @@ impl SessionManager {
         token.hash()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::session::memory::MemoryStore;
+
+    fn manager(idle: u64, absolute: u64) -> (SessionManager, Arc<ManualClock>) {
+        let clock = ManualClock::starting_now();
+        let lifetimes = Lifetimes { idle: Duration::from_secs(idle), absolute: Duration::from_secs(absolute) };
+        let m = SessionManager::with_clock(Arc::new(MemoryStore::new()), lifetimes, SharedClock::new(clock.clone()));
+        (m, clock)
+    }
+
+    async fn open(m: &SessionManager) -> (SessionToken, Session) {
+        m.create(7, ClientInfo::default(), true, "secret".into()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn idle_timeout_slides_with_use_but_absolute_does_not() {
+        let (m, clock) = manager(60, 150);
+        let (token, _) = open(&m).await;
+        // Within the touch interval (a quarter of idle, at most a minute): nothing is written.
+        clock.advance(Duration::from_secs(10));
+        assert!(!m.load(&token).await.unwrap().unwrap().expiry_moved);
+        // Past it: the idle expiry moves (and the cookie must be re-issued).
+        clock.advance(Duration::from_secs(10));
+        assert!(m.load(&token).await.unwrap().unwrap().expiry_moved);
+        for _ in 0..5 {
+            clock.advance(Duration::from_secs(50));
+            if m.load(&token).await.unwrap().is_none() {
+                break;
+            }
+        }
+        // 20 s + up to 250 s of use: the absolute timeout (150 s) ended it whatever the activity.
+        assert!(m.load(&token).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unused_session_ends_at_its_idle_timeout() {
+        let (m, clock) = manager(60, 3600);
+        let (token, _) = open(&m).await;
+        clock.advance(Duration::from_secs(59));
+        assert!(m.load(&token).await.unwrap().is_some());
+        let (token, _) = open(&m).await;
+        clock.advance(Duration::from_secs(61));
+        assert!(m.load(&token).await.unwrap().is_none());
+        assert!(m.gc().await.unwrap() >= 1, "expired sessions are collected");
+    }
+
+    #[tokio::test]
+    async fn rotation_kills_the_old_token_and_keeps_the_session() {
+        let (m, clock) = manager(600, 3600);
+        let (old, session) = open(&m).await;
+        clock.advance(Duration::from_secs(30));
+        let (new, next) = m.rotate(&session, Some("fresh".into()), true).await.unwrap().unwrap();
+        assert_eq!(next.id, session.id);
+        assert_eq!(next.csrf_secret, "fresh");
+        assert_eq!((next.authenticated_at - session.authenticated_at).num_seconds(), 30);
+        assert!(m.load(&old).await.unwrap().is_none(), "the old token stops working at once");
+        assert!(m.load(&new).await.unwrap().is_some());
+        // Rotating a session revoked meanwhile gives nothing.
+        assert!(m.revoke(&next.id, Some(7)).await.unwrap());
+        assert!(m.rotate(&next, None, false).await.unwrap().is_none());
+        assert!(m.load(&new).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn revoke_all_spares_only_the_named_session() {
+        let (m, _) = manager(600, 3600);
+        let (a, sa) = open(&m).await;
+        let (b, _) = open(&m).await;
+        let (c, _) = open(&m).await;
+        assert_eq!(m.revoke_all(7, Some(&sa.id)).await.unwrap(), 2);
+        assert!(m.load(&a).await.unwrap().is_some());
+        assert!(m.load(&b).await.unwrap().is_none() && m.load(&c).await.unwrap().is_none());
+        assert!(!m.revoke(&sa.id, Some(8)).await.unwrap(), "another user cannot revoke it");
+        assert_eq!(m.list(7).await.unwrap().len(), 1);
+    }
+}
