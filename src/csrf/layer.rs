@@ -146,3 +146,126 @@ async fn form_token(req: Request, limit: u64) -> Result<(Request, Option<String>
     let token = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == FORM_FIELD).map(|(_, v)| v.into_owned());
     Ok((Request::from_parts(parts, Body::from(bytes)), token))
 }
+
+/// The middleware in process (`tower::ServiceExt::oneshot`), with the context the session
+/// layer would have put in the request.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::routing::post;
+    use chrono::Utc;
+    use http::StatusCode;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::cookies::RequestCookies;
+    use crate::session::{Authenticated, Session, TokenHash};
+    use crate::users::User;
+
+    fn app() -> Router {
+        let settings = crate::config::load_str("").unwrap().validate().unwrap();
+        let guard = CsrfGuard::new(&settings);
+        Router::new()
+            .route("/x", post(|body: String| async move { body }).get(|| async { "read" }))
+            .layer(axum::middleware::from_fn_with_state(guard, csrf_protect))
+    }
+
+    fn authenticated(secret: &str) -> AuthState {
+        let now = Utc::now();
+        let session = Session {
+            id: "sid".into(),
+            token_hash: TokenHash("h".into()),
+            user_id: 1,
+            csrf_secret: secret.into(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now,
+            absolute_expires_at: now,
+            authenticated_at: now,
+            ip: None,
+            user_agent: None,
+            remember: true,
+        };
+        let user = User {
+            id: 1,
+            username: "alice".into(),
+            email: None,
+            email_verified: false,
+            password_hash: String::new(),
+            is_active: true,
+            mfa: false,
+            created_at: now,
+            last_login: None,
+        };
+        AuthState::Authenticated(Arc::new(Authenticated { session, user }))
+    }
+
+    async fn send(
+        method: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, String)],
+        auth: AuthState,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri("/x");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let mut req = req.body(Body::from(body.to_owned())).unwrap();
+        let cookies = RequestCookies { session: None, more_sessions: Vec::new(), csrf: cookie.map(str::to_owned) };
+        req.extensions_mut().insert(RequestContext { cookies, client_ip: [127, 0, 0, 1].into(), auth });
+        let res = app().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn unsafe_requests_need_the_token_and_an_allowed_origin() {
+        let secret = crate::csrf::new_secret();
+        let token = crate::csrf::mask(&secret);
+        let h = |t: &str| vec![("x-csrftoken", t.to_owned())];
+        // Matching cookie and header: through, body intact.
+        let (status, body) = send("POST", Some(&secret), &h(&token), AuthState::Anonymous, "{}").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "{}"));
+        // No header, no cookie, a wrong token.
+        assert_eq!(send("POST", Some(&secret), &[], AuthState::Anonymous, "").await.0, StatusCode::FORBIDDEN);
+        assert_eq!(send("POST", None, &h(&token), AuthState::Anonymous, "").await.0, StatusCode::FORBIDDEN);
+        let other = crate::csrf::mask(&crate::csrf::new_secret());
+        assert_eq!(send("POST", Some(&secret), &h(&other), AuthState::Anonymous, "").await.0, StatusCode::FORBIDDEN);
+        // A cross-site request is refused before the token is looked at.
+        let mut cross = h(&token);
+        cross.push(("sec-fetch-site", "cross-site".into()));
+        let (status, body) = send("POST", Some(&secret), &cross, AuthState::Anonymous, "").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("origin_not_allowed"), "{body}");
+        let evil = vec![("x-csrftoken", token.clone()), ("origin", "https://evil.example".into())];
+        assert_eq!(send("POST", Some(&secret), &evil, AuthState::Anonymous, "").await.0, StatusCode::FORBIDDEN);
+        // Safe methods pass untouched.
+        assert_eq!(send("GET", None, &[], AuthState::Anonymous, "").await, (StatusCode::OK, "read".into()));
+    }
+
+    #[tokio::test]
+    async fn a_session_accepts_only_its_own_secret_and_an_unavailable_store_fails_closed() {
+        let mine = crate::csrf::new_secret();
+        let planted = crate::csrf::new_secret();
+        let h = |s: &str| vec![("x-csrftoken", crate::csrf::mask(s))];
+        assert_eq!(send("POST", Some(&mine), &h(&mine), authenticated(&mine), "").await.0, StatusCode::OK);
+        // A cookie and token pair planted by a sibling subdomain: consistent, but not this session's.
+        let (status, body) = send("POST", Some(&planted), &h(&planted), authenticated(&mine), "").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, _) = send("POST", Some(&mine), &h(&mine), AuthState::Unavailable, "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_form_post_may_carry_the_token_in_the_body_which_reaches_the_handler_unchanged() {
+        let secret = crate::csrf::new_secret();
+        let body = format!("csrfmiddlewaretoken={}&x=1", crate::csrf::mask(&secret));
+        let form = vec![("content-type", "application/x-www-form-urlencoded".to_owned())];
+        let (status, echoed) = send("POST", Some(&secret), &form, AuthState::Anonymous, &body).await;
+        assert_eq!((status, echoed), (StatusCode::OK, body));
+    }
+}
