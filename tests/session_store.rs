@@ -485,6 +485,8 @@ async fn list_all_covers_every_user(t: Ctx) {
         t.store.create(s).await.unwrap();
     }
     assert_eq!(t.store.list_all(b + mins(1)).await.unwrap(), vec![z, a]);
+    // `count` (the active-sessions gauge) agrees with the listing, expired ones left out.
+    assert_eq!(t.store.count(b + mins(1)).await.unwrap(), 2);
 }
 
 async fn gc_removes_expired(t: Ctx) {
