@@ -189,3 +189,110 @@ async fn resolve(state: &Inner, token: &SessionToken, cached_user: bool) -> Resu
         _ => Ok(None),
     }
 }
+
+/// The layer in process (`tower::ServiceExt::oneshot`) over a real SQLite user store and the
+/// memory session store, with a manual clock.
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::Extension;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::session::manager::{ClientInfo, Lifetimes};
+    use crate::users::{NewUser, sqlite::SqliteUsers};
+
+    struct Fixture {
+        app: Router,
+        sessions: SessionManager,
+        clock: Arc<ManualClock>,
+        user_id: i64,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        let users: Arc<dyn UserStore> = Arc::new(SqliteUsers::new(pool));
+        let user =
+            users.create(NewUser { username: "alice".into(), email: None, password_hash: "x".into() }).await.unwrap();
+        let clock = ManualClock::starting_now();
+        let lifetimes = Lifetimes { idle: Duration::from_secs(60), absolute: Duration::from_secs(3600) };
+        let store = Arc::new(crate::session::memory::MemoryStore::new());
+        let sessions = SessionManager::with_clock(store, lifetimes, SharedClock::new(clock.clone()));
+        let toml = "[session]\nidle_timeout = \"60s\"\nabsolute_timeout = \"1h\"\n";
+        let settings = crate::config::load_str(toml).unwrap().validate().unwrap();
+        let cookies = CookiePolicy::new(settings.cookies.clone());
+        let layer = SessionLayer::new(sessions.clone(), users, cookies, &settings);
+        let app = Router::new()
+            .route(
+                "/who",
+                get(|Extension(ctx): Extension<RequestContext>| async move {
+                    match ctx.auth {
+                        AuthState::Authenticated(a) => a.user.username.clone(),
+                        AuthState::Anonymous => "anonymous".into(),
+                        AuthState::Unavailable => "unavailable".into(),
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(layer, load_session));
+        Fixture { app, sessions, clock, user_id: user.id, _dir: dir }
+    }
+
+    /// (who the handler saw, the Set-Cookie for the session if any)
+    async fn who(f: &Fixture, cookie: Option<String>) -> (String, Option<String>) {
+        let mut req = Request::builder().uri("/who");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let res = f.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let set = res.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (String::from_utf8_lossy(&body).into_owned(), set)
+    }
+
+    async fn login(f: &Fixture) -> String {
+        let (token, _) = f.sessions.create(f.user_id, ClientInfo::default(), true, "s".into()).await.unwrap();
+        token.as_str().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_live_cookie_names_its_user_and_a_dead_one_is_cleared() {
+        let f = fixture().await;
+        assert_eq!(who(&f, None).await, ("anonymous".into(), None));
+        let token = login(&f).await;
+        assert_eq!(who(&f, Some(format!("sessionid={token}"))).await, ("alice".into(), None));
+        let (seen, set) = who(&f, Some(format!("sessionid={}", "A".repeat(43)))).await;
+        assert_eq!(seen, "anonymous");
+        assert!(set.unwrap().starts_with("sessionid=; "), "a dead cookie is cleared");
+        // Past the idle timeout by the clock: anonymous and cleared, no sleeping.
+        f.clock.advance(Duration::from_secs(61));
+        let (seen, set) = who(&f, Some(format!("sessionid={token}"))).await;
+        assert_eq!(seen, "anonymous");
+        assert!(set.is_some());
+    }
+
+    #[tokio::test]
+    async fn use_past_the_touch_interval_reissues_the_cookie() {
+        let f = fixture().await;
+        let token = login(&f).await;
+        f.clock.advance(Duration::from_secs(20));
+        let (seen, set) = who(&f, Some(format!("sessionid={token}"))).await;
+        assert_eq!(seen, "alice");
+        assert!(set.unwrap().contains("Max-Age=60"), "the sliding expiry moved");
+    }
+
+    #[tokio::test]
+    async fn tossed_cookies_never_clear_and_two_live_sessions_count_as_none() {
+        let f = fixture().await;
+        let (a, b) = (login(&f).await, login(&f).await);
+        let dead = "A".repeat(43);
+        assert_eq!(who(&f, Some(format!("sessionid={dead}; sessionid={a}"))).await, ("alice".into(), None));
+        assert_eq!(who(&f, Some(format!("sessionid={a}; sessionid={b}"))).await, ("anonymous".into(), None));
+    }
+}
