@@ -26,6 +26,7 @@
 
 pub mod account;
 pub mod bounded;
+#[cfg(feature = "redis")]
 pub mod redis;
 
 use std::collections::VecDeque;
@@ -332,6 +333,7 @@ impl Limits {
     /// Limits shared through Redis at `url`, keys under `prefix` (see [`redis`]). Connects
     /// lazily and reconnects by itself, so this never blocks or fails; an unusable URL makes
     /// every check fail closed.
+    #[cfg(feature = "redis")]
     pub fn redis(cfg: &crate::config::RateLimit, url: &str, prefix: &str) -> Self {
         let conn = redis::Shared::new(url);
         let ip = |name: &'static str, rate| -> Box<dyn RateLimiter> {
@@ -357,6 +359,7 @@ impl Limits {
     pub fn for_settings(settings: &Settings) -> Self {
         let raw = &settings.raw;
         match &settings.session_store {
+            #[cfg(feature = "redis")]
             crate::config::SessionBackend::Redis(url) => Limits::redis(&raw.rate_limit, url, &raw.session.key_prefix),
             _ => Limits::new(&raw.rate_limit),
         }

@@ -68,7 +68,9 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
         None
     };
     // One PostgreSQL pool per distinct URL (sessions and users usually share one database).
+    #[cfg(feature = "postgres")]
     let mut pg: Option<(String, sqlx::PgPool)> = None;
+    #[cfg(feature = "postgres")]
     let mut postgres = async |url: &str, key: &str| -> anyhow::Result<sqlx::PgPool> {
         if let Some((u, pool)) = &pg
             && u == url
@@ -79,8 +81,10 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
         pg = Some((url.to_owned(), pool.clone()));
         Ok(pool)
     };
+    #[cfg(feature = "redis")]
     let raw = &settings.raw;
     // Audit rows: the native user store's database first, else the session store's.
+    #[allow(unused_assignments)] // every backend but one sets it
     let mut audit = AuditStore::None;
     let mut session_audit = AuditStore::None;
     let session_store: Arc<dyn SessionStore> = match &settings.session_store {
@@ -90,16 +94,20 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
             session_audit = AuditStore::Sqlite(pool.clone());
             Arc::new(session::sqlite::SqliteStore::new(pool))
         }
+        #[cfg(feature = "postgres")]
         SessionBackend::Postgres(url) => {
             let pool = postgres(url, "session.url").await?;
             session_audit = AuditStore::Postgres(pool.clone());
             Arc::new(session::postgres::PostgresStore::new(pool))
         }
+        #[cfg(feature = "redis")]
         SessionBackend::Redis(url) => Arc::new(
             session::redis::RedisStore::connect(url, &raw.session.key_prefix)
                 .await
                 .context("connecting to Redis (session.url)")?,
         ),
+        #[cfg(not(all(feature = "postgres", feature = "redis")))]
+        other => return Err(crate::config::not_built("session.store", other.name())),
     };
     let users: Arc<dyn UserStore> = match &settings.user_store {
         UserBackend::Sqlite => {
@@ -107,11 +115,13 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
             audit = AuditStore::Sqlite(pool.clone());
             Arc::new(crate::users::sqlite::SqliteUsers::new(pool))
         }
+        #[cfg(feature = "postgres")]
         UserBackend::Postgres(url) => {
             let pool = postgres(url, "users.url").await?;
             audit = AuditStore::Postgres(pool.clone());
             Arc::new(crate::users::postgres::PostgresUsers::new(pool))
         }
+        #[cfg(feature = "django")]
         UserBackend::Django => {
             let opts = crate::users::django::DjangoOptions::from_config(&settings.raw.users);
             Arc::new(
@@ -120,6 +130,8 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
                     .context("users.store = \"django\" (users.url)")?,
             )
         }
+        #[cfg(not(all(feature = "postgres", feature = "django")))]
+        other => return Err(crate::config::not_built("users.store", other.name())),
     };
     let rekeyed = users.upgrade_keys().await.context("recomputing username keys (migration 0004)")?;
     if rekeyed > 0 {

@@ -3,9 +3,12 @@
 //! at all (memory or Redis sessions with Django users) there is no table: log lines only.
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+#[cfg(feature = "postgres")]
+use sqlx::PgPool;
+use sqlx::{QueryBuilder, Row, SqlitePool};
 
 use super::{AuditEvent, Event, Outcome};
+#[cfg(feature = "postgres")]
 use crate::db::Deadline;
 
 /// Where audit rows go.
@@ -14,6 +17,7 @@ pub enum AuditStore {
     #[default]
     None,
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -48,6 +52,7 @@ impl AuditStore {
         match self {
             AuditStore::None => "log only",
             AuditStore::Sqlite(_) => "SQLite",
+            #[cfg(feature = "postgres")]
             AuditStore::Postgres(_) => "PostgreSQL",
         }
     }
@@ -77,6 +82,7 @@ impl AuditStore {
                 });
                 q.build().execute(pool).await.map(|_| ())
             }
+            #[cfg(feature = "postgres")]
             AuditStore::Postgres(pool) => {
                 let mut q = QueryBuilder::<sqlx::Postgres>::new(COLUMNS);
                 q.push_values(events, |mut b, e| {
@@ -133,6 +139,7 @@ impl AuditStore {
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()?
             }
+            #[cfg(feature = "postgres")]
             AuditStore::Postgres(pool) => {
                 let mut b = QueryBuilder::<sqlx::Postgres>::new(SELECT);
                 if let Some(t) = q.since {
@@ -177,6 +184,7 @@ impl AuditStore {
                 .execute(pool)
                 .await?
                 .rows_affected()),
+            #[cfg(feature = "postgres")]
             AuditStore::Postgres(pool) => Ok(sqlx::query("DELETE FROM audit_events WHERE time < $1")
                 .bind(before)
                 .execute(pool)

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::audit::{cli_audit, shown};
 use super::{Failure, UserCommand};
 use crate::config::Settings;
-use crate::server::{self, Stores};
+use crate::server::Stores;
 use crate::users::{NewUser, User};
 
 fn read_password(stdin: bool, username: &str, email: Option<&str>, min: usize) -> Result<(String, bool), Failure> {
@@ -141,7 +141,15 @@ fn refuse_read_only(s: &Settings, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+#[cfg(not(feature = "django"))]
+pub(super) async fn import_django(_: &Settings, _: &str, _: &str) -> Result<(), Failure> {
+    Err(Failure::usage(
+        "import-django is not in this build: build sessiongate with `--features django` (on by default)",
+    ))
+}
+
 /// `sessiongate import-django`: Django users into the native store, hashes as they are.
+#[cfg(feature = "django")]
 pub(super) async fn import_django(s: &Settings, from: &str, table: &str) -> Result<(), Failure> {
     use crate::users::django::{DjangoOptions, DjangoUsers, is_identifier};
     use crate::users::{UserStore as _, UserStoreError};
@@ -162,7 +170,7 @@ pub(super) async fn import_django(s: &Settings, from: &str, table: &str) -> Resu
         .await
         .map_err(|e| Failure::runtime(format!("reading {table} from the Django database: {e}")))?;
     let users = source.list().await.map_err(|e| Failure::runtime(e.to_string()))?;
-    let stores = server::open_stores(s).await?;
+    let stores = crate::server::open_stores(s).await?;
     let (mut imported, mut inactive, mut unusable) = (0usize, 0usize, 0usize);
     let (mut skipped, mut no_email) = (Vec::new(), Vec::new());
     for u in &users {

@@ -17,7 +17,8 @@ pub use load::{LoadError, Overrides, load, load_str};
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};
 pub use validate::{
-    CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend,
+    CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend, is_built,
+    not_built,
 };
 
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! Opening the embedded SQLite database shared by the native user and session stores.
 
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod timing;
 
@@ -36,6 +37,7 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
 }
 
 /// How long PostgreSQL may take to accept a connection (at start and for every pool checkout).
+#[cfg(feature = "postgres")]
 const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connect to PostgreSQL (shared by the native user and session stores) and apply migrations.
@@ -45,6 +47,7 @@ const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// credentials...): `sessiongate check` and start-up report it at once. The same bound applies
 /// to every later checkout from the pool, so a dead database turns requests into errors (fail
 /// closed), never into hangs.
+#[cfg(feature = "postgres")]
 pub async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
     use sqlx::{ConnectOptions, Connection};
     let opts: sqlx::postgres::PgConnectOptions = url.parse()?;

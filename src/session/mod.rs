@@ -13,7 +13,9 @@ pub mod context;
 pub mod layer;
 mod manager;
 pub mod memory;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod sqlite;
 pub mod user_cache;

@@ -1,8 +1,10 @@
 //! User accounts: the model and the store trait (native SQLite/PostgreSQL, or an existing Django
 //! `auth_user` table).
 
+#[cfg(feature = "django")]
 pub mod django;
 pub mod names;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 

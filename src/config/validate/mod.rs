@@ -91,6 +91,18 @@ pub enum UserBackend {
     Django,
 }
 
+/// Whether this build has the backend `name` (Cargo features `postgres`, `redis`, `django`).
+pub fn is_built(name: &str) -> bool {
+    (name != "postgres" || cfg!(feature = "postgres"))
+        && (name != "redis" || cfg!(feature = "redis"))
+        && (name != "django" || cfg!(feature = "django"))
+}
+
+/// The error for a backend this build lacks (validation refuses it first; this is the guard).
+pub fn not_built(key: &str, name: &str) -> anyhow::Error {
+    anyhow::anyhow!("{key} = \"{name}\" is not in this build: build with `--features {name}` (on by default)")
+}
+
 impl SessionBackend {
     pub fn name(&self) -> &'static str {
         match self {
@@ -275,6 +287,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "django")]
     fn django_store_settings_checked() {
         let ok = "[users]\nstore = \"django\"\nurl = \"sqlite:///srv/app/db.sqlite3\"\n";
         let s = load_str(ok).unwrap().validate().unwrap();
@@ -292,6 +305,14 @@ mod tests {
         assert!(p.iter().any(|m| m.contains("`users.django_hash_iterations`")), "{p:?}");
         let p = problems(&format!("{ok}[auth]\nsignup = true\n"));
         assert!(p.iter().any(|m| m.contains("`auth.signup`")), "{p:?}");
+    }
+
+    /// A backend left out of the build is a configuration error naming the feature.
+    #[test]
+    #[cfg(not(feature = "redis"))]
+    fn a_backend_not_built_is_refused_with_the_feature_to_add() {
+        let p = problems("[session]\nstore = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n");
+        assert!(p.iter().any(|m| m.contains("`session.store`") && m.contains("--features redis")), "{p:?}");
     }
 
     #[test]

@@ -77,5 +77,15 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionB
             ),
         );
     }
+    for (key, name) in [("session.store", session.name()), ("users.store", users.name())] {
+        if !super::is_built(name) {
+            err(
+                key,
+                format!(
+                    "`{name}` is not in this build: build sessiongate with `--features {name}` (on by default), or choose \"sqlite\""
+                ),
+            );
+        }
+    }
     (session, users)
 }
