@@ -230,17 +230,26 @@ impl Window {
 /// In process: only failures count, in a sliding window of `rate.per`, in a bounded map.
 pub struct Failures {
     rate: Rate,
+    clock: crate::clock::SharedClock,
     map: Mutex<BoundedMap<Window>>,
 }
 
 impl Failures {
     pub fn new(rate: Rate, max_keys: usize) -> Self {
-        Failures { rate, map: Mutex::new(BoundedMap::new(max_keys)) }
+        Self::with_clock(rate, max_keys, crate::clock::SharedClock::system())
+    }
+
+    pub fn with_clock(rate: Rate, max_keys: usize, clock: crate::clock::SharedClock) -> Self {
+        Failures { rate, clock, map: Mutex::new(BoundedMap::new(max_keys)) }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0)
     }
 
     /// Reserve one failure for `key`; `Err(seconds to wait)` when the window is full.
     pub fn try_reserve(&self, key: &str) -> Result<Ticket, u64> {
-        let now = millis_now();
+        let now = self.now();
         let d = KeyDigest::of(key);
         let mut map = self.map.lock().expect("poisoned");
         let wait = map.get_mut(&d).map_or_else(|| Window::default().wait(self.rate, now), |w| w.wait(self.rate, now));
@@ -288,7 +297,7 @@ impl FailureLimiter for Failures {
     }
 
     fn cleanup(&self) {
-        let (now, per) = (millis_now(), millis(self.rate.per));
+        let (now, per) = (self.now(), millis(self.rate.per));
         self.map.lock().expect("poisoned").retain(|_, w| {
             w.prune(now, per);
             !w.is_empty()
@@ -318,14 +327,20 @@ impl Limits {
     /// In-process limits (one instance, or stores other than Redis); each map holds at most
     /// `rate_limit.max_keys` keys (see [`bounded`]).
     pub fn new(cfg: &crate::config::RateLimit) -> Self {
+        Self::with_clock(cfg, crate::clock::SharedClock::system())
+    }
+
+    /// [`Limits::new`] with the failure counters' time taken from `clock` (the GCRA limits of
+    /// `governor` keep their own monotonic clock).
+    pub fn with_clock(cfg: &crate::config::RateLimit, clock: crate::clock::SharedClock) -> Self {
         let max = cfg.max_keys;
         Limits {
             login_ip: Box::new(PerKey::new(cfg.login_per_ip, max)),
-            login_account: Box::new(account::Local::new(account::Policy::from_config(cfg), max)),
+            login_account: Box::new(account::Local::with_clock(account::Policy::from_config(cfg), max, clock.clone())),
             signup_ip: Box::new(PerKey::new(cfg.signup_per_ip, max)),
             reset_ip: Box::new(PerKey::new(cfg.reset_per_ip, max)),
             reset_address: Box::new(PerKey::new(cfg.reset_per_address, max)),
-            mfa_account: Box::new(Failures::new(cfg.mfa_per_account, max)),
+            mfa_account: Box::new(Failures::with_clock(cfg.mfa_per_account, max, clock)),
             backend: "memory",
         }
     }
@@ -356,12 +371,12 @@ impl Limits {
 
     /// Redis-backed when `session.store = "redis"` (same URL and key prefix as the sessions),
     /// in process otherwise.
-    pub fn for_settings(settings: &Settings) -> Self {
+    pub fn for_settings(settings: &Settings, clock: crate::clock::SharedClock) -> Self {
         let raw = &settings.raw;
         match &settings.session_store {
             #[cfg(feature = "redis")]
             crate::config::SessionBackend::Redis(url) => Limits::redis(&raw.rate_limit, url, &raw.session.key_prefix),
-            _ => Limits::new(&raw.rate_limit),
+            _ => Limits::with_clock(&raw.rate_limit, clock),
         }
     }
 

@@ -80,6 +80,7 @@ struct Gateway {
     admin: Option<String>,
     state: AppState,
     config: std::path::PathBuf,
+    clock: Arc<sessiongate::clock::ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -118,7 +119,11 @@ async fn start_with(toml: &str, admin: bool) -> Gateway {
     let config = dir.path().join("sessiongate.toml");
     std::fs::write(&config, &text).unwrap();
     let settings = Arc::new(load_str(&text).expect("test config loads").validate().expect("test config valid"));
-    let stores = server::open_stores(&settings).await.unwrap();
+    // The sessions' and limits' clock stands still until a test moves it (no waiting out a
+    // back-off).
+    let clock = sessiongate::clock::ManualClock::starting_now();
+    let shared = sessiongate::clock::SharedClock::new(clock.clone());
+    let stores = server::open_stores_with_clock(&settings, shared).await.unwrap();
     let hash = stores.passwords.hash(PASSWORD.into()).await.unwrap();
     stores
         .users
@@ -133,6 +138,7 @@ async fn start_with(toml: &str, admin: bool) -> Gateway {
         admin: admin_addr.map(|a| format!("http://{a}")),
         state,
         config,
+        clock,
         _dir: dir,
     }
 }
@@ -221,9 +227,8 @@ async fn attacker_ip_backs_off_exponentially_while_the_user_logs_in_from_home() 
     let attacker = Browser::new(&gw, ATTACKER);
     let user = Browser::new(&gw, HOME);
 
-    // Two free failures, then 1 s, 2 s, then the 3 s maximum. The attacker never logs in, so
-    // one CSRF token serves every try: one request per try keeps each inside its 1 s window on
-    // a loaded machine.
+    // Two free failures, then 1 s, 2 s, then the 3 s maximum, waited out on the gateway's clock.
+    // The attacker never logs in, so one CSRF token serves every try.
     let token = attacker.csrf().await;
     let try_login =
         |password: &'static str| attacker.post("/login", &token, json!({ "username": USER, "password": password }));
@@ -239,7 +244,7 @@ async fn attacker_ip_backs_off_exponentially_while_the_user_logs_in_from_home() 
         waits.push(wait);
         // Meanwhile the real user, from their own IP, gets in at once.
         assert_eq!(user.login_as(USER, PASSWORD).await.status(), 200, "the user is not locked out");
-        tokio::time::sleep(Duration::from_millis(wait * 1000 + 100)).await;
+        gw.clock.advance(Duration::from_millis(wait * 1000 + 100));
         assert_eq!(try_login("still not it").await.status(), 401, "one more try after the wait");
     }
     assert_eq!(waits, [1, 2, 3], "exponential back-off up to login_backoff_max");

@@ -67,7 +67,7 @@ impl AppState {
             mfa: crate::mfa::Keys::new(&stores.secret),
             cookies: CookiePolicy::new(settings.cookies.clone()),
             csrf: CsrfGuard::new(&settings),
-            limits: Limits::for_settings(&settings),
+            limits: Limits::for_settings(&settings, stores.sessions.clock().clone()),
             identity: Arc::new(Identity::new(&settings)),
             sessions: stores.sessions,
             users: stores.users,

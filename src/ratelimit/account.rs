@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::bounded::{BoundedMap, KeyDigest};
-use super::{Refusal, Ticket, Window, ip_key, millis, millis_now, wait_secs_ms};
+use super::{Refusal, Ticket, Window, ip_key, millis, wait_secs_ms};
 use crate::config::Rate;
 
 /// Failures from one IP are forgotten this long after the last one.
@@ -97,7 +97,7 @@ pub trait AccountGuard: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug)]
 struct Strikes {
     count: u32,
-    /// [`millis_now`] of the last failure.
+    /// When the last failure was (ms since the epoch, by the guard's clock).
     last: u64,
 }
 
@@ -136,6 +136,7 @@ struct State {
 /// a reservation is atomic across the back-off and the ceiling.
 pub struct Local {
     policy: Policy,
+    clock: crate::clock::SharedClock,
     state: Mutex<State>,
 }
 
@@ -145,8 +146,14 @@ fn strikes_key(account: &str, ip: &str) -> KeyDigest {
 
 impl Local {
     pub fn new(policy: Policy, max_keys: usize) -> Self {
+        Self::with_clock(policy, max_keys, crate::clock::SharedClock::system())
+    }
+
+    /// With the time taken from `clock` (tests move it instead of waiting out a back-off).
+    pub fn with_clock(policy: Policy, max_keys: usize, clock: crate::clock::SharedClock) -> Self {
         Local {
             policy,
+            clock,
             state: Mutex::new(State {
                 strikes: BoundedMap::new(max_keys),
                 accounts: BoundedMap::new((max_keys / ACCOUNTS_FRACTION).max(1)),
@@ -156,7 +163,7 @@ impl Local {
 
     /// Reserve an attempt; `Err(seconds)` when refused.
     pub fn try_reserve(&self, account: &str, ip: IpAddr) -> Result<Ticket, u64> {
-        self.reserve_at(account, ip, millis_now())
+        self.reserve_at(account, ip, self.now())
     }
 
     /// [`try_reserve`](Self::try_reserve) at `now` (ms since the epoch).
@@ -206,8 +213,12 @@ impl Local {
         }
     }
 
+    fn now(&self) -> u64 {
+        u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0)
+    }
+
     fn success(&self, account: &str, ip: IpAddr, ticket: Option<Ticket>) {
-        let now = millis_now();
+        let now = self.now();
         let ipk = ip_key(ip);
         let ipd = KeyDigest::of(&ipk);
         let mut st = self.state.lock().expect("poisoned");
@@ -246,7 +257,7 @@ impl AccountGuard for Local {
     }
 
     fn cleanup(&self) {
-        let now = millis_now();
+        let now = self.now();
         let p = self.policy;
         let mut st = self.state.lock().expect("poisoned");
         st.strikes.retain(|_, s| now.saturating_sub(s.last) < millis(p.keep()));
