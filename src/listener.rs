@@ -200,7 +200,9 @@ impl Activity {
     }
 }
 
-/// Counts a request as in flight until its response head is ready (or the request is dropped).
+/// Counts a request as in flight until its response body has been sent (or dropped): a
+/// streamed response (server-sent events, a long download through the proxy) keeps its
+/// connection busy, never idle.
 struct InFlight(Arc<Activity>);
 
 impl InFlight {
@@ -287,9 +289,17 @@ fn service(
         let in_flight = InFlight::start(activity.clone());
         let response = app.clone().oneshot(req.map(axum::body::Body::new));
         async move {
+            use http_body_util::BodyExt;
             let response = response.await;
-            drop(in_flight);
-            response
+            // The guard lives as long as the body (one allocation: `Body` is boxed anyway).
+            response.map(|res| {
+                res.map(|body| {
+                    axum::body::Body::new(body.map_frame(move |f| {
+                        let _busy = &in_flight;
+                        f
+                    }))
+                })
+            })
         }
     })
 }

@@ -130,6 +130,35 @@ async fn silent_and_idle_connections_are_closed() {
     }
 }
 
+/// Review of the idle watchdog: a response still streaming (server-sent events, a long
+/// download) is not idle, however long it lasts — the watchdog once counted a request done at
+/// its response head and cut such streams after idle + header timeouts.
+#[tokio::test]
+async fn a_long_streamed_response_outlives_the_idle_timeouts() {
+    use axum::routing::get;
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let stream = || async {
+        let chunks = futures_util::stream::unfold(0u32, |i| async move {
+            if i == 10 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            Some((Ok::<_, std::io::Error>(format!("chunk {i}\n")), i + 1))
+        });
+        axum::body::Body::from_stream(chunks)
+    };
+    let app = axum::Router::new().route("/stream", get(stream));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(sessiongate::listener::serve(listener, app, None, limits, std::future::pending()));
+    let text = reqwest::get(format!("http://{addr}/stream")).await.unwrap().text().await.unwrap();
+    assert_eq!(text.lines().count(), 10, "1.5 s of streaming, past 0.3 s idle + 0.2 s grace: {text}");
+}
+
 #[tokio::test]
 async fn oversized_headers_get_431() {
     let limits = Limits { max_header_bytes: 16 * 1024, ..Limits::default() };
