@@ -32,8 +32,8 @@ pub mod redis;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
@@ -76,13 +76,6 @@ pub fn ip_key(ip: IpAddr) -> String {
             }
         },
     }
-}
-
-/// Milliseconds on a monotonic clock that starts with the process (compact timestamps for the
-/// in-process counters).
-pub fn millis_now() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -171,7 +164,8 @@ impl RateLimiter for PerKey {
     }
 }
 
-/// A sliding window of failure times (ms, [`millis_now`]) with the tickets that reserved them.
+/// A sliding window of failure times (ms since the epoch, by the limiter's clock) with the
+/// tickets that reserved them.
 #[derive(Debug, Default)]
 pub(crate) struct Window {
     times: VecDeque<(u64, Ticket)>,

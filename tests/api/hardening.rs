@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{Browser, Gateway, PASSWORD, USER, problem, start, start_with};
-use crate::mfa::{code, early_in_a_step, enroll, first_step, second_step};
+use crate::mfa::{code, enroll, first_step, second_step};
 use crate::smtp::{Mail, read_dir_mails};
 
 const ATTACKER_MAIL: &str = "mallory@evil.example";
@@ -242,7 +242,6 @@ async fn post_from(b: &Browser, ip: &str, path: &str, token: &str, body: Value) 
 
 #[tokio::test]
 async fn medium_4_parallel_second_factor_guesses_get_exactly_the_limit() {
-    early_in_a_step().await;
     let gw = start(BEHIND_PROXY).await;
     let b = Browser::new(&gw);
     let token = b.login().await;
@@ -466,7 +465,6 @@ async fn low_9_an_unparsable_forwarded_hop_does_not_let_the_client_choose_its_ad
 
 #[tokio::test]
 async fn low_10_reauth_needs_the_second_factor_and_the_pending_cookie_works_once() {
-    early_in_a_step().await;
     let gw = start("").await;
     let b = Browser::new(&gw);
     let token = b.login().await;

@@ -12,8 +12,6 @@ pub(crate) fn now() -> u64 {
 
 /// Start in the first half of a 30-second step so the steps used below stay within the
 /// server's ±1 window while the test runs.
-/// Kept for the tests' readability: the clock stands early in a step already (no waiting).
-pub(crate) async fn early_in_a_step() {}
 
 fn totp_for(secret_b32: &str) -> totp_rs::Totp {
     let secret = totp_rs::Secret::try_from_base32(secret_b32).expect("base32 secret");
@@ -67,7 +65,6 @@ pub(crate) async fn second_step(b: &Browser, body: Value) -> reqwest::Response {
 
 #[tokio::test]
 async fn totp_enrollment_login_single_use_codes_and_recovery_codes() {
-    early_in_a_step().await;
     let gw = start("").await;
     let b = Browser::new(&gw);
     let other = Browser::new(&gw);
@@ -163,7 +160,6 @@ async fn totp_enrollment_login_single_use_codes_and_recovery_codes() {
 
 #[tokio::test]
 async fn forged_or_stale_pending_state_is_refused() {
-    early_in_a_step().await;
     let gw = start("").await;
     let b = Browser::new(&gw);
     let token = b.login().await;
@@ -190,7 +186,6 @@ async fn forged_or_stale_pending_state_is_refused() {
 
 #[tokio::test]
 async fn wrong_codes_are_rate_limited_per_account() {
-    early_in_a_step().await;
     let gw = start("[rate_limit]\nmfa_per_account = \"3/5m\"\n").await;
     let b = Browser::new(&gw);
     let token = b.login().await;
@@ -210,7 +205,6 @@ async fn wrong_codes_are_rate_limited_per_account() {
 
 #[tokio::test]
 async fn disabling_totp_needs_recent_auth_and_revokes_other_sessions() {
-    early_in_a_step().await;
     let gw = start("").await;
     let b = Browser::new(&gw);
     let token = b.login().await;
