@@ -81,58 +81,51 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
         pg = Some((url.to_owned(), pool.clone()));
         Ok(pool)
     };
-    #[cfg(feature = "redis")]
-    let raw = &settings.raw;
-    // Audit rows: the native user store's database first, else the session store's.
-    #[allow(unused_assignments)] // every backend but one sets it
-    let mut audit = AuditStore::None;
-    let mut session_audit = AuditStore::None;
-    let session_store: Arc<dyn SessionStore> = match &settings.session_store {
-        SessionBackend::Memory => Arc::new(session::memory::MemoryStore::new()),
+    // Each store with its SQL database, where audit rows can go: the native user store's
+    // first, else the session store's.
+    let (session_store, session_audit): (Arc<dyn SessionStore>, AuditStore) = match &settings.session_store {
+        SessionBackend::Memory => (Arc::new(session::memory::MemoryStore::new()), AuditStore::None),
         SessionBackend::Sqlite => {
             let pool = sqlite.clone().expect("opened above");
-            session_audit = AuditStore::Sqlite(pool.clone());
-            Arc::new(session::sqlite::SqliteStore::new(pool))
+            (Arc::new(session::sqlite::SqliteStore::new(pool.clone())), AuditStore::Sqlite(pool))
         }
         #[cfg(feature = "postgres")]
         SessionBackend::Postgres(url) => {
             let pool = postgres(url, "session.url").await?;
-            session_audit = AuditStore::Postgres(pool.clone());
-            Arc::new(session::postgres::PostgresStore::new(pool))
+            (Arc::new(session::postgres::PostgresStore::new(pool.clone())), AuditStore::Postgres(pool))
         }
         #[cfg(feature = "redis")]
-        SessionBackend::Redis(url) => Arc::new(
-            session::redis::RedisStore::connect(url, &raw.session.key_prefix)
+        SessionBackend::Redis(url) => {
+            let store = session::redis::RedisStore::connect(url, &settings.raw.session.key_prefix)
                 .await
-                .context("connecting to Redis (session.url)")?,
-        ),
+                .context("connecting to Redis (session.url)")?;
+            (Arc::new(store), AuditStore::None)
+        }
         #[cfg(not(all(feature = "postgres", feature = "redis")))]
         other => return Err(crate::config::not_built("session.store", other.name())),
     };
-    let users: Arc<dyn UserStore> = match &settings.user_store {
+    let (users, user_audit): (Arc<dyn UserStore>, AuditStore) = match &settings.user_store {
         UserBackend::Sqlite => {
             let pool = sqlite.clone().expect("opened above");
-            audit = AuditStore::Sqlite(pool.clone());
-            Arc::new(crate::users::sqlite::SqliteUsers::new(pool))
+            (Arc::new(crate::users::sqlite::SqliteUsers::new(pool.clone())), AuditStore::Sqlite(pool))
         }
         #[cfg(feature = "postgres")]
         UserBackend::Postgres(url) => {
             let pool = postgres(url, "users.url").await?;
-            audit = AuditStore::Postgres(pool.clone());
-            Arc::new(crate::users::postgres::PostgresUsers::new(pool))
+            (Arc::new(crate::users::postgres::PostgresUsers::new(pool.clone())), AuditStore::Postgres(pool))
         }
         #[cfg(feature = "django")]
         UserBackend::Django => {
             let opts = crate::users::django::DjangoOptions::from_config(&settings.raw.users);
-            Arc::new(
-                crate::users::django::DjangoUsers::connect(opts)
-                    .await
-                    .context("users.store = \"django\" (users.url)")?,
-            )
+            let store = crate::users::django::DjangoUsers::connect(opts)
+                .await
+                .context("users.store = \"django\" (users.url)")?;
+            (Arc::new(store), AuditStore::None)
         }
         #[cfg(not(all(feature = "postgres", feature = "django")))]
         other => return Err(crate::config::not_built("users.store", other.name())),
     };
+    let audit = if user_audit.is_none() { session_audit } else { user_audit };
     let rekeyed = users.upgrade_keys().await.context("recomputing username keys (migration 0004)")?;
     if rekeyed > 0 {
         tracing::info!(rows = rekeyed, "username and email keys recomputed with Unicode normalisation");
@@ -142,9 +135,6 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
         .map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?
         .with_format(users.hash_format())
         .with_queue(settings.raw.users.hash_queue);
-    if audit.is_none() {
-        audit = session_audit;
-    }
     let sessions = SessionManager::with_clock(session_store, lifetimes, clock);
     Ok(Stores { sessions, users, passwords, secret, audit })
 }
