@@ -10,9 +10,6 @@ pub(crate) fn now() -> u64 {
     crate::harness::epoch() as u64
 }
 
-/// Start in the first half of a 30-second step so the steps used below stay within the
-/// server's ±1 window while the test runs.
-
 fn totp_for(secret_b32: &str) -> totp_rs::Totp {
     let secret = totp_rs::Secret::try_from_base32(secret_b32).expect("base32 secret");
     totp_rs::Builder::new().with_secret(secret).build().expect("a valid TOTP")
