@@ -32,11 +32,24 @@ fn imports(code: &str) -> BTreeSet<String> {
             continue; // e.g. `mycrate::`
         }
         if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            for item in group[..end].split(',') {
-                let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                out.insert(name);
+            // Only the group's top-level items name modules: in `{a, b::{c, d}}`, `c` and `d`
+            // are inside `b`.
+            let (mut depth, mut item, mut naming) = (0usize, String::new(), true);
+            for c in group.chars() {
+                match c {
+                    '}' if depth == 0 => break,
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(std::mem::take(&mut item));
+                        naming = true;
+                    }
+                    c if depth == 0 && naming && (c.is_alphanumeric() || c == '_') => item.push(c),
+                    c if depth == 0 && naming && c.is_whitespace() && item.is_empty() => {}
+                    _ => naming = false,
+                }
             }
+            out.insert(item);
         } else {
             out.insert(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
         }
@@ -140,4 +153,6 @@ fn no_module_cycles() {
 fn the_parser_reads_paths_and_groups() {
     let found = imports("use crate::{a, b::c};\nlet x = crate::d::e(); // crate::f\nuse mycrate::g;");
     assert_eq!(found, ["a", "b", "d"].iter().map(|s| s.to_string()).collect());
+    let nested = imports("use crate::{\n    h::{x, y},\n    i,\n};");
+    assert_eq!(nested, ["h", "i"].iter().map(|s| s.to_string()).collect());
 }

@@ -155,14 +155,12 @@ mod tests {
 
     use axum::Router;
     use axum::routing::post;
-    use chrono::Utc;
     use http::StatusCode;
     use tower::ServiceExt;
 
     use super::*;
     use crate::cookies::RequestCookies;
-    use crate::session::{Authenticated, Session, TokenHash};
-    use crate::users::User;
+    use crate::session::Authenticated;
 
     fn app() -> Router {
         let settings = crate::config::load_str("").unwrap().validate().unwrap();
@@ -173,33 +171,7 @@ mod tests {
     }
 
     fn authenticated(secret: &str) -> AuthState {
-        let now = Utc::now();
-        let session = Session {
-            id: "sid".into(),
-            token_hash: TokenHash("h".into()),
-            user_id: 1,
-            csrf_secret: secret.into(),
-            created_at: now,
-            last_seen_at: now,
-            idle_expires_at: now,
-            absolute_expires_at: now,
-            authenticated_at: now,
-            ip: None,
-            user_agent: None,
-            remember: true,
-        };
-        let user = User {
-            id: 1,
-            username: "alice".into(),
-            email: None,
-            email_verified: false,
-            password_hash: String::new(),
-            is_active: true,
-            mfa: false,
-            created_at: now,
-            last_login: None,
-        };
-        AuthState::Authenticated(Arc::new(Authenticated { session, user }))
+        AuthState::Authenticated(Arc::new(Authenticated::for_tests(secret)))
     }
 
     async fn send(

@@ -236,38 +236,9 @@ mod tests {
     use ed25519_dalek::{Signature, VerifyingKey};
 
     use super::*;
-    use crate::session::{Session, TokenHash};
-    use crate::users::User;
 
     fn auth() -> Authenticated {
-        let now = chrono::Utc::now();
-        Authenticated {
-            session: Session {
-                id: "pub-sid".into(),
-                token_hash: TokenHash("h".into()),
-                user_id: 42,
-                csrf_secret: "s".into(),
-                created_at: now,
-                last_seen_at: now,
-                idle_expires_at: now,
-                absolute_expires_at: now,
-                authenticated_at: now,
-                ip: None,
-                user_agent: None,
-                remember: true,
-            },
-            user: User {
-                id: 42,
-                username: "alice".into(),
-                email: Some("alice@example.com".into()),
-                email_verified: false,
-                password_hash: String::new(),
-                is_active: true,
-                mfa: false,
-                created_at: now,
-                last_login: None,
-            },
-        }
+        Authenticated::for_tests("s")
     }
 
     /// Verify a compact JWT against a JWK Set, as a backend would; returns the claims.

@@ -41,3 +41,38 @@ impl RequestContext {
         }
     }
 }
+
+#[cfg(test)]
+impl Authenticated {
+    /// A logged-in `alice` (user 42, `alice@example.com`, unverified) whose session binds
+    /// `csrf_secret`, for unit tests of what reads a request's identity.
+    pub(crate) fn for_tests(csrf_secret: &str) -> Self {
+        let now = chrono::Utc::now();
+        let session = Session {
+            id: "pub-sid".into(),
+            token_hash: super::TokenHash("h".into()),
+            user_id: 42,
+            csrf_secret: csrf_secret.into(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now,
+            absolute_expires_at: now,
+            authenticated_at: now,
+            ip: None,
+            user_agent: None,
+            remember: true,
+        };
+        let user = User {
+            id: 42,
+            username: "alice".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: false,
+            password_hash: String::new(),
+            is_active: true,
+            mfa: false,
+            created_at: now,
+            last_login: None,
+        };
+        Authenticated { session, user }
+    }
+}

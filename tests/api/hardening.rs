@@ -364,6 +364,14 @@ async fn low_7_a_username_cannot_be_someone_elses_address() {
     assert_eq!(me(&c).await["user"]["username"], USER);
 }
 
+/// A signup from a fresh browser: (status, problem code or "", body).
+async fn signup_as(gw: &Gateway, name: &str, email: Option<&str>) -> (u16, String, Value) {
+    let b = Browser::new(gw);
+    let t = b.csrf().await;
+    let res = b.post("/signup", &t, json!({ "username": name, "email": email, "password": "long enough passphrase" }));
+    signup_answer(res.await).await
+}
+
 /// (status, problem code or "", body) of a signup, successful or not.
 async fn signup_answer(res: reqwest::Response) -> (u16, String, Value) {
     if res.status().is_success() {
@@ -378,13 +386,7 @@ async fn signup_answer(res: reqwest::Response) -> (u16, String, Value) {
 #[tokio::test]
 async fn followup_an_old_address_kept_as_username_stays_out_of_reach() {
     let gw = start("[auth]\nsignup = true\n").await;
-    let signup = async |name: &str, email: Option<&str>| {
-        let b = Browser::new(&gw);
-        let t = b.csrf().await;
-        let res =
-            b.post("/signup", &t, json!({ "username": name, "email": email, "password": "long enough passphrase" }));
-        signup_answer(res.await).await
-    };
+    let signup = async |name: &str, email: Option<&str>| signup_as(&gw, name, email).await;
     assert_eq!(signup("bob@example.com", Some("bob@example.com")).await.0, 201);
     let bob = gw.state.users.find_by_login("bob@example.com").await.unwrap().unwrap();
     // bob moves to a new address (what a confirmed POST /email does).
@@ -408,13 +410,7 @@ async fn followup_an_old_address_kept_as_username_stays_out_of_reach() {
 #[tokio::test]
 async fn followup_ascii_look_alikes_and_loose_addresses_are_refused() {
     let gw = start("[auth]\nsignup = true\n").await;
-    let signup = async |name: &str, email: Option<&str>| {
-        let b = Browser::new(&gw);
-        let t = b.csrf().await;
-        let res =
-            b.post("/signup", &t, json!({ "username": name, "email": email, "password": "long enough passphrase" }));
-        signup_answer(res.await).await
-    };
+    let signup = async |name: &str, email: Option<&str>| signup_as(&gw, name, email).await;
     assert_eq!(signup("shop", None).await.0, 201);
     for look_alike in ["aIice", "a1ice", "SH0P", "sh0p"] {
         let (status, code, v) = signup(look_alike, None).await;
