@@ -97,9 +97,12 @@ impl Identity {
         text(&self.user, &auth.user.username);
         if let Some(email) = &auth.user.email {
             text(&self.email, email);
-            text(&self.email_verified, if auth.user.email_verified { "true" } else { "false" });
         }
         text(&self.session, &auth.session.id);
+        if auth.user.email.is_some() {
+            let verified = HeaderValue::from_static(if auth.user.email_verified { "true" } else { "false" });
+            out.push((self.email_verified.clone(), verified));
+        }
         if let Some(keys) = &self.keys {
             let claims = jwt::Claims::new(&self.issuer, auth, audience, chrono::Utc::now().timestamp());
             let token = keys.sign(&claims).inspect_err(|e| {
