@@ -75,11 +75,16 @@ pub const PG_OP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound on calls that scan a whole table (`list_all`, `gc`, user listings).
 pub const PG_SCAN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The same bounds for the SQLite stores, above `busy_timeout` (5 s) so that writer contention
+/// is still waited out as before; they catch only a stuck call.
+pub const SQLITE_OP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const SQLITE_SCAN_TIMEOUT: Duration = Duration::from_secs(60);
+
 type Flatten<T> = fn(Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>) -> Result<T, sqlx::Error>;
 
 fn flatten<T>(r: Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>) -> Result<T, sqlx::Error> {
     r.unwrap_or_else(|_| {
-        Err(sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "PostgreSQL did not answer in time")))
+        Err(sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "the database did not answer in time")))
     })
 }
 

@@ -7,6 +7,7 @@ pub mod names;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
+mod sql;
 
 pub use names::{account_key, login_key};
 

@@ -1,0 +1,479 @@
+//! The native user store, written once for both SQL databases.
+//!
+//! The SQLite and PostgreSQL stores share their schema, their SQL (written with `$N`
+//! placeholders, which sqlx's SQLite driver reads too) and their semantics. They differ only in
+//! the pool and row types, how a time is stored (SQLite: milliseconds since the epoch;
+//! PostgreSQL: `timestamptz`), how a unique violation names its column, and the deadline on one
+//! call. Each backend module states those and invokes [`native_user_store!`], which writes the
+//! [`UserStore`](super::UserStore), [`AccountStore`](super::AccountStore) and
+//! [`SecondFactorStore`](super::SecondFactorStore) implementations.
+//!
+//! A macro rather than generics over `sqlx::Database`: sqlx's generic bounds (`i64: Encode<DB>`,
+//! `&Pool<DB>: Executor`, …) are not implied by a trait, so every method would repeat a dozen
+//! of them, and a newcomer would have to read them to change one query.
+
+/// Writes the three store traits for `$store` (a struct with a `pool` field).
+///
+/// - `db`, `row`: the sqlx database and its row type;
+/// - `time`: the column type of a time, with the conversions to and from `DateTime<Utc>`;
+/// - `unique`: `fn(&sqlx::Error) -> Option<UserStoreError>`, `EmailTaken`/`UsernameTaken`
+///   from a unique violation;
+/// - `op`/`scan`: deadlines of one call and of a whole-table call ([`crate::db::Deadline`]).
+macro_rules! native_user_store {
+    (
+        store: $store:ty,
+        db: $db:ty,
+        row: $row:ty,
+        time: $time:ty => ($to_db:path, $from_db:path),
+        unique: $unique:path,
+        deadlines: ($op:expr, $scan:expr) $(,)?
+    ) => {
+        use $crate::db::Deadline as _;
+        use $crate::users::names::{KEY_VERSION, keys_of, normalize_username, skeleton};
+        use $crate::users::{
+            AccountStore, AccountToken, NewUser, SecondFactorStore, TokenPurpose, TotpState, User, UserStore,
+            UserStoreError, login_key, purpose_from_str,
+        };
+        use ::chrono::{DateTime, Utc};
+        use ::sqlx::Row as _;
+
+        type SqlQuery<'q> = ::sqlx::query::Query<'q, $db, <$db as ::sqlx::Database>::Arguments<'q>>;
+
+        fn bad_row(e: ::sqlx::Error) -> UserStoreError {
+            UserStoreError::Unavailable(format!("unexpected row: {e}"))
+        }
+
+        fn user_row(r: &$row) -> Result<User, UserStoreError> {
+            Ok(User {
+                id: r.try_get("id").map_err(bad_row)?,
+                username: r.try_get("username").map_err(bad_row)?,
+                email: r.try_get("email").map_err(bad_row)?,
+                email_verified: r.try_get("email_verified").map_err(bad_row)?,
+                password_hash: r.try_get("password_hash").map_err(bad_row)?,
+                is_active: r.try_get("is_active").map_err(bad_row)?,
+                mfa: r.try_get("totp_enabled").map_err(bad_row)?,
+                created_at: $from_db(r.try_get::<$time, _>("created_at").map_err(bad_row)?),
+                last_login: r.try_get::<Option<$time>, _>("last_login").map_err(bad_row)?.map($from_db),
+            })
+        }
+
+        /// `None` for a row whose purpose this version does not know (it is not a valid token).
+        fn token_row(r: &$row) -> Result<Option<AccountToken>, UserStoreError> {
+            let Some(purpose) = purpose_from_str(r.try_get("purpose").map_err(bad_row)?) else { return Ok(None) };
+            Ok(Some(AccountToken {
+                token_hash: r.try_get("token_hash").map_err(bad_row)?,
+                purpose,
+                user_id: r.try_get("user_id").map_err(bad_row)?,
+                email: r.try_get("email").map_err(bad_row)?,
+                created_at: $from_db(r.try_get::<$time, _>("created_at").map_err(bad_row)?),
+                expires_at: $from_db(r.try_get::<$time, _>("expires_at").map_err(bad_row)?),
+                used_at: r.try_get::<Option<$time>, _>("used_at").map_err(bad_row)?.map($from_db),
+                session_id: r.try_get("session_id").map_err(bad_row)?,
+                password_fp: r.try_get("password_fp").map_err(bad_row)?,
+            }))
+        }
+
+        impl $store {
+            /// `EmailTaken` when `email` is another account's username: a username may be an
+            /// address (its owner's, when it was made), and that address must not log anyone
+            /// else in.
+            async fn refuse_username_as_email(&self, email: Option<&str>, except: i64) -> Result<(), UserStoreError> {
+                let Some(key) = email.map(login_key) else { return Ok(()) };
+                let clash = ::sqlx::query("SELECT 1 FROM users WHERE username_key = $1 AND id <> $2")
+                    .bind(key)
+                    .bind(except)
+                    .fetch_optional(&self.pool)
+                    .within($op)
+                    .await?;
+                if clash.is_some() { Err(UserStoreError::EmailTaken) } else { Ok(()) }
+            }
+
+            async fn insert(&self, u: &NewUser, active: bool, created_at: DateTime<Utc>) -> Result<User, UserStoreError> {
+                if u.email.as_deref().map(login_key) != Some(login_key(&u.username)) {
+                    self.refuse_username_as_email(u.email.as_deref(), 0).await?;
+                }
+                let r = ::sqlx::query(
+                    "INSERT INTO users (username, username_key, username_skeleton, key_version, email, email_key,
+                                        password_hash, is_active, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+                )
+                .bind(normalize_username(&u.username))
+                .bind(login_key(&u.username))
+                .bind(skeleton(&u.username))
+                .bind(KEY_VERSION)
+                .bind(&u.email)
+                .bind(u.email.as_deref().map(login_key))
+                .bind(&u.password_hash)
+                .bind(active)
+                .bind($to_db(created_at))
+                .fetch_one(&self.pool)
+                .within($op)
+                .await
+                .map_err(|e| $unique(&e).unwrap_or_else(|| e.into()))?;
+                user_row(&r)
+            }
+
+            /// Runs `sql` with the values `bind` adds, then `id` as the last parameter; whether
+            /// it changed that row.
+            async fn update<'q>(
+                &self,
+                sql: &'q str,
+                id: i64,
+                bind: impl FnOnce(SqlQuery<'q>) -> SqlQuery<'q>,
+            ) -> Result<bool, UserStoreError> {
+                let done = bind(::sqlx::query(sql)).bind(id).execute(&self.pool).within($op).await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl UserStore for $store {
+            async fn find_by_login(&self, login: &str) -> Result<Option<User>, UserStoreError> {
+                // An address logs in by its email key; its owner's username wins over another's.
+                let r = ::sqlx::query(
+                    "SELECT * FROM users WHERE username_key = $1 OR ($1 LIKE '%@%' AND email_key = $1)
+                     ORDER BY coalesce(email_key = $1, FALSE) DESC LIMIT 1",
+                )
+                .bind(login_key(login))
+                .fetch_optional(&self.pool)
+                .within($op)
+                .await?;
+                r.as_ref().map(user_row).transpose()
+            }
+
+            async fn get(&self, id: i64) -> Result<Option<User>, UserStoreError> {
+                let r = ::sqlx::query("SELECT * FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .within($op)
+                    .await?;
+                r.as_ref().map(user_row).transpose()
+            }
+
+            async fn create(&self, u: NewUser) -> Result<User, UserStoreError> {
+                self.insert(&u, true, Utc::now()).await
+            }
+
+            /// Keeps the imported user's `created_at` (Django's `date_joined`) and active flag.
+            async fn import(&self, u: &User) -> Result<User, UserStoreError> {
+                let new = NewUser {
+                    username: u.username.clone(),
+                    email: u.email.clone(),
+                    password_hash: u.password_hash.clone(),
+                };
+                self.insert(&new, u.is_active, u.created_at).await
+            }
+
+            async fn set_password(&self, id: i64, hash: &str) -> Result<bool, UserStoreError> {
+                self.update("UPDATE users SET password_hash = $1 WHERE id = $2", id, |q| q.bind(hash)).await
+            }
+
+            async fn set_active(&self, id: i64, active: bool) -> Result<bool, UserStoreError> {
+                self.update("UPDATE users SET is_active = $1 WHERE id = $2", id, |q| q.bind(active)).await
+            }
+
+            async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<(), UserStoreError> {
+                self.update("UPDATE users SET last_login = $1 WHERE id = $2", id, |q| q.bind($to_db(at))).await?;
+                Ok(())
+            }
+
+            async fn upgrade_keys(&self) -> Result<u64, UserStoreError> {
+                let rows = ::sqlx::query("SELECT id, username, email FROM users WHERE key_version < $1")
+                    .bind(KEY_VERSION)
+                    .fetch_all(&self.pool)
+                    .within($scan)
+                    .await?;
+                let mut changed = 0;
+                for r in rows {
+                    let id: i64 = r.try_get("id").map_err(bad_row)?;
+                    let username: String = r.try_get("username").map_err(bad_row)?;
+                    let email: Option<String> = r.try_get("email").map_err(bad_row)?;
+                    let keys = keys_of(&username, email.as_deref());
+                    for (k, e, sk) in keys.attempts() {
+                        let done = ::sqlx::query(
+                            "UPDATE users SET username_key = coalesce($1, username_key),
+                             email_key = coalesce($2, email_key), username_skeleton = $3, key_version = $4
+                             WHERE id = $5",
+                        )
+                        .bind(k)
+                        .bind(e)
+                        .bind(sk)
+                        .bind(KEY_VERSION)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .within($op)
+                        .await;
+                        match done {
+                            Ok(_) => {
+                                keys.report(id, k.is_some(), sk.is_some());
+                                changed += 1;
+                                break;
+                            }
+                            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                Ok(changed)
+            }
+
+            async fn remove(&self, id: i64) -> Result<bool, UserStoreError> {
+                self.update("DELETE FROM users WHERE id = $1", id, |q| q).await
+            }
+
+            async fn list(&self) -> Result<Vec<User>, UserStoreError> {
+                let rows =
+                    ::sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).within($scan).await?;
+                rows.iter().map(user_row).collect()
+            }
+
+            async fn count(&self) -> Result<i64, UserStoreError> {
+                Ok(::sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).within($scan).await?)
+            }
+
+            async fn ping(&self) -> Result<(), UserStoreError> {
+                ::sqlx::query("SELECT 1").execute(&self.pool).within($op).await?;
+                Ok(())
+            }
+
+            async fn find_by_email(&self, email: &str) -> Result<Option<User>, UserStoreError> {
+                let r = ::sqlx::query("SELECT * FROM users WHERE email_key = $1")
+                    .bind(login_key(email))
+                    .fetch_optional(&self.pool)
+                    .within($op)
+                    .await?;
+                r.as_ref().map(user_row).transpose()
+            }
+
+            fn accounts(&self) -> Option<&dyn AccountStore> {
+                Some(self)
+            }
+
+            fn second_factor(&self) -> Option<&dyn SecondFactorStore> {
+                Some(self)
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl AccountStore for $store {
+            async fn set_email(&self, id: i64, email: Option<&str>, verified: bool) -> Result<bool, UserStoreError> {
+                let email = email.map(str::trim);
+                self.refuse_username_as_email(email, id).await?;
+                let done = ::sqlx::query("UPDATE users SET email = $1, email_key = $2, email_verified = $3 WHERE id = $4")
+                    .bind(email)
+                    .bind(email.map(login_key))
+                    .bind(verified && email.is_some())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .within($op)
+                    .await
+                    .map_err(|e| $unique(&e).unwrap_or_else(|| e.into()))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_token(&self, t: &AccountToken) -> Result<(), UserStoreError> {
+                ::sqlx::query(
+                    "INSERT INTO account_tokens (token_hash, purpose, user_id, email, created_at, expires_at,
+                                                 session_id, password_fp)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&t.token_hash)
+                .bind(t.purpose.as_str())
+                .bind(t.user_id)
+                .bind(&t.email)
+                .bind($to_db(t.created_at))
+                .bind($to_db(t.expires_at))
+                .bind(&t.session_id)
+                .bind(&t.password_fp)
+                .execute(&self.pool)
+                .within($op)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_token(
+                &self,
+                hash: &str,
+                purpose: TokenPurpose,
+                now: DateTime<Utc>,
+            ) -> Result<Option<AccountToken>, UserStoreError> {
+                let r = ::sqlx::query(
+                    "SELECT * FROM account_tokens
+                     WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+                )
+                .bind(hash)
+                .bind(purpose.as_str())
+                .bind($to_db(now))
+                .fetch_optional(&self.pool)
+                .within($op)
+                .await?;
+                Ok(r.as_ref().map(token_row).transpose()?.flatten())
+            }
+
+            async fn consume_token(
+                &self,
+                hash: &str,
+                purpose: TokenPurpose,
+                now: DateTime<Utc>,
+            ) -> Result<Option<AccountToken>, UserStoreError> {
+                let r = ::sqlx::query(
+                    "UPDATE account_tokens SET used_at = $1
+                     WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
+                     RETURNING *",
+                )
+                .bind($to_db(now))
+                .bind(hash)
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .within($op)
+                .await?;
+                Ok(r.as_ref().map(token_row).transpose()?.flatten())
+            }
+
+            async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
+                let done = ::sqlx::query(
+                    "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
+                )
+                .bind($to_db(Utc::now()))
+                .bind(user_id)
+                .bind(purpose.as_str())
+                .execute(&self.pool)
+                .within($op)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_tokens(&self, now: DateTime<Utc>) -> Result<u64, UserStoreError> {
+                let done = ::sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1")
+                    .bind($to_db(now))
+                    .execute(&self.pool)
+                    .within($scan)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl SecondFactorStore for $store {
+            async fn claim_login(
+                &self,
+                id: i64,
+                seen: Option<DateTime<Utc>>,
+                at: DateTime<Utc>,
+            ) -> Result<bool, UserStoreError> {
+                let done =
+                    ::sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2 AND last_login IS NOT DISTINCT FROM $3")
+                        .bind($to_db(at))
+                        .bind(id)
+                        .bind(seen.map($to_db))
+                        .execute(&self.pool)
+                        .within($op)
+                        .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn totp(&self, id: i64) -> Result<Option<TotpState>, UserStoreError> {
+                let r = ::sqlx::query(
+                    "SELECT totp_secret, totp_enabled, totp_last_step FROM users
+                     WHERE id = $1 AND totp_secret IS NOT NULL",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .within($op)
+                .await?;
+                r.map(|r| {
+                    Ok(TotpState {
+                        sealed_secret: r.try_get("totp_secret").map_err(bad_row)?,
+                        enabled: r.try_get("totp_enabled").map_err(bad_row)?,
+                        last_step: r.try_get("totp_last_step").map_err(bad_row)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_totp_pending(&self, id: i64, sealed: &[u8]) -> Result<bool, UserStoreError> {
+                let sql = "UPDATE users SET totp_secret = $1, totp_last_step = NULL WHERE NOT totp_enabled AND id = $2";
+                self.update(sql, id, |q| q.bind(sealed)).await
+            }
+
+            async fn enable_totp(&self, id: i64, step: i64, recovery_hashes: &[String]) -> Result<bool, UserStoreError> {
+                // The first statement writes, so SQLite's transaction takes the write lock at
+                // once (no read-then-write upgrade, no SQLITE_BUSY_SNAPSHOT).
+                let work = async {
+                    let mut tx = self.pool.begin().await?;
+                    let done = ::sqlx::query(
+                        "UPDATE users SET totp_enabled = TRUE, totp_last_step = $1
+                         WHERE id = $2 AND totp_secret IS NOT NULL AND NOT totp_enabled",
+                    )
+                    .bind(step)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    ::sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                    for h in recovery_hashes {
+                        ::sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                            .bind(id)
+                            .bind(h)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok::<bool, ::sqlx::Error>(true)
+                };
+                Ok(Box::pin(work).within($op).await?)
+            }
+
+            async fn disable_totp(&self, id: i64) -> Result<bool, UserStoreError> {
+                let work = async {
+                    let mut tx = self.pool.begin().await?;
+                    let done = ::sqlx::query(
+                        "UPDATE users SET totp_secret = NULL, totp_enabled = FALSE, totp_last_step = NULL
+                         WHERE id = $1 AND totp_secret IS NOT NULL",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    ::sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok::<bool, ::sqlx::Error>(done.rows_affected() == 1)
+                };
+                Ok(Box::pin(work).within($op).await?)
+            }
+
+            async fn use_totp_step(&self, id: i64, step: i64) -> Result<bool, UserStoreError> {
+                // One conditional UPDATE: concurrent uses of one code serialise on the row (lock)
+                // and only the first still sees the older step.
+                let sql = "UPDATE users SET totp_last_step = $1
+                           WHERE totp_enabled AND (totp_last_step IS NULL OR totp_last_step < $1) AND id = $2";
+                self.update(sql, id, |q| q.bind(step)).await
+            }
+
+            async fn use_recovery_code(&self, id: i64, code_hash: &str, at: DateTime<Utc>) -> Result<bool, UserStoreError> {
+                let done = ::sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $1 WHERE used_at IS NULL AND id = (
+                         SELECT id FROM recovery_codes WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL LIMIT 1)",
+                )
+                .bind($to_db(at))
+                .bind(id)
+                .bind(code_hash)
+                .execute(&self.pool)
+                .within($op)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recovery_codes_left(&self, id: i64) -> Result<i64, UserStoreError> {
+                Ok(::sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .within($op)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(crate) use native_user_store;
