@@ -24,7 +24,7 @@ use sessiongate::session::memory::MemoryStore;
 use sessiongate::session::postgres::PostgresStore;
 use sessiongate::session::redis::RedisStore;
 use sessiongate::session::sqlite::SqliteStore;
-use sessiongate::session::{Session, SessionStore, SessionToken, TokenHash};
+use sessiongate::session::{AuthMethod, AuthMethods, Session, SessionStore, SessionToken, TokenHash};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -196,6 +196,8 @@ conformance!(
     list_all_covers_every_user,
     gc_removes_expired,
     ping_answers,
+    one_shot_is_taken_once,
+    one_shot_expires,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +237,7 @@ fn session(
         ip: Some("192.0.2.7".into()),
         user_agent: Some("conformance/1.0 (\"quoted\"; ünïcode)".into()),
         remember: true,
+        methods: AuthMethods::of([AuthMethod::Password, AuthMethod::Totp, AuthMethod::Oidc("corp".into())]),
     };
     (token, s)
 }
@@ -520,6 +523,34 @@ async fn gc_removes_expired(t: Ctx) {
 
 async fn ping_answers(t: Ctx) {
     t.store.ping().await.unwrap();
+}
+
+async fn one_shot_is_taken_once(t: Ctx) {
+    let b = base();
+    let key = random_b64(16);
+    t.store.put_once(&key, b"ceremony \x00\xff", b + mins(5)).await.unwrap();
+    // Parallel takes (two instances racing on a replayed request): exactly one wins.
+    let takes = (0..8).map(|_| {
+        let (store, key) = (t.store.clone(), key.clone());
+        tokio::spawn(async move { store.take_once(&key, b).await.unwrap() })
+    });
+    let got: Vec<Option<Vec<u8>>> =
+        futures_util::future::join_all(takes).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(got.iter().flatten().collect::<Vec<_>>(), vec![&b"ceremony \x00\xff".to_vec()]);
+    assert_eq!(t.store.take_once(&key, b).await.unwrap(), None);
+    assert_eq!(t.store.take_once(&random_b64(16), b).await.unwrap(), None, "never stored");
+}
+
+async fn one_shot_expires(t: Ctx) {
+    let b = base();
+    let key = random_b64(16);
+    // Already over by the real clock too, so Redis's native expiry agrees.
+    t.store.put_once(&key, b"late", b - secs(1)).await.unwrap();
+    assert_eq!(t.store.take_once(&key, b).await.unwrap(), None);
+    let kept = random_b64(16);
+    t.store.put_once(&kept, b"kept", b + mins(5)).await.unwrap();
+    t.store.gc(b).await.unwrap();
+    assert_eq!(t.store.take_once(&kept, b).await.unwrap(), Some(b"kept".to_vec()), "gc keeps live values");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
 use crate::password::policy::MAX_BYTES;
 use crate::ratelimit::ip_key;
-use crate::session::RequestContext;
+use crate::session::{AuthMethod, AuthMethods, RequestContext};
 use crate::users::{PublicUser, account_key};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -113,7 +113,7 @@ async fn attempt(
         return Ok(AuditNote::user(&user).detail(crate::audit::MFA_REQUIRED).attach(res));
     }
     upgrade_hash(state, &user, candidate);
-    open_session(state, ctx, headers, &user, remember).await
+    open_session(state, ctx, headers, &user, remember, AuthMethods::of([AuthMethod::Password])).await
 }
 
 /// The end of a successful login (`/login`, or `/login/mfa` for accounts with 2FA): a brand-new
@@ -125,8 +125,9 @@ pub async fn open_session(
     headers: &HeaderMap,
     user: &crate::users::User,
     remember: bool,
+    methods: AuthMethods,
 ) -> Result<Response, Problem> {
-    open_session_recorded(state, ctx, headers, user, remember, false).await
+    open_session_recorded(state, ctx, headers, user, remember, methods, false).await
 }
 
 /// [`open_session`]; `recorded` when the login was already recorded (the second step claims it
@@ -137,13 +138,15 @@ pub async fn open_session_recorded(
     headers: &HeaderMap,
     user: &crate::users::User,
     remember: bool,
+    methods: AuthMethods,
     recorded: bool,
 ) -> Result<Response, Problem> {
     if let Some(prior) = ctx.authenticated() {
         state.sessions.delete_by_token(&prior.session).await?;
     }
     let secret = crate::csrf::new_secret();
-    let (token, session) = state.sessions.create(user.id, client_info(ctx, headers), remember, secret.clone()).await?;
+    let (token, session) =
+        state.sessions.create(user.id, client_info(ctx, headers), remember, secret.clone(), methods).await?;
     if !recorded && let Err(e) = state.users.record_login(user.id, state.sessions.clock().now()).await {
         tracing::warn!(error = %e, "could not record last login");
     }

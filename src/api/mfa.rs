@@ -14,7 +14,7 @@ use crate::api::types::{RecoveryCodes, TotpSetup};
 use crate::http::{ApiJson, Problem};
 use crate::mail;
 use crate::mfa::{self, PENDING_COOKIE};
-use crate::session::RequestContext;
+use crate::session::{AuthMethod, AuthMethods, RequestContext};
 
 fn already_on() -> Problem {
     Problem::invalid_request("Two-factor authentication is already on; turn it off first to enroll a new device.")
@@ -190,6 +190,8 @@ pub async fn login_mfa(
         tracing::info!(user_id = user.id, "login: the pending second step was already used");
         return Ok(with_cookies(Problem::mfa_not_pending(), [clear]));
     }
-    let res = login::open_session_recorded(&state, &ctx, &headers, &user, pending.remember, true).await?;
+    let second = if body.code.is_some() { AuthMethod::Totp } else { AuthMethod::RecoveryCode };
+    let methods = AuthMethods::of([AuthMethod::Password, second]);
+    let res = login::open_session_recorded(&state, &ctx, &headers, &user, pending.remember, methods, true).await?;
     Ok(with_cookies(res, [clear]))
 }

@@ -9,7 +9,7 @@ use crate::api::AppState;
 use crate::api::types::LoggedIn;
 use crate::http::{ApiJson, Problem};
 use crate::password::policy;
-use crate::session::RequestContext;
+use crate::session::{AuthMethod, AuthMethods, RequestContext};
 use crate::users::{NewUser, PublicUser};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -68,8 +68,10 @@ pub async fn signup(
     }
     let secret = crate::csrf::new_secret();
     let remember = state.settings.raw.session.remember_default;
-    let (token, session) =
-        state.sessions.create(user.id, client_info(&ctx, &headers), remember, secret.clone()).await?;
+    let (token, session) = state
+        .sessions
+        .create(user.id, client_info(&ctx, &headers), remember, secret.clone(), AuthMethods::of([AuthMethod::Password]))
+        .await?;
     tracing::info!(user_id = user.id, ip = %ctx.client_ip, "signup");
     if let Some(email) = user.email.clone()
         && let Err(e) = super::account::send_verification(&state, &user, &email, None).await

@@ -61,6 +61,7 @@ impl Authenticated {
             ip: None,
             user_agent: None,
             remember: true,
+            methods: Default::default(),
         };
         let user = User {
             id: 42,

@@ -257,7 +257,8 @@ mod tests {
     }
 
     async fn login(f: &Fixture) -> String {
-        let (token, _) = f.sessions.create(f.user_id, ClientInfo::default(), true, "s".into()).await.unwrap();
+        let (token, _) =
+            f.sessions.create(f.user_id, ClientInfo::default(), true, "s".into(), Default::default()).await.unwrap();
         token.as_str().to_owned()
     }
 

@@ -96,6 +96,7 @@ impl SessionManager {
         client: ClientInfo,
         remember: bool,
         csrf_secret: String,
+        methods: super::AuthMethods,
     ) -> Result<(SessionToken, Session), StoreError> {
         let now = self.clock.now();
         let token = SessionToken::generate();
@@ -112,6 +113,7 @@ impl SessionManager {
             ip: client.ip,
             user_agent: client.user_agent,
             remember,
+            methods,
         };
         self.store.create(&session).await?;
         Ok((token, session))
@@ -223,7 +225,7 @@ mod tests {
     }
 
     async fn open(m: &SessionManager) -> (SessionToken, Session) {
-        m.create(7, ClientInfo::default(), true, "secret".into()).await.unwrap()
+        m.create(7, ClientInfo::default(), true, "secret".into(), Default::default()).await.unwrap()
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ pub struct MemoryStore {
 struct Inner {
     by_id: HashMap<String, Session>,
     by_hash: HashMap<TokenHash, String>,
+    once: HashMap<String, (Vec<u8>, DateTime<Utc>)>,
 }
 
 impl Inner {
@@ -120,10 +121,22 @@ impl SessionStore for MemoryStore {
         for id in &ids {
             g.remove(id);
         }
-        Ok(ids.len() as u64)
+        let before = g.once.len();
+        g.once.retain(|_, (_, at)| *at > now);
+        Ok((ids.len() + before - g.once.len()) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn put_once(&self, key: &str, value: &[u8], expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.write().expect("poisoned").once.insert(key.to_owned(), (value.to_vec(), expires_at));
+        Ok(())
+    }
+
+    async fn take_once(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError> {
+        let taken = self.inner.write().expect("poisoned").once.remove(key);
+        Ok(taken.filter(|(_, at)| *at > now).map(|(v, _)| v))
     }
 }

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod sql;
 pub mod sqlite;
 pub mod user_cache;
 
@@ -108,6 +109,103 @@ pub struct Session {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub remember: bool,
+    /// How the user proved who they are when the session was opened (a reauthentication adds
+    /// nothing): empty for sessions older than this field.
+    #[serde(default)]
+    pub methods: AuthMethods,
+}
+
+/// One way of proving who one is, as recorded in a session (SPEC `authenticationMethods`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    Password,
+    Totp,
+    RecoveryCode,
+    Passkey,
+    /// A login through the configured OpenID Connect provider of this name.
+    Oidc(String),
+}
+
+impl AuthMethod {
+    /// The stored spelling: `password`, `totp`, `recovery_code`, `passkey`, `oidc:NAME`.
+    fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "password" => AuthMethod::Password,
+            "totp" => AuthMethod::Totp,
+            "recovery_code" => AuthMethod::RecoveryCode,
+            "passkey" => AuthMethod::Passkey,
+            w => AuthMethod::Oidc(w.strip_prefix("oidc:").filter(|n| !n.is_empty())?.to_owned()),
+        })
+    }
+
+    /// The method's name without its provider (`oidc` for every provider).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMethod::Password => "password",
+            AuthMethod::Totp => "totp",
+            AuthMethod::RecoveryCode => "recovery_code",
+            AuthMethod::Passkey => "passkey",
+            AuthMethod::Oidc(_) => "oidc",
+        }
+    }
+
+    pub fn provider(&self) -> Option<&str> {
+        if let AuthMethod::Oidc(p) = self { Some(p) } else { None }
+    }
+}
+
+/// The methods of one login, in the order they were used, stored as space-separated words
+/// (one column in SQL, one field in Redis's JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct AuthMethods(Vec<AuthMethod>);
+
+impl AuthMethods {
+    pub fn of(methods: impl IntoIterator<Item = AuthMethod>) -> Self {
+        AuthMethods(methods.into_iter().collect())
+    }
+
+    /// Unknown words (from a newer version sharing the store) are left out.
+    pub fn parse(stored: &str) -> Self {
+        AuthMethods(stored.split_ascii_whitespace().filter_map(AuthMethod::parse).collect())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &AuthMethod> {
+        self.0.iter()
+    }
+
+    /// Whether the login used two factors, or one that is phishing-resistant and bound to a
+    /// device with user verification (a passkey).
+    pub fn strong(&self) -> bool {
+        self.0.iter().any(|m| matches!(m, AuthMethod::Passkey)) || self.0.len() >= 2
+    }
+}
+
+impl std::fmt::Display for AuthMethods {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            match m {
+                AuthMethod::Oidc(p) => write!(f, "oidc:{p}")?,
+                m => f.write_str(m.name())?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<String> for AuthMethods {
+    fn from(s: String) -> Self {
+        AuthMethods::parse(&s)
+    }
+}
+
+impl From<AuthMethods> for String {
+    fn from(m: AuthMethods) -> Self {
+        m.to_string()
+    }
 }
 
 impl Session {
@@ -187,4 +285,12 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Keep `value` under `key` (server-chosen and random, e.g. a passkey ceremony) until
+    /// `expires_at`, for exactly one [`SessionStore::take_once`]. A key is never reused.
+    async fn put_once(&self, key: &str, value: &[u8], expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The value under `key`, removed atomically: of two takes, on any instances sharing the
+    /// store, one gets it. None when absent, taken or expired at `now`.
+    async fn take_once(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError>;
 }
