@@ -113,26 +113,14 @@ async fn attempt(
         return Ok(AuditNote::user(&user).detail(crate::audit::MFA_REQUIRED).attach(res));
     }
     upgrade_hash(state, &user, candidate);
-    open_session(state, ctx, headers, &user, remember, AuthMethods::of([AuthMethod::Password])).await
+    open_session(state, ctx, headers, &user, remember, AuthMethods::of([AuthMethod::Password]), false).await
 }
 
-/// The end of a successful login (`/login`, or `/login/mfa` for accounts with 2FA): a brand-new
-/// session (the request's previous one deleted: no fixation) with a fresh CSRF secret, returned
-/// as `{user, csrfToken}` with both cookies.
+/// The end of a successful login (`/login`, `/login/mfa`, a passkey): a brand-new session (the
+/// request's previous one deleted: no fixation) with a fresh CSRF secret, returned as
+/// `{user, csrfToken}` with both cookies. `recorded` when the login was already recorded (the
+/// second step claims it with [`crate::users::SecondFactorStore::claim_login`]).
 pub async fn open_session(
-    state: &AppState,
-    ctx: &RequestContext,
-    headers: &HeaderMap,
-    user: &crate::users::User,
-    remember: bool,
-    methods: AuthMethods,
-) -> Result<Response, Problem> {
-    open_session_recorded(state, ctx, headers, user, remember, methods, false).await
-}
-
-/// [`open_session`]; `recorded` when the login was already recorded (the second step claims it
-/// with [`crate::users::UserStore::claim_login`]).
-pub async fn open_session_recorded(
     state: &AppState,
     ctx: &RequestContext,
     headers: &HeaderMap,

@@ -192,6 +192,6 @@ pub async fn login_mfa(
     }
     let second = if body.code.is_some() { AuthMethod::Totp } else { AuthMethod::RecoveryCode };
     let methods = AuthMethods::of([AuthMethod::Password, second]);
-    let res = login::open_session_recorded(&state, &ctx, &headers, &user, pending.remember, methods, true).await?;
+    let res = login::open_session(&state, &ctx, &headers, &user, pending.remember, methods, true).await?;
     Ok(with_cookies(res, [clear]))
 }

@@ -114,23 +114,7 @@ impl AuditStore {
                 if let Some(t) = q.since {
                     b.push(" AND time >= ").push_bind(t.timestamp_millis());
                 }
-                match (&username, q.user_id) {
-                    (Some(u), Some(id)) => {
-                        b.push(" AND (username_key = ")
-                            .push_bind(u.clone())
-                            .push(" OR user_id = ")
-                            .push_bind(id)
-                            .push(")");
-                    }
-                    (Some(u), None) => {
-                        b.push(" AND username_key = ").push_bind(u.clone());
-                    }
-                    (None, Some(id)) => {
-                        b.push(" AND user_id = ").push_bind(id);
-                    }
-                    (None, None) => {}
-                }
-                b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.max(1));
+                who_and_limit(&mut b, username.clone(), q);
                 let rows = b.build().fetch_all(pool).await?;
                 rows.iter()
                     .map(|r| {
@@ -145,23 +129,7 @@ impl AuditStore {
                 if let Some(t) = q.since {
                     b.push(" AND time >= ").push_bind(t);
                 }
-                match (&username, q.user_id) {
-                    (Some(u), Some(id)) => {
-                        b.push(" AND (username_key = ")
-                            .push_bind(u.clone())
-                            .push(" OR user_id = ")
-                            .push_bind(id)
-                            .push(")");
-                    }
-                    (Some(u), None) => {
-                        b.push(" AND username_key = ").push_bind(u.clone());
-                    }
-                    (None, Some(id)) => {
-                        b.push(" AND user_id = ").push_bind(id);
-                    }
-                    (None, None) => {}
-                }
-                b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.max(1));
+                who_and_limit(&mut b, username.clone(), q);
                 let rows = b.build().fetch_all(pool).within(crate::db::PG_SCAN_TIMEOUT).await?;
                 rows.iter()
                     .map(|r| {
@@ -216,4 +184,26 @@ where
         request_id: r.try_get("request_id")?,
         detail: r.try_get("detail")?,
     })
+}
+
+/// The `WHERE` tail naming the user (by login key or id; either matches when both are given)
+/// and the `LIMIT`, the same for every SQL backend.
+fn who_and_limit<'a, DB: sqlx::Database>(b: &mut QueryBuilder<'a, DB>, username: Option<String>, q: &AuditQuery)
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    match (username, q.user_id) {
+        (Some(u), Some(id)) => {
+            b.push(" AND (username_key = ").push_bind(u).push(" OR user_id = ").push_bind(id).push(")");
+        }
+        (Some(u), None) => {
+            b.push(" AND username_key = ").push_bind(u);
+        }
+        (None, Some(id)) => {
+            b.push(" AND user_id = ").push_bind(id);
+        }
+        (None, None) => {}
+    }
+    b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.max(1));
 }

@@ -41,3 +41,24 @@ pub fn remove_where(h: &mut HeaderMap, pred: impl Fn(&str) -> bool) {
         }
     }
 }
+
+/// Header maps for unit tests of what rewrites headers.
+#[cfg(test)]
+pub(crate) mod test_maps {
+    use http::{HeaderMap, HeaderName, HeaderValue};
+
+    pub fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    /// The names in `h`, sorted.
+    pub fn names(h: &HeaderMap) -> Vec<&str> {
+        let mut n: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        n.sort_unstable();
+        n
+    }
+}

@@ -66,21 +66,8 @@ pub fn strip_method_override_param(query: &str) -> Option<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    fn names(h: &HeaderMap) -> Vec<&str> {
-        let mut n: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
-        n.sort_unstable();
-        n
-    }
+    use crate::http::headers::test_maps::{map, names};
 
     #[test]
     fn method_override_headers_go_in_every_spelling() {

@@ -131,19 +131,7 @@ pub fn drop_set_cookie(h: &mut HeaderMap, refused: impl Fn(&str) -> bool) -> boo
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    fn names(h: &HeaderMap) -> Vec<&str> {
-        let mut n: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
-        n.sort_unstable();
-        n
-    }
+    use crate::http::headers::test_maps::{map, names};
 
     #[test]
     fn hop_by_hop_and_connection_named_headers_go() {

@@ -6,8 +6,8 @@ pub mod django;
 pub mod names;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-pub mod sqlite;
 mod sql;
+pub mod sqlite;
 
 pub use names::{account_key, login_key};
 
