@@ -33,6 +33,9 @@ pub const MAX_TOSSED: usize = 3;
 /// The cookie of a two-step login's pending password step (`crate::mfa::Pending`, sealed).
 pub const MFA_PENDING_COOKIE: &str = "sessiongate_mfa";
 
+/// The cookie naming a passkey ceremony in progress (`crate::passkeys`).
+pub const PASSKEY_CEREMONY_COOKIE: &str = "sessiongate_passkey";
+
 impl CookiePolicy {
     pub fn new(settings: CookieSettings) -> Self {
         CookiePolicy { settings }
@@ -130,7 +133,9 @@ impl CookiePolicy {
     /// Whether `name` is the session or the pending two-step login cookie in any spelling
     /// ([`same_cookie`]): cookies only the gateway may read or set.
     pub fn is_gateway_cookie(&self, name: &str) -> bool {
-        same_cookie(name, &self.settings.session_name) || same_cookie(name, MFA_PENDING_COOKIE)
+        same_cookie(name, &self.settings.session_name)
+            || same_cookie(name, MFA_PENDING_COOKIE)
+            || same_cookie(name, PASSKEY_CEREMONY_COOKIE)
     }
 
     /// Whether an upstream may set the cookie `name`: never a gateway cookie, and the CSRF cookie

@@ -37,6 +37,7 @@ pub mod listener;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod proxy;
 pub mod ratelimit;

@@ -10,7 +10,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("base", &["http", "secret", "db", "calibrate", "clock"]),
     ("config", &["config"]),
     ("cookies, password", &["cookies", "password"]),
-    ("domain", &["users", "session", "csrf", "mfa", "identity", "ratelimit", "mail", "audit"]),
+    ("domain", &["users", "session", "csrf", "mfa", "passkeys", "identity", "ratelimit", "mail", "audit"]),
     ("services", &["api", "proxy", "spa", "cors", "metrics"]),
     ("server", &["server", "listener", "devcert"]),
     ("cli", &["cli"]),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sessiongate::db::{connect_postgres, open_sqlite};
 use sessiongate::users::postgres::PostgresUsers;
 use sessiongate::users::sqlite::SqliteUsers;
-use sessiongate::users::{AccountToken, NewUser, TokenPurpose, UserStore, UserStoreError};
+use sessiongate::users::{AccountToken, NewPasskey, NewUser, TokenPurpose, UserStore, UserStoreError};
 
 mod support;
 
@@ -137,6 +137,71 @@ async fn conformance(store: Arc<dyn UserStore>) {
     assert_eq!(store.count().await.unwrap(), 5);
 
     account_lifecycle(store.as_ref()).await;
+    passkeys(store.clone()).await;
+}
+
+fn passkey(user_id: i64, credential: &str) -> NewPasskey {
+    NewPasskey {
+        user_id,
+        credential_id: credential.into(),
+        user_handle: vec![9; 16],
+        passkey: format!("{{\"cred\":\"{credential}\"}}"),
+        name: "Laptop".into(),
+        transports: Some("internal hybrid".into()),
+        discoverable: Some(true),
+    }
+}
+
+/// Passkey rows (issue 15): unique credentials across accounts, ownership on every change, the
+/// last login method kept even against concurrent deletes, rows gone with their account.
+async fn passkeys(store: Arc<dyn UserStore>) {
+    let pk = store.passkeys().expect("native stores keep passkeys");
+    let henry = store.create(new_user("henry", None)).await.unwrap();
+    let ivy = store.create(new_user("ivy", None)).await.unwrap();
+    let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let a = pk.add_passkey(&passkey(henry.id, "cred-a"), at).await.unwrap();
+    assert_eq!((a.user_id, a.name.as_str(), a.discoverable, a.created_at), (henry.id, "Laptop", Some(true), at));
+    assert_eq!(a.user_handle, vec![9; 16]);
+    assert!(a.last_used_at.is_none());
+    let err = pk.add_passkey(&passkey(ivy.id, "cred-a"), at).await.unwrap_err();
+    assert!(matches!(err, UserStoreError::PasskeyTaken), "{err:?}");
+    let b = pk.add_passkey(&passkey(henry.id, "cred-b"), at).await.unwrap();
+    assert_eq!(pk.passkeys_of(henry.id).await.unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![a.id, b.id]);
+    assert_eq!(pk.passkey_by_credential("cred-b").await.unwrap().map(|p| p.id), Some(b.id));
+    assert!(pk.passkey_by_credential("cred-x").await.unwrap().is_none());
+
+    // Use: the last use always, the credential only when it changed.
+    let later = at + chrono::Duration::seconds(5);
+    assert!(pk.record_passkey_use(a.id, None, later).await.unwrap());
+    assert!(pk.record_passkey_use(b.id, Some("{\"new\":1}"), later).await.unwrap());
+    let (a2, b2) = (
+        pk.passkey_by_credential("cred-a").await.unwrap().unwrap(),
+        pk.passkey_by_credential("cred-b").await.unwrap().unwrap(),
+    );
+    assert_eq!((a2.passkey.as_str(), a2.last_used_at), ("{\"cred\":\"cred-a\"}", Some(later)));
+    assert_eq!(b2.passkey, "{\"new\":1}");
+
+    // Only the owner renames or deletes.
+    assert!(!pk.rename_passkey(ivy.id, a.id, "mine").await.unwrap());
+    assert!(pk.rename_passkey(henry.id, a.id, "Phone").await.unwrap());
+    assert_eq!(pk.passkey_by_credential("cred-a").await.unwrap().unwrap().name, "Phone");
+    assert_eq!(pk.remove_passkey(ivy.id, a.id, true).await.unwrap(), None);
+
+    // Without another method, two concurrent deletes of the last two passkeys: one wins.
+    let (x, y) = tokio::join!(pk.remove_passkey(henry.id, a.id, false), pk.remove_passkey(henry.id, b.id, false));
+    let mut outcomes = vec![x.unwrap(), y.unwrap()];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![Some(false), Some(true)]);
+    assert_eq!(pk.passkeys_of(henry.id).await.unwrap().len(), 1);
+    // With a password, the last one may go.
+    let last = pk.passkeys_of(henry.id).await.unwrap()[0].id;
+    assert_eq!(pk.remove_passkey(henry.id, last, true).await.unwrap(), Some(true));
+
+    // Removing the account removes its passkeys (and frees the credential id).
+    pk.add_passkey(&passkey(ivy.id, "cred-i"), at).await.unwrap();
+    assert!(store.remove(ivy.id).await.unwrap());
+    assert!(pk.passkey_by_credential("cred-i").await.unwrap().is_none());
+    pk.add_passkey(&passkey(henry.id, "cred-i"), at).await.unwrap();
 }
 
 /// Email changes, TOTP state, recovery codes and one-time tokens (issue 5).

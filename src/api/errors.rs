@@ -18,6 +18,12 @@ impl From<crate::users::UserStoreError> for Problem {
         match e {
             E::UsernameTaken => Problem::username_taken(),
             E::EmailTaken => Problem::email_taken(),
+            E::PasskeyTaken => Problem::new(
+                StatusCode::CONFLICT,
+                "passkey_taken",
+                "Passkey already registered",
+                "This passkey is already registered.",
+            ),
             E::Unsupported(what) => Problem::new(
                 StatusCode::FORBIDDEN,
                 "not_supported",

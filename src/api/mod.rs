@@ -12,6 +12,8 @@ mod login;
 mod logout;
 mod mfa;
 pub mod openapi;
+mod passkey_login;
+mod passkeys;
 mod password;
 mod reauth;
 mod session;
@@ -75,6 +77,14 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(email::change))
         .routes(routes!(email::verify))
         .routes(routes!(email::cancel))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::remove))
+        .routes(routes!(passkey_login::login_start))
+        .routes(routes!(passkey_login::login_finish))
+        .routes(routes!(passkey_login::reauth_start))
+        .routes(routes!(passkey_login::reauth_finish))
         .routes(routes!(crate::api::openapi::serve))
         .split_for_parts();
     doc.merge(ForwardAuth::openapi());

@@ -49,6 +49,8 @@ pub struct Inner {
     pub mfa: crate::mfa::Keys,
     /// The audit log (`crate::audit`): log lines, and rows in the background.
     pub audit: Auditor,
+    /// The WebAuthn relying party, when passkeys are on (`[passkeys]`).
+    pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -63,6 +65,12 @@ impl AppState {
     pub fn new(settings: Arc<Settings>, stores: Stores) -> Self {
         let audit = Auditor::new(&settings.raw.audit, stores.audit);
         let mailer = crate::mail::from_settings(&settings).expect("[mail] was validated with the configuration");
+        let passkeys = settings.passkeys.as_ref().and_then(|p| {
+            crate::passkeys::Passkeys::new(p, &stores.secret)
+                .inspect_err(|e| tracing::error!(error = %e, rp_id = %p.rp_id, "passkeys are off: the relying party was refused"))
+                .ok()
+                .map(Arc::new)
+        });
         AppState(Arc::new(Inner {
             mfa: crate::mfa::Keys::new(&stores.secret),
             cookies: CookiePolicy::new(settings.cookies.clone()),
@@ -75,6 +83,7 @@ impl AppState {
             settings,
             mailer,
             audit,
+            passkeys,
         }))
     }
 

@@ -136,6 +136,68 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     pub remember: bool,
     pub current: bool,
+    /// How the user logged in, in order (empty for sessions older than this field).
+    pub authentication_methods: Vec<MethodView>,
+}
+
+/// One login method of a session: `password`, `totp`, `recovery_code`, `passkey`, or `oidc`
+/// with its provider.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuthenticationMethod)]
+pub struct MethodView {
+    pub method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// A registered passkey (never its key material).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Passkey)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyView {
+    pub id: i64,
+    pub name: String,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339_opt")]
+    #[schema(value_type = Option<String>)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Whether it can log in without a username (the browser's hint at registration; null when
+    /// it did not say).
+    pub discoverable: Option<bool>,
+    /// What the browser reported at registration: `usb`, `nfc`, `ble`, `internal`, `hybrid`.
+    pub transports: Vec<String>,
+}
+
+impl From<&crate::users::PasskeyRecord> for PasskeyView {
+    fn from(p: &crate::users::PasskeyRecord) -> Self {
+        PasskeyView {
+            id: p.id,
+            name: p.name.clone(),
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+            discoverable: p.discoverable,
+            transports: p.transports.as_deref().unwrap_or("").split_ascii_whitespace().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// `GET /passkeys`.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyList {
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// WebAuthn options for `navigator.credentials.create()` or `.get()`: `{publicKey: {...}}` with
+/// binary fields in base64url (the shape `PublicKeyCredential.parseCreationOptionsFromJSON`
+/// and `parseRequestOptionsFromJSON` read), and `mediation: "conditional"` when the options
+/// suit passkey autofill.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WebauthnOptions {
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+    pub mediation: Option<String>,
 }
 
 impl SessionView {
@@ -150,6 +212,11 @@ impl SessionView {
             user_agent: s.user_agent.clone(),
             remember: s.remember,
             current: Some(s.id.as_str()) == current_id,
+            authentication_methods: s
+                .methods
+                .iter()
+                .map(|m| MethodView { method: m.name(), provider: m.provider().map(str::to_owned) })
+                .collect(),
         }
     }
 }

@@ -27,13 +27,15 @@ use crate::session::RequestContext;
 pub fn event_for(method: &Method, template: &str) -> Option<Event> {
     let post = *method == Method::POST;
     Some(match template {
-        "/login" | "/login/mfa" if post => Event::Login,
+        "/login" | "/login/mfa" | "/login/passkey/finish" if post => Event::Login,
         "/logout" if post => Event::Logout,
         "/signup" if post => Event::Signup,
         "/password" if post => Event::PasswordChange,
         "/password/reset" if post => Event::PasswordResetRequest,
         "/password/reset/confirm" if post => Event::PasswordReset,
-        "/reauth" if post => Event::Reauth,
+        "/reauth" | "/reauth/passkey/finish" if post => Event::Reauth,
+        "/passkeys/register/finish" if post => Event::PasskeyAdded,
+        "/passkeys/{id}" if *method == Method::DELETE => Event::PasskeyRemoved,
         "/sessions/{id}" if *method == Method::DELETE => Event::SessionRevoked,
         "/sessions/revoke-others" if post => Event::SessionsRevoked,
         "/mfa/totp/setup" if post => Event::MfaSetup,

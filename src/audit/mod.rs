@@ -62,6 +62,10 @@ pub enum Event {
     MfaSetup,
     MfaEnabled,
     MfaDisabled,
+    /// `POST /passkeys/register/finish`.
+    PasskeyAdded,
+    /// `DELETE /passkeys/{id}`.
+    PasskeyRemoved,
     EmailChange,
     EmailVerified,
     /// `POST /email/cancel`: pending changes voided from the old address's notice.
@@ -93,6 +97,8 @@ impl Event {
             Event::MfaDisabled => "mfa_disabled",
             Event::EmailChange => "email_change",
             Event::EmailVerified => "email_verified",
+            Event::PasskeyAdded => "passkey_added",
+            Event::PasskeyRemoved => "passkey_removed",
             Event::EmailChangeCancelled => "email_change_cancelled",
             Event::CsrfRejected => "csrf_rejected",
             Event::RateLimited => "rate_limited",

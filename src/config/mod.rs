@@ -17,8 +17,8 @@ pub use load::{LoadError, Overrides, load, load_str};
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};
 pub use validate::{
-    CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend, is_built,
-    not_built,
+    CookieSettings, PasskeySettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings,
+    UserBackend, is_built, not_built,
 };
 
 use std::path::PathBuf;
@@ -57,6 +57,7 @@ pub struct Config {
     pub identity: Identity,
     pub mail: Mail,
     pub audit: Audit,
+    pub passkeys: Passkeys,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -347,6 +348,25 @@ pub struct Mail {
     pub smtp_url: String,
     pub from: String,
     pub outbox_dir: String,
+}
+
+/// `[passkeys]`: WebAuthn logins (docs/passkeys-and-oidc.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Passkeys {
+    pub enabled: bool,
+    /// The WebAuthn relying party id: the domain of the pages that call `navigator.credentials`,
+    /// or a parent domain of theirs. Empty: `public_url`'s host, or in cross-origin mode the site
+    /// of the first allowed SPA origin. Changing it orphans every registered passkey.
+    pub rp_id: String,
+    /// The name the browser's passkey dialog shows. Empty: the rp id.
+    pub rp_name: String,
+}
+
+impl Default for Passkeys {
+    fn default() -> Self {
+        Passkeys { enabled: true, rp_id: String::new(), rp_name: String::new() }
+    }
 }
 
 /// `[audit]`: the authentication event log (see `crate::audit`).

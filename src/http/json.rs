@@ -58,6 +58,14 @@ pub fn rfc3339<S: serde::Serializer>(t: &chrono::DateTime<chrono::Utc>, s: S) ->
     s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
+/// [`rfc3339`] for an optional time (`null` when absent).
+pub fn rfc3339_opt<S: serde::Serializer>(t: &Option<chrono::DateTime<chrono::Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};

@@ -122,6 +122,34 @@ impl Problem {
         )
     }
 
+    /// A passkey ceremony finish without a live ceremony of that kind for this browser and
+    /// session (none started, expired, already finished, or another one started since).
+    pub fn ceremony_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ceremony_expired",
+            "No passkey ceremony in progress",
+            "No passkey ceremony in progress here, or it expired or was already used: start again.",
+        )
+    }
+
+    /// Deleting the account's only way to log in.
+    pub fn last_login_method() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "last_login_method",
+            "Last login method",
+            "This is the account's only way to log in: add a password or another passkey first.",
+        )
+    }
+
+    /// A passkey assertion that does not verify (wrong signature, origin, challenge, counter…).
+    pub fn passkey_refused() -> Self {
+        let mut p = Self::invalid_credentials();
+        p.detail = "The passkey could not be verified.".into();
+        p
+    }
+
     /// A mailed one-time token that is unknown, already used or expired.
     pub fn invalid_token() -> Self {
         Self::field("token", "invalid, already used or expired; ask for a new link")

@@ -26,6 +26,12 @@ pub enum PasswordError {
 
 pub use crate::config::Argon2Params;
 
+/// Whether a stored hash can ever verify a password: not empty and not Django's unusable marker
+/// (`!…`, an account that logs in only otherwise, e.g. with a passkey or a provider).
+pub fn usable(hash: &str) -> bool {
+    !hash.is_empty() && !hash.starts_with('!')
+}
+
 /// The format a user store's password hashes must be written in
 /// ([`crate::users::UserStore::hash_format`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,12 +4,15 @@
 #[cfg(feature = "django")]
 pub mod django;
 pub mod names;
+pub mod passkeys;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod sql;
+mod sql_passkeys;
 pub mod sqlite;
 
 pub use names::{account_key, login_key};
+pub use passkeys::{NewPasskey, PasskeyRecord, PasskeyStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -87,6 +90,8 @@ pub enum UserStoreError {
     Unavailable(String),
     #[error("operation not supported by this user store: {0}")]
     Unsupported(&'static str),
+    #[error("passkey already registered")]
+    PasskeyTaken,
 }
 
 impl From<sqlx::Error> for UserStoreError {
@@ -174,6 +179,11 @@ pub trait UserStore: Send + Sync + 'static {
         None
     }
 
+    /// Passkeys, when this store can keep them.
+    fn passkeys(&self) -> Option<&dyn PasskeyStore> {
+        None
+    }
+
     /// The user whose email address is `email` (case-insensitive), for password resets. The
     /// default asks [`UserStore::find_by_login`] and keeps only an exact email match.
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, UserStoreError> {
@@ -258,6 +268,11 @@ impl dyn UserStore {
     /// [`UserStore::accounts`], or `Unsupported` naming what is missing.
     pub fn accounts_or_err(&self) -> Result<&dyn AccountStore, UserStoreError> {
         self.accounts().ok_or(UserStoreError::Unsupported("email changes, password resets and email verification"))
+    }
+
+    /// [`UserStore::passkeys`], or `Unsupported`.
+    pub fn passkeys_or_err(&self) -> Result<&dyn PasskeyStore, UserStoreError> {
+        self.passkeys().ok_or(UserStoreError::Unsupported("passkeys"))
     }
 
     /// [`UserStore::second_factor`], or `Unsupported`.

@@ -252,6 +252,17 @@ macro_rules! native_user_store {
             fn second_factor(&self) -> Option<&dyn SecondFactorStore> {
                 Some(self)
             }
+
+            fn passkeys(&self) -> Option<&dyn $crate::users::PasskeyStore> {
+                Some(self)
+            }
+        }
+
+        $crate::users::sql_passkeys::native_passkey_store! {
+            store: $store,
+            row: $row,
+            time: $time => ($to_db, $from_db),
+            deadlines: ($op, $scan),
         }
 
         #[::async_trait::async_trait]

@@ -11,6 +11,7 @@ mod harness;
 mod input;
 mod limits;
 mod mfa;
+mod passkeys;
 mod password;
 mod reset;
 mod smtp;

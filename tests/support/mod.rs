@@ -3,6 +3,7 @@
 //! Each test binary uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod authenticator;
 pub mod pg;
 
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 //! one file per section of the configuration.
 
 mod account;
+mod passkeys;
 mod routes;
 mod server;
 mod stores;
@@ -147,8 +148,19 @@ pub struct Settings {
     pub reauth_window: Duration,
     pub max_body: u64,
     pub csrf_header: http::HeaderName,
+    /// The WebAuthn relying party, when passkeys are on and can work here.
+    pub passkeys: Option<PasskeySettings>,
     /// Not errors, but worth telling the operator at start (e.g. third-party cookies).
     pub warnings: Vec<String>,
+}
+
+/// `[passkeys]`, resolved: the relying party id and name, and the page origins whose
+/// ceremonies are accepted (`true`: with their subdomains, from a `*.` pattern).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PasskeySettings {
+    pub rp_id: String,
+    pub rp_name: String,
+    pub origins: Vec<(url::Url, bool)>,
 }
 
 impl Settings {
@@ -191,6 +203,7 @@ impl Config {
         let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
         account::identity(c, &mut err);
         let routes = routes::routes(c, &base_path, &mut err);
+        let passkeys = passkeys::passkeys(c, &public_origin, &cors_origins, &mut warnings, &mut err);
         server::operations(c, &mut err);
 
         if !p.is_empty() {
@@ -222,6 +235,7 @@ impl Config {
             reauth_window: self.auth.reauth_window.0,
             max_body: self.server.max_body.0,
             csrf_header,
+            passkeys,
             warnings,
         })
     }

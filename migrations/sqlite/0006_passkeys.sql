@@ -1,0 +1,16 @@
+-- Passkeys (WebAuthn credentials) of native users. credential_id is base64url (the browser's
+-- credential.id), unique across accounts; passkey is webauthn-rs's JSON of the credential
+-- (public key, sign count, flags); user_handle is the account's 16-byte WebAuthn user id.
+CREATE TABLE passkeys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credential_id TEXT NOT NULL UNIQUE,
+    user_handle BLOB NOT NULL,
+    passkey TEXT NOT NULL,
+    name TEXT NOT NULL,
+    transports TEXT,
+    discoverable INTEGER,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX passkeys_user ON passkeys (user_id);
