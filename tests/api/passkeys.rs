@@ -381,14 +381,49 @@ async fn parallel_deletes_keep_the_last_passkey() {
 }
 
 #[tokio::test]
-async fn passkeys_are_off_on_an_ip_address() {
-    let gw = start_with("", |_| {}).await;
+async fn passkeys_off_answer_not_supported() {
+    let gw = start_with("[passkeys]\nenabled = false", |_| {}).await;
     let b = Browser::new(&gw);
     let token = b.login().await;
     let (status, code, _) = problem(b.post("/passkeys/register/start", &token, json!({})).await).await;
     assert_eq!((status, code.as_str()), (403, "not_supported"));
     let (status, code, _) = problem(b.post("/login/passkey/start", &token, json!({})).await).await;
     assert_eq!((status, code.as_str()), (403, "not_supported"));
+}
+
+/// The default `public_url` (`http://127.0.0.1:PORT`) serves passkeys on `http://localhost:PORT`,
+/// which it trusts as an origin; another port on localhost stays foreign.
+#[tokio::test]
+async fn the_loopback_default_has_passkeys_on_localhost() {
+    let gw = start_with("", |_| {}).await;
+    let b = browser(&gw);
+    let token = b.login().await;
+    let mut auth = Authenticator::new(&origin(&gw));
+    let res = b
+        .client
+        .post(b.url("/passkeys/register/start"))
+        .header("X-CSRFToken", &token)
+        .header("Origin", origin(&gw))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let options = json_of(res).await;
+    assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
+    let res = b.post("/passkeys/register/finish", &token, json!({ "credential": auth.create(&options) })).await;
+    assert_eq!(res.status(), 201);
+    let other_port = "http://localhost:1";
+    let res = b
+        .client
+        .post(b.url("/login/passkey/start"))
+        .header("X-CSRFToken", &token)
+        .header("Origin", other_port)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await.0, 403, "another localhost origin is not trusted");
 }
 
 #[tokio::test]

@@ -195,7 +195,12 @@ impl Config {
 
         let (listen, admin_listen, tls) = server::addresses(c, &mut err);
         let (public_origin, base_path) = web::public(c, tls.is_some(), listen, &mut err);
-        let (cors_origins, trusted_origins) = web::origins(c, &public_origin, &mut warnings, &mut err);
+        let (cors_origins, mut trusted_origins) = web::origins(c, &public_origin, &mut warnings, &mut err);
+        if c.passkeys.rp_id.trim().is_empty()
+            && let Some(alias) = passkeys::loopback_alias(c, &public_origin)
+        {
+            trusted_origins.push(OriginPattern::Exact(alias));
+        }
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
         let (session_store, user_store) = stores::stores(c, &mut err);

@@ -29,6 +29,14 @@ pub(super) fn passkeys(
         Mode::SameOrigin => vec![(public_origin.clone(), false)],
     };
     let explicit = !cfg.rp_id.trim().is_empty();
+    if let Some(alias) = loopback_alias(c, public_origin).filter(|_| !explicit) {
+        // WebAuthn needs a name: the default `http://127.0.0.1:PORT` gets its passkeys on
+        // `http://localhost:PORT` (the same listener), which `validate` also trusts for CSRF.
+        let url = url::Url::parse(&alias.to_string()).expect("an origin is a URL");
+        let rp_name =
+            if cfg.rp_name.trim().is_empty() { "localhost".to_owned() } else { cfg.rp_name.trim().to_owned() };
+        return Some(PasskeySettings { rp_id: "localhost".into(), rp_name, origins: vec![(url, false)] });
+    }
     let rp_id = if explicit {
         cfg.rp_id.trim().trim_end_matches('.').to_ascii_lowercase()
     } else {
@@ -73,6 +81,17 @@ pub(super) fn passkeys(
     Some(PasskeySettings { rp_id, rp_name, origins })
 }
 
+/// `http://localhost:PORT` for a same-origin gateway whose public origin is a loopback IP
+/// address: the name browsers accept for passkeys on this machine.
+pub(super) fn loopback_alias(c: &Config, public_origin: &Origin) -> Option<Origin> {
+    let ip = public_origin.host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok()?;
+    (c.mode == Mode::SameOrigin && ip.is_loopback() && c.passkeys.enabled).then(|| Origin {
+        scheme: public_origin.scheme.clone(),
+        host: "localhost".into(),
+        port: public_origin.port,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::load_str;
@@ -86,11 +105,22 @@ mod tests {
     }
 
     #[test]
+    fn the_loopback_default_gets_passkeys_on_localhost() {
+        let s = load_str("").unwrap().validate().unwrap();
+        let p = s.passkeys.expect("on");
+        assert_eq!((p.rp_id.as_str(), p.origins[0].0.as_str()), ("localhost", "http://localhost:8080/"));
+        assert!(s.trusted_origins.iter().any(|o| o.to_string() == "http://localhost:8080"), "{:?}", s.trusted_origins);
+        assert!(s.warnings.is_empty());
+        let s = load_str("[passkeys]\nenabled = false").unwrap().validate().unwrap();
+        assert!(!s.trusted_origins.iter().any(|o| o.to_string().contains("localhost")));
+    }
+
+    #[test]
     fn an_ip_address_turns_passkeys_off_with_a_warning() {
-        let s = load_str("public_url = \"http://127.0.0.1:8080\"").unwrap().validate().unwrap();
+        let s = load_str("public_url = \"http://192.0.2.7:8080\"").unwrap().validate().unwrap();
         assert!(s.passkeys.is_none());
         assert!(
-            s.warnings.iter().any(|w| w.contains("passkeys are off") && w.contains("127.0.0.1")),
+            s.warnings.iter().any(|w| w.contains("passkeys are off") && w.contains("192.0.2.7")),
             "{:?}",
             s.warnings
         );
@@ -124,7 +154,7 @@ mod tests {
 
     #[test]
     fn disabled_is_off_without_a_warning() {
-        let s = load_str("public_url = \"http://127.0.0.1:8080\"\n[passkeys]\nenabled = false")
+        let s = load_str("public_url = \"http://192.0.2.7:8080\"\n[passkeys]\nenabled = false")
             .unwrap()
             .validate()
             .unwrap();
