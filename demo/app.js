@@ -5,6 +5,7 @@ import {
   SessiongateError,
   ReauthRequiredError,
   RateLimitedError,
+  PasskeyError,
 } from '/_sessiongate/client.js';
 
 const $ = (id) => document.getElementById(id);
@@ -80,6 +81,14 @@ const el = {
   emailNew: $('email-new'),
   emailButton: $('email-button'),
   emailMessage: $('email-message'),
+  passkeyLoginButton: $('passkey-login-button'),
+  passkeysPanel: $('passkeys-panel'),
+  passkeysList: $('passkeys-list'),
+  passkeyAddForm: $('passkey-add-form'),
+  passkeyName: $('passkey-name'),
+  passkeyAddButton: $('passkey-add-button'),
+  passkeysMessage: $('passkeys-message'),
+  reauthPasskeyButton: $('reauth-passkey-button'),
 };
 
 /** The signed-in user as last seen (for the 2FA panel and the reauth prompt). */
@@ -242,7 +251,129 @@ function showLogin() {
   showMessage(el.loginError, '');
   showMessage(el.mfaError, '');
   (el.username.value ? el.password : el.username).focus();
+  el.passkeyLoginButton.hidden = !client.passkeysSupported();
+  startPasskeyAutofill().catch(unexpected);
 }
+
+// ---- passkeys -------------------------------------------------------------------------------
+
+/** The pending autofill request (conditional mediation), aborted before any other login. */
+let autofill = null;
+
+function stopPasskeyAutofill() {
+  autofill?.abort();
+  autofill = null;
+}
+
+/** Offer passkeys in the username field's suggestions, where the browser can. */
+async function startPasskeyAutofill() {
+  stopPasskeyAutofill();
+  if (!(await client.passkeyAutofillSupported())) return;
+  const controller = new AbortController();
+  autofill = controller;
+  try {
+    const res = await client.loginWithPasskey({ autofill: true, signal: controller.signal, remember: el.remember.checked });
+    setStatus(`Signed in as ${res.user.username} with a passkey.`, 'success');
+    await showApp(res.user);
+  } catch (err) {
+    if (controller.signal.aborted || (err instanceof PasskeyError && err.reason === 'cancelled')) return;
+    showMessage(el.loginError, describe(err));
+  } finally {
+    if (autofill === controller) autofill = null;
+  }
+}
+
+on(el.passkeyLoginButton, 'click', async () => {
+  stopPasskeyAutofill();
+  showMessage(el.loginError, '');
+  await busy(el.passkeyLoginButton, async () => {
+    try {
+      const username = el.username.value.trim() || undefined;
+      const res = await client.loginWithPasskey({ username, remember: el.remember.checked });
+      setStatus(`Signed in as ${res.user.username} with a passkey.`, 'success');
+      await showApp(res.user);
+    } catch (err) {
+      showMessage(el.loginError, describe(err));
+      if (!el.appView.hidden) return;
+      startPasskeyAutofill().catch(unexpected);
+    }
+  });
+});
+
+/** How many passkeys the user has (for the reauth prompt), as last listed. */
+let passkeyCount = 0;
+
+async function refreshPasskeys() {
+  el.passkeysPanel.hidden = !client.passkeysSupported();
+  let keys;
+  try {
+    keys = await client.passkeys();
+  } catch (err) {
+    if (err instanceof SessiongateError && err.code === 'not_supported') {
+      el.passkeysPanel.hidden = true;
+      return;
+    }
+    el.passkeysList.replaceChildren(item('li', 'session empty', `Could not load passkeys: ${describe(err)}`));
+    return;
+  }
+  passkeyCount = keys.length;
+  el.passkeysList.replaceChildren(
+    ...(keys.length ? keys.map(passkeyItem) : [item('li', 'session empty', 'No passkeys yet.')]),
+  );
+}
+
+function passkeyItem(k) {
+  const li = item('li', 'session passkey');
+  const text = item('div', 'session-text');
+  text.append(item('p', 'session-title', k.name));
+  const used = k.lastUsedAt ? `last used ${relativeTime(k.lastUsedAt)}` : 'never used';
+  text.append(item('p', 'muted small', `Added ${relativeTime(k.createdAt)} · ${used}`));
+  const rename = item('button', 'secondary small-button rename-passkey', 'Rename');
+  rename.type = 'button';
+  rename.dataset.id = k.id;
+  rename.dataset.name = k.name;
+  const remove = item('button', 'secondary small-button remove-passkey', 'Remove');
+  remove.type = 'button';
+  remove.dataset.id = k.id;
+  li.append(text, rename, remove);
+  return li;
+}
+
+on(el.passkeyAddForm, 'submit', async (e) => {
+  e.preventDefault();
+  showMessage(el.passkeysMessage, '');
+  await busy(el.passkeyAddButton, async () => {
+    try {
+      const name = el.passkeyName.value.trim() || undefined;
+      const key = await withReauth('Adding a passkey needs a recent sign-in.', () => client.registerPasskey({ name }));
+      el.passkeyName.value = '';
+      showMessage(el.passkeysMessage, `Passkey “${key.name}” added: you can now sign in with it.`, 'success');
+      await refreshPasskeys();
+    } catch (err) {
+      report(el.passkeysMessage, err);
+    }
+  });
+});
+
+on(el.passkeysList, 'click', async (e) => {
+  const rename = e.target.closest('button.rename-passkey');
+  const remove = e.target.closest('button.remove-passkey');
+  if (!rename && !remove) return;
+  showMessage(el.passkeysMessage, '');
+  try {
+    if (rename) {
+      const name = window.prompt('New name for this passkey', rename.dataset.name);
+      if (name === null || !name.trim()) return;
+      await client.renamePasskey(rename.dataset.id, name.trim());
+    } else {
+      await withReauth('Removing a passkey needs a recent sign-in.', () => client.deletePasskey(remove.dataset.id));
+      showMessage(el.passkeysMessage, 'Passkey removed.', 'success');
+    }
+  } catch (err) {
+    report(el.passkeysMessage, err);
+  }
+  await refreshPasskeys();
+});
 
 function showMfa() {
   showView(el.mfaView);
@@ -264,7 +395,7 @@ async function showApp(user) {
   el.apiResult.hidden = true;
   el.apiResult.textContent = '';
   renderUser(user);
-  await refreshSessions();
+  await Promise.all([refreshSessions(), refreshPasskeys()]);
 }
 
 function renderUser(user) {
@@ -338,6 +469,7 @@ function sessionItem(s) {
 
 on(el.loginForm, 'submit', async (e) => {
   e.preventDefault();
+  stopPasskeyAutofill();
   showMessage(el.loginError, '');
   await busy(el.loginButton, async () => {
     try {
@@ -488,6 +620,7 @@ function askReauth(reason) {
   const mfa = Boolean(currentUser && currentUser.mfa);
   setReauthMode(mfa);
   showMessage(el.reauthMessage, '');
+  el.reauthPasskeyButton.hidden = !(passkeyCount > 0 && client.passkeysSupported());
   el.reauthPanel.hidden = false;
   el.reauthPanel.scrollIntoView({ block: 'nearest' });
   el.reauthSecret.focus();
@@ -529,6 +662,20 @@ on(el.reauthForm, 'submit', async (e) => {
     } catch (err) {
       showMessage(el.reauthMessage, describe(err));
       el.reauthSecret.select();
+    }
+  });
+});
+
+on(el.reauthPasskeyButton, 'click', async () => {
+  showMessage(el.reauthMessage, '');
+  await busy(el.reauthPasskeyButton, async () => {
+    try {
+      await client.reauthWithPasskey();
+      const pending = reauthPending;
+      closeReauth();
+      pending?.resolve();
+    } catch (err) {
+      showMessage(el.reauthMessage, describe(err));
     }
   });
 });

@@ -23,6 +23,8 @@ export interface Session {
   remember: boolean;
   /** True for the session of the request that listed it. */
   current: boolean;
+  /** How the user logged in: `password`, `totp`, `recovery_code`, `passkey`, `oidc` (with `provider`). */
+  authenticationMethods: { method: string; provider?: string }[];
 }
 
 /** RFC 9457 problem details, as sessiongate sends them. */
@@ -92,7 +94,7 @@ export interface ClientOptions {
   trustedOrigins?: string[];
 }
 
-export interface SessiongateClient {
+export interface SessiongateClient extends PasskeyClient {
   /**
    * The CSRF token currently kept in memory (null until known). Assigning replaces it
    * (`null` forgets it); useful in tests.
@@ -181,4 +183,42 @@ export class RateLimitedError extends SessiongateError {
   constructor(problem: Problem, status?: number, retryAfter?: number | null);
   /** Seconds to wait, from `Retry-After`; null when absent. */
   readonly retryAfter: number | null;
+}
+
+/** A registered passkey (never its key material). */
+export interface Passkey {
+  id: number;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  /** Whether it can log in without a username (the browser's hint; null when unknown). */
+  discoverable: boolean | null;
+  transports: string[];
+}
+
+/** A passkey ceremony that failed in the browser (server refusals are SessiongateErrors). */
+export declare class PasskeyError extends Error {
+  readonly reason: 'unsupported' | 'cancelled' | 'exists' | 'security' | 'failed';
+}
+
+export interface PasskeyLoginOptions {
+  /** Only this account's passkeys; omitted: any passkey of the site. */
+  username?: string;
+  remember?: boolean;
+  /** Offer passkeys in the username field's autofill (`autocomplete="username webauthn"`). */
+  autofill?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface PasskeyClient {
+  passkeysSupported(): boolean;
+  passkeyAutofillSupported(): Promise<boolean>;
+  /** Needs a recent login (ReauthRequiredError otherwise). */
+  registerPasskey(options?: { name?: string; signal?: AbortSignal }): Promise<Passkey>;
+  loginWithPasskey(options?: PasskeyLoginOptions): Promise<LoginResult>;
+  reauthWithPasskey(options?: { signal?: AbortSignal }): Promise<void>;
+  passkeys(): Promise<Passkey[]>;
+  renamePasskey(id: number, name: string): Promise<Passkey>;
+  /** 409 `last_login_method` when it is the account's only way to log in. */
+  deletePasskey(id: number): Promise<void>;
 }

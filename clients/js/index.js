@@ -71,6 +71,22 @@ export class RateLimitedError extends SessiongateError {
 }
 
 /**
+ * A passkey ceremony failed in the browser (not on the server: those are SessiongateErrors).
+ * `reason`: 'unsupported' (no WebAuthn here), 'cancelled' (the user dismissed the dialog, it
+ * timed out, or no passkey matched), 'exists' (this authenticator is already registered),
+ * 'security' (the page's origin does not fit the relying party), or 'failed'. The browser's
+ * DOMException is `cause`.
+ */
+export class PasskeyError extends Error {
+  constructor(reason, message, cause) {
+    super(message, cause ? { cause } : undefined);
+    this.name = 'PasskeyError';
+    /** @type {'unsupported' | 'cancelled' | 'exists' | 'security' | 'failed'} */
+    this.reason = reason;
+  }
+}
+
+/**
  * Create a client.
  * @param {object} [options]
  * @param {string} [options.baseUrl=''] origin (and optional path prefix) of sessiongate; '' = this page's origin
@@ -419,6 +435,75 @@ export function createClient(options = {}) {
       await api('POST', '/password/reset/confirm', { token: resetToken, newPassword }, { unauthOk: true });
     },
 
+    /** Whether this browser can use passkeys at all. */
+    passkeysSupported() {
+      return webauthnAvailable();
+    },
+
+    /** Whether it offers passkeys in the username field's autofill (conditional mediation). */
+    async passkeyAutofillSupported() {
+      if (!webauthnAvailable() || typeof PublicKeyCredential.isConditionalMediationAvailable !== 'function') {
+        return false;
+      }
+      return PublicKeyCredential.isConditionalMediationAvailable();
+    },
+
+    /**
+     * Register a passkey for the logged-in user (needs a recent login, like other sensitive
+     * changes: a `ReauthRequiredError` says to reauthenticate first). Resolves to the stored
+     * passkey `{id, name, createdAt, lastUsedAt, discoverable, transports}`.
+     */
+    async registerPasskey({ name, signal } = {}) {
+      requireWebauthn();
+      const options = await api('POST', '/passkeys/register/start', name ? { name } : {});
+      const publicKey = creationOptions(options.publicKey);
+      const credential = await ceremony(() => navigator.credentials.create({ publicKey, signal }));
+      return api('POST', '/passkeys/register/finish', { credential: credentialJSON(credential) });
+    },
+
+    /**
+     * Log in with a passkey: `{user, csrfToken}`, like `login`. Without `username` any passkey
+     * of this site may answer; with `autofill: true` the browser offers them in the username
+     * field's suggestions (input `autocomplete="username webauthn"`) and the promise settles
+     * when the user picks one — pass an AbortSignal to cancel it before a password login.
+     */
+    async loginWithPasskey({ username, remember: rememberMe, autofill = false, signal } = {}) {
+      requireWebauthn();
+      const options = await api('POST', '/login/passkey/start', username ? { username } : {}, { unauthOk: true });
+      const publicKey = requestOptions(options.publicKey);
+      const request = { publicKey, signal };
+      if (autofill) request.mediation = 'conditional';
+      const credential = await ceremony(() => navigator.credentials.get(request));
+      const body = { credential: credentialJSON(credential) };
+      if (rememberMe !== undefined) body.remember = !!rememberMe;
+      return api('POST', '/login/passkey/finish', body, { unauthOk: true });
+    },
+
+    /** Prove presence again with a passkey (as `reauth`): opens the window for sensitive changes. */
+    async reauthWithPasskey({ signal } = {}) {
+      requireWebauthn();
+      const options = await api('POST', '/reauth/passkey/start');
+      const publicKey = requestOptions(options.publicKey);
+      const credential = await ceremony(() => navigator.credentials.get({ publicKey, signal }));
+      await api('POST', '/reauth/passkey/finish', { credential: credentialJSON(credential) });
+    },
+
+    /** GET /passkeys: the user's passkeys. */
+    async passkeys() {
+      const data = await api('GET', '/passkeys');
+      return (data && data.passkeys) || [];
+    },
+
+    /** PATCH /passkeys/{id} `{name}`: resolves to the renamed passkey. */
+    renamePasskey(id, name) {
+      return api('PATCH', '/passkeys/' + encodeURIComponent(id), { name });
+    },
+
+    /** DELETE /passkeys/{id} (recent login needed; the account's last login method is kept: 409). */
+    async deletePasskey(id) {
+      await api('DELETE', '/passkeys/' + encodeURIComponent(id));
+    },
+
     /**
      * Any other auth API call (`path` relative to authPath, e.g. '/mfa/totp/setup'), with the
      * same CSRF handling and typed errors. Resolves to the parsed body (null for 204).
@@ -432,6 +517,96 @@ export function createClient(options = {}) {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
+
+// WebAuthn speaks ArrayBuffers; sessiongate speaks base64url JSON (the WebAuthn Level 3 JSON
+// forms). The browser's own parse*/toJSON are used where they exist.
+
+function webauthnAvailable() {
+  return typeof PublicKeyCredential !== 'undefined' && !!globalThis.navigator?.credentials;
+}
+
+function requireWebauthn() {
+  if (!webauthnAvailable()) {
+    throw new PasskeyError('unsupported', 'This browser does not support passkeys.');
+  }
+}
+
+function fromB64url(s) {
+  const b64 = String(s).replace(/-/g, '+').replace(/_/g, '/');
+  const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toB64url(buf) {
+  const bytes = new Uint8Array(buf);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function creationOptions(json) {
+  if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function') {
+    return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: fromB64url(json.challenge),
+    user: { ...json.user, id: fromB64url(json.user.id) },
+    excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
+  };
+}
+
+function requestOptions(json) {
+  if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function') {
+    return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: fromB64url(json.challenge),
+    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
+  };
+}
+
+function credentialJSON(cred) {
+  if (typeof cred.toJSON === 'function') return cred.toJSON();
+  const r = cred.response;
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toB64url(r.attestationObject);
+    if (typeof r.getTransports === 'function') response.transports = r.getTransports();
+  } else {
+    response.authenticatorData = toB64url(r.authenticatorData);
+    response.signature = toB64url(r.signature);
+    if (r.userHandle) response.userHandle = toB64url(r.userHandle);
+  }
+  return {
+    id: cred.id,
+    rawId: toB64url(cred.rawId),
+    type: cred.type,
+    response,
+    clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+  };
+}
+
+/** Run a navigator.credentials call, turning its DOMExceptions into PasskeyErrors. */
+async function ceremony(call) {
+  let cred;
+  try {
+    cred = await call();
+  } catch (e) {
+    const name = e && e.name;
+    if (name === 'NotAllowedError' || name === 'AbortError') {
+      throw new PasskeyError('cancelled', 'The passkey dialog was dismissed, timed out, or found no passkey.', e);
+    }
+    if (name === 'InvalidStateError') throw new PasskeyError('exists', 'This passkey is already registered.', e);
+    if (name === 'SecurityError') {
+      throw new PasskeyError('security', "This page's address does not fit the gateway's passkey settings.", e);
+    }
+    throw new PasskeyError('failed', (e && e.message) || 'The passkey ceremony failed.', e);
+  }
+  if (!cred) throw new PasskeyError('cancelled', 'No passkey was chosen.');
+  return cred;
+}
 
 function isReplayable(body) {
   if (body === undefined || body === null || typeof body === 'string') return true;
