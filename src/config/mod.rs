@@ -11,15 +11,16 @@ mod template;
 pub mod types;
 
 pub use types::Argon2Params;
+mod settings;
 mod validate;
 
 pub use load::{LoadError, Overrides, load, load_str};
+pub use settings::{
+    CookieSettings, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend, is_built, not_built,
+};
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};
-pub use validate::{
-    CookieSettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend, is_built,
-    not_built,
-};
+pub use validate::Problem;
 
 use std::path::PathBuf;
 

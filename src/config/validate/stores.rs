@@ -1,7 +1,7 @@
 //! `[session]` and `[users]`: which stores, and the password settings.
 
-use super::{SessionBackend, UserBackend};
 use crate::config::Config;
+use crate::config::{SessionBackend, UserBackend};
 
 /// The session and user backends `session.store`/`users.store` name (with their URLs).
 pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionBackend, UserBackend) {
@@ -78,7 +78,7 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionB
         );
     }
     for (key, name) in [("session.store", session.name()), ("users.store", users.name())] {
-        if !super::is_built(name) {
+        if !crate::config::is_built(name) {
             err(
                 key,
                 format!(

@@ -1,7 +1,6 @@
 //! The public origin, the mode's origins (CORS, CSRF) and the cookie attributes.
 
-use super::{CookieSettings, SameSite};
-use crate::config::{Config, Mode};
+use crate::config::{Config, CookieSettings, Mode, SameSite};
 use crate::http::origin::{Origin, OriginPattern};
 
 /// `public_url` (default: the listen address) and `auth.base_path` without a trailing `/`.
