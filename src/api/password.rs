@@ -58,7 +58,7 @@ pub async fn change(
         &body.new_password,
         &a.user.username,
         a.user.email.as_deref(),
-        state.settings.raw.users.password_min_length,
+        state.settings.users.password_min_length,
     )
     .map_err(|w| weak("newPassword", w.0))?;
     let hash = state.passwords.hash(body.new_password).await?;
@@ -193,13 +193,8 @@ pub async fn confirm_reset(
         return Err(Problem::invalid_token());
     };
     // The policy is checked before the token is used up: a refused password keeps the link.
-    policy::check(
-        &body.new_password,
-        &user.username,
-        user.email.as_deref(),
-        state.settings.raw.users.password_min_length,
-    )
-    .map_err(|w| weak("newPassword", w.0))?;
+    policy::check(&body.new_password, &user.username, user.email.as_deref(), state.settings.users.password_min_length)
+        .map_err(|w| weak("newPassword", w.0))?;
     let password_hash = state.passwords.hash(body.new_password).await?;
     let Some(token) = state
         .users

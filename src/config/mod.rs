@@ -16,7 +16,8 @@ mod validate;
 
 pub use load::{LoadError, Overrides, load, load_str};
 pub use settings::{
-    CookieSettings, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings, UserBackend, is_built, not_built,
+    CookieSettings, DjangoSettings, RouteAuth, RouteSettings, SameSite, ServerSettings, SessionBackend,
+    SessionSettings, Settings, SpaSettings, UserBackend, UserSettings, is_built, not_built,
 };
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{Config, Mode};
+use super::{Argon2Params, Config, Mode, RateLimit};
 use crate::http::origin::{Origin, OriginPattern};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,12 +64,78 @@ pub enum SessionBackend {
     Redis(String),
 }
 
-/// `users.store`, with its URL (the Django store's options stay in `users.*`).
+/// `users.store`, with its URL (and for Django the `users.django_*` options).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserBackend {
     Sqlite,
     Postgres(String),
-    Django,
+    Django(DjangoSettings),
+}
+
+/// `users.store = "django"`: the Django database (`users.url`) and the `users.django_*` options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DjangoSettings {
+    pub url: String,
+    /// A plain SQL identifier (it is interpolated into SQL).
+    pub table: String,
+    pub login_with_email: bool,
+    pub hash_iterations: u32,
+    pub rehash_on_login: bool,
+}
+
+impl DjangoSettings {
+    /// The `[users]` defaults for reading `url`'s `table` (as `import-django` does).
+    pub fn read(url: &str, table: &str) -> Self {
+        let d = super::Users::default();
+        DjangoSettings {
+            url: url.to_owned(),
+            table: table.to_owned(),
+            login_with_email: d.django_login_with_email,
+            hash_iterations: d.django_hash_iterations,
+            rehash_on_login: d.django_rehash_on_login,
+        }
+    }
+}
+
+/// `[server]`'s connection hygiene (the addresses and `max_body` are fields of [`Settings`]).
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_header_bytes: u64,
+    pub max_url_bytes: u64,
+}
+
+/// `[spa]`: what is served outside the auth API and the routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpaSettings {
+    /// `spa.dir = "off"`.
+    Off,
+    /// `spa.dir = ""`: the built-in demo.
+    Demo,
+    /// A directory, and the file navigations fall back to as a path from its root
+    /// (`spa.fallback` with one leading `/`, e.g. `/index.html`).
+    Dir { root: PathBuf, fallback: String },
+}
+
+/// `[session]` beyond the store and lifetimes.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    /// What a login without `remember` gets: a persistent cookie (true) or a browser-session one.
+    pub remember_default: bool,
+    /// Key prefix for the Redis store (and the Redis rate limits).
+    pub key_prefix: String,
+}
+
+/// `[users]`'s password settings (the store is [`Settings::user_store`]).
+#[derive(Clone, Debug)]
+pub struct UserSettings {
+    pub password_min_length: usize,
+    /// Checked: `argon2::Params` accepts them.
+    pub argon2: Argon2Params,
+    /// Password hashes that may wait for a worker; 0: 16 per core.
+    pub hash_queue: usize,
 }
 
 /// Whether this build has the backend `name` (Cargo features `postgres`, `redis`, `django`).
@@ -100,7 +166,7 @@ impl UserBackend {
         match self {
             UserBackend::Sqlite => "sqlite",
             UserBackend::Postgres(_) => "postgres",
-            UserBackend::Django => "django",
+            UserBackend::Django(_) => "django",
         }
     }
 }
@@ -128,6 +194,12 @@ pub struct Settings {
     pub reauth_window: Duration,
     pub max_body: u64,
     pub csrf_header: http::HeaderName,
+    pub server: ServerSettings,
+    pub spa: SpaSettings,
+    pub session: SessionSettings,
+    pub users: UserSettings,
+    /// `[rate_limit]`: every value is a parsed rate, duration or count, checked in validation.
+    pub rate_limit: RateLimit,
     /// Not errors, but worth telling the operator at start (e.g. third-party cookies).
     pub warnings: Vec<String>,
 }

@@ -10,7 +10,7 @@ mod web;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Config, Settings};
+use super::{Config, SessionSettings, Settings};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -38,12 +38,14 @@ impl Config {
         let (cors_origins, trusted_origins) = web::origins(c, &public_origin, &mut warnings, &mut err);
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
-        let (session_store, user_store) = stores::stores(c, &mut err);
+        let (session_store, user_store, users) = stores::stores(c, &mut err);
         account::mail(c, &mut err);
         let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
         account::identity(c, &mut err);
         let routes = routes::routes(c, &base_path, &mut err);
+        let server = server::hygiene(c, &mut err);
         server::operations(c, &mut err);
+        let spa = web::spa(c, &mut err);
 
         if !p.is_empty() {
             return Err(p);
@@ -74,6 +76,14 @@ impl Config {
             reauth_window: self.auth.reauth_window.0,
             max_body: self.server.max_body.0,
             csrf_header,
+            server,
+            spa,
+            session: SessionSettings {
+                remember_default: self.session.remember_default,
+                key_prefix: self.session.key_prefix.clone(),
+            },
+            users,
+            rate_limit: self.rate_limit.clone(),
             warnings,
         })
     }
@@ -143,9 +153,10 @@ mod tests {
     fn django_store_settings_checked() {
         let ok = "[users]\nstore = \"django\"\nurl = \"sqlite:///srv/app/db.sqlite3\"\n";
         let s = load_str(ok).unwrap().validate().unwrap();
-        assert_eq!(s.raw.users.django_table, "auth_user");
-        assert_eq!(s.raw.users.django_hash_iterations, 1_000_000);
-        assert!(!s.raw.users.django_login_with_email && !s.raw.users.django_rehash_on_login);
+        let crate::config::UserBackend::Django(d) = &s.user_store else { panic!("{:?}", s.user_store) };
+        assert_eq!(d.table, "auth_user");
+        assert_eq!(d.hash_iterations, 1_000_000);
+        assert!(!d.login_with_email && !d.rehash_on_login);
         for table in ["auth_user; DROP TABLE x", "1users", "", "a-b", "\"quoted\"", "accounts.user"] {
             let p = problems(&format!("{ok}django_table = '{table}'\n"));
             assert!(p.iter().any(|m| m.contains("`users.django_table`")), "{table}: {p:?}");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use crate::config::Config;
+use crate::config::{Config, ServerSettings};
 
 /// `server.listen`, `server.admin_listen`, and the `(cert, key)` of `server.tls_*`.
 pub(super) fn addresses(
@@ -60,28 +60,44 @@ pub(super) fn trusted_proxies(c: &Config, err: &mut dyn FnMut(&str, String)) -> 
         .collect()
 }
 
-/// Request hygiene, the back-off maximum, limiter memory and the audit queue and webhook.
-pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
+/// Request hygiene: the connection timeouts and the request head limits.
+pub(super) fn hygiene(c: &Config, err: &mut dyn FnMut(&str, String)) -> ServerSettings {
+    let s = &c.server;
     for (key, d) in [
-        ("server.header_read_timeout", c.server.header_read_timeout.0),
-        ("server.idle_timeout", c.server.idle_timeout.0),
-        ("server.request_timeout", c.server.request_timeout.0),
-        ("rate_limit.login_backoff_max", c.rate_limit.login_backoff_max.0),
-        ("audit.retention", c.audit.retention.0),
+        ("server.header_read_timeout", s.header_read_timeout.0),
+        ("server.idle_timeout", s.idle_timeout.0),
+        ("server.request_timeout", s.request_timeout.0),
     ] {
-        if d.is_zero() {
-            err(key, "must be longer than zero, e.g. \"10s\"".into());
-        }
+        nonzero(key, d, err);
     }
-    if c.server.max_header_bytes.0 < 4096 {
+    if s.max_header_bytes.0 < 4096 {
         err(
             "server.max_header_bytes",
             "must be at least 4KiB (browsers send several KiB of cookies and headers); the default is \"64KiB\"".into(),
         );
     }
-    if c.server.max_url_bytes.0 < 256 {
+    if s.max_url_bytes.0 < 256 {
         err("server.max_url_bytes", "must be at least 256 bytes; the default is \"8KiB\"".into());
     }
+    ServerSettings {
+        header_read_timeout: s.header_read_timeout.0,
+        idle_timeout: s.idle_timeout.0,
+        request_timeout: s.request_timeout.0,
+        max_header_bytes: s.max_header_bytes.0,
+        max_url_bytes: s.max_url_bytes.0,
+    }
+}
+
+fn nonzero(key: &str, d: std::time::Duration, err: &mut dyn FnMut(&str, String)) {
+    if d.is_zero() {
+        err(key, "must be longer than zero, e.g. \"10s\"".into());
+    }
+}
+
+/// The back-off maximum, limiter memory and the audit queue and webhook.
+pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
+    nonzero("rate_limit.login_backoff_max", c.rate_limit.login_backoff_max.0, err);
+    nonzero("audit.retention", c.audit.retention.0, err);
     if c.rate_limit.max_keys < 1000 {
         err(
             "rate_limit.max_keys",

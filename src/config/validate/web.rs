@@ -1,6 +1,6 @@
 //! The public origin, the mode's origins (CORS, CSRF) and the cookie attributes.
 
-use crate::config::{Config, CookieSettings, Mode, SameSite};
+use crate::config::{Config, CookieSettings, Mode, SameSite, SpaSettings};
 use crate::http::origin::{Origin, OriginPattern};
 
 /// `public_url` (default: the listen address) and `auth.base_path` without a trailing `/`.
@@ -167,4 +167,49 @@ pub(super) fn cookies(
 
 fn is_cookie_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `[spa]`: the demo, nothing, or a directory with its history fallback.
+pub(super) fn spa(c: &Config, err: &mut dyn FnMut(&str, String)) -> SpaSettings {
+    match c.spa.dir.as_str() {
+        "" => SpaSettings::Demo,
+        "off" => SpaSettings::Off,
+        dir => {
+            let fallback = format!("/{}", c.spa.fallback.trim_start_matches('/'));
+            if fallback.parse::<http::Uri>().is_err() {
+                err(
+                    "spa.fallback",
+                    format!(
+                        "`{}` is not a file path in spa.dir (spaces and other characters must be percent-encoded); the default is \"index.html\"",
+                        c.spa.fallback
+                    ),
+                );
+            }
+            SpaSettings::Dir { root: dir.into(), fallback }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{SpaSettings, load_str};
+
+    fn problems(toml: &str) -> Vec<String> {
+        load_str(toml).unwrap().validate().unwrap_err().into_iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn spa_fallback_is_an_absolute_path_checked_once() {
+        let s = load_str("[spa]\ndir = \"/srv/app\"\nfallback = \"index.html\"\n").unwrap().validate().unwrap();
+        assert_eq!(s.spa, SpaSettings::Dir { root: "/srv/app".into(), fallback: "/index.html".into() });
+        let s = load_str("[spa]\ndir = \"/srv/app\"\nfallback = \"//app/start.html\"\n").unwrap().validate().unwrap();
+        assert_eq!(s.spa, SpaSettings::Dir { root: "/srv/app".into(), fallback: "/app/start.html".into() });
+        let p = problems("[spa]\ndir = \"/srv/app\"\nfallback = \"my index.html\"\n");
+        assert!(p.iter().any(|m| m.contains("`spa.fallback`") && m.contains("`my index.html`")), "{p:?}");
+        // Unused without a directory.
+        assert_eq!(
+            load_str("[spa]\nfallback = \"my index.html\"\n").unwrap().validate().unwrap().spa,
+            SpaSettings::Demo
+        );
+    }
 }
