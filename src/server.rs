@@ -253,7 +253,7 @@ async fn edge(max_url: u64, https: bool, mut req: Request, next: Next) -> Respon
 /// `data_dir/initial-admin-password` (0600) and printed once.
 pub async fn bootstrap_admin(settings: &Settings, stores: &Stores) -> anyhow::Result<()> {
     // The Django store is read-only: its users come from Django.
-    if !settings.raw.auth.bootstrap_admin
+    if !settings.auth.bootstrap_admin
         || matches!(settings.user_store, UserBackend::Django(_))
         || stores.users.count().await? > 0
     {

@@ -134,7 +134,7 @@ async fn send_reset(state: AppState, email: String) {
         }
     };
     let Some(to) = user.email.clone() else { return };
-    let ttl = state.settings.raw.auth.reset_token_ttl.0;
+    let ttl = state.settings.auth.reset_token_ttl;
     let (token, record) = AccountToken::generate(
         TokenPurpose::PasswordReset,
         user.id,
@@ -150,7 +150,7 @@ async fn send_reset(state: AppState, email: String) {
         tracing::warn!(user_id = user.id, error = %e, "password reset: cannot store the token");
         return;
     }
-    let link = mail::link(&state.settings, &state.settings.raw.auth.reset_url, &token);
+    let link = state.settings.auth.reset_url.link(&token);
     let message = mail::templates::password_reset(&to, &user.username, &account::site(&state), &link, ttl);
     match state.mailer.send(message).await {
         Ok(()) => tracing::info!(user_id = user.id, "password reset mail sent"),

@@ -48,7 +48,7 @@ pub async fn signup(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<Response, Problem> {
-    if !state.settings.raw.auth.signup {
+    if !state.settings.auth.signup {
         return Err(Problem::signup_disabled());
     }
     state.limits.signup_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;

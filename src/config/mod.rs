@@ -10,13 +10,14 @@ pub mod mail;
 mod template;
 pub mod types;
 
+pub use mail::{LinkTemplate, MailSettings, MailTransport};
 pub use types::Argon2Params;
 mod settings;
 mod validate;
 
 pub use load::{LoadError, Overrides, load, load_str};
 pub use settings::{
-    CookieSettings, DjangoSettings, RouteAuth, RouteSettings, SameSite, ServerSettings, SessionBackend,
+    AuthSettings, CookieSettings, DjangoSettings, RouteAuth, RouteSettings, SameSite, ServerSettings, SessionBackend,
     SessionSettings, Settings, SpaSettings, UserBackend, UserSettings, is_built, not_built,
 };
 pub use template::template;

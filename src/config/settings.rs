@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{Argon2Params, Config, Mode, RateLimit};
+use super::{Argon2Params, Config, LinkTemplate, MailSettings, Mode, RateLimit};
 use crate::http::origin::{Origin, OriginPattern};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +95,21 @@ impl DjangoSettings {
             rehash_on_login: d.django_rehash_on_login,
         }
     }
+}
+
+/// `[auth]`: the switches, the mailed links and their lifetimes, the TOTP issuer (`auth.base_path`
+/// and `auth.reauth_window` are fields of [`Settings`]).
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub signup: bool,
+    pub bootstrap_admin: bool,
+    pub reset_url: LinkTemplate,
+    pub verify_email_url: LinkTemplate,
+    pub cancel_email_url: LinkTemplate,
+    pub reset_token_ttl: Duration,
+    pub verify_token_ttl: Duration,
+    /// `auth.totp_issuer` without surrounding white space, else `public_url`'s host.
+    pub totp_issuer: String,
 }
 
 /// `[server]`'s connection hygiene (the addresses and `max_body` are fields of [`Settings`]).
@@ -194,6 +209,8 @@ pub struct Settings {
     pub reauth_window: Duration,
     pub max_body: u64,
     pub csrf_header: http::HeaderName,
+    pub auth: AuthSettings,
+    pub mail: MailSettings,
     pub server: ServerSettings,
     pub spa: SpaSettings,
     pub session: SessionSettings,

@@ -39,7 +39,13 @@ impl Config {
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
         let (session_store, user_store, users) = stores::stores(c, &mut err);
-        account::mail(c, &mut err);
+        let data_dir = if self.data_dir.as_os_str().is_empty() {
+            PathBuf::from("./sessiongate-data")
+        } else {
+            self.data_dir.clone()
+        };
+        let auth = account::auth(c, &public_origin, &mut err);
+        let mail = account::mail(c, &public_origin, &data_dir, &mut err);
         let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
         account::identity(c, &mut err);
         let routes = routes::routes(c, &base_path, &mut err);
@@ -50,11 +56,6 @@ impl Config {
         if !p.is_empty() {
             return Err(p);
         }
-        let data_dir = if self.data_dir.as_os_str().is_empty() {
-            PathBuf::from("./sessiongate-data")
-        } else {
-            self.data_dir.clone()
-        };
         Ok(Settings {
             raw: self.clone(),
             mode: self.mode,
@@ -76,6 +77,8 @@ impl Config {
             reauth_window: self.auth.reauth_window.0,
             max_body: self.server.max_body.0,
             csrf_header,
+            auth,
+            mail,
             server,
             spa,
             session: SessionSettings {
