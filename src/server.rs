@@ -151,7 +151,7 @@ pub fn app(state: AppState) -> Router {
     );
     let spa = Arc::new(Spa::from_settings(&settings.spa));
     let proxy = Proxy::new(&settings, state.identity.clone(), state.cookies.clone(), state.csrf.clone());
-    let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
+    let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.cors).map(Arc::new);
     let routes = Arc::new(RouteClassifier::new(
         &settings.base_path,
         settings.routes.iter().map(|r| r.prefix.as_str()),
@@ -164,7 +164,7 @@ pub fn app(state: AppState) -> Router {
         .nest(&settings.base_path, api)
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz));
-    if settings.raw.identity.jwt {
+    if settings.identity.jwt {
         router = router.route("/.well-known/jwks.json", get(api::jwks));
     }
     let router = router.fallback(move |req: Request| {

@@ -17,8 +17,9 @@ mod validate;
 
 pub use load::{LoadError, Overrides, load, load_str};
 pub use settings::{
-    AuthSettings, CookieSettings, DjangoSettings, RouteAuth, RouteSettings, SameSite, ServerSettings, SessionBackend,
-    SessionSettings, Settings, SpaSettings, UserBackend, UserSettings, is_built, not_built,
+    AuthSettings, CookieSettings, CorsSettings, DjangoSettings, HeaderPrefix, IdentitySettings, RouteAuth,
+    RouteSettings, SameSite, ServerSettings, SessionBackend, SessionSettings, Settings, SpaSettings, UserBackend,
+    UserSettings, is_built, not_built,
 };
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};

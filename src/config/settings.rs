@@ -112,6 +112,55 @@ pub struct AuthSettings {
     pub totp_issuer: String,
 }
 
+/// `[identity]`: the identity headers' prefix and whether a signed assertion is added.
+#[derive(Clone, Debug)]
+pub struct IdentitySettings {
+    pub header_prefix: HeaderPrefix,
+    pub jwt: bool,
+}
+
+/// `identity.header_prefix`, checked: header-name characters, at least 3 of them, and no
+/// standard header (X-Forwarded-*, X-CSRFToken…) starts with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderPrefix {
+    written: String,
+    folded: String,
+}
+
+impl HeaderPrefix {
+    /// `written`, unchecked: only validation builds one, and keeps it when the rules pass.
+    pub(super) fn new(written: &str) -> Self {
+        HeaderPrefix { written: written.to_owned(), folded: written.to_ascii_lowercase().replace('_', "-") }
+    }
+
+    /// As configured (`X-Auth-`).
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// Lower-cased with `_` as `-` (`x-auth-`): the form header names are compared in.
+    pub fn folded(&self) -> &str {
+        &self.folded
+    }
+
+    /// The header named the prefix followed by `suffix` (`User-Id` gives `x-auth-user-id`).
+    pub fn header(&self, suffix: &str) -> http::HeaderName {
+        http::HeaderName::try_from(format!("{}{suffix}", self.written))
+            .expect("a checked prefix followed by header-name characters")
+    }
+}
+
+/// `[cors]` beyond the origins ([`Settings::cors_origins`]), checked and normalised.
+#[derive(Clone, Debug)]
+pub struct CorsSettings {
+    /// `"null"` is listed in `cors.allowed_origins`.
+    pub allow_null: bool,
+    /// Lower-case header names.
+    pub allow_headers: Vec<http::HeaderName>,
+    pub expose_headers: Vec<http::HeaderName>,
+    pub max_age: Duration,
+}
+
 /// `[server]`'s connection hygiene (the addresses and `max_body` are fields of [`Settings`]).
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -209,6 +258,10 @@ pub struct Settings {
     pub reauth_window: Duration,
     pub max_body: u64,
     pub csrf_header: http::HeaderName,
+    /// `csrf.header_name` as configured (checked to be a header name), for messages.
+    pub csrf_header_label: String,
+    pub cors: CorsSettings,
+    pub identity: IdentitySettings,
     pub auth: AuthSettings,
     pub mail: MailSettings,
     pub server: ServerSettings,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::mail::{LinkTemplate, MailSettings, MailTransport, SmtpUrl, default_from, parse_from};
-use crate::config::{AuthSettings, Config};
+use crate::config::{AuthSettings, Config, HeaderPrefix, IdentitySettings};
 use crate::http::origin::Origin;
 
 /// `[auth]`: mailed links (resolved on `public`), token lifetimes, the TOTP issuer.
@@ -83,18 +83,20 @@ pub(super) fn lifetimes(c: &Config, err: &mut dyn FnMut(&str, String)) -> (Durat
     (idle_timeout, absolute_timeout)
 }
 
-/// `identity.header_prefix`: every header starting with it is stripped from requests, so it
-/// must not swallow headers the gateway or upstreams need.
-pub(super) fn identity(c: &Config, err: &mut dyn FnMut(&str, String)) {
-    let id_prefix = c.identity.header_prefix.to_ascii_lowercase().replace('_', "-");
-    if id_prefix.len() < 3 || http::HeaderName::try_from(c.identity.header_prefix.as_str()).is_err() {
+/// `[identity]`. Every header starting with `identity.header_prefix` is stripped from requests,
+/// so it must not swallow headers the gateway or upstreams need.
+pub(super) fn identity(c: &Config, err: &mut dyn FnMut(&str, String)) -> IdentitySettings {
+    let header_prefix = HeaderPrefix::new(&c.identity.header_prefix);
+    let id_prefix = header_prefix.folded();
+    let ok = if id_prefix.len() < 3 || http::HeaderName::try_from(c.identity.header_prefix.as_str()).is_err() {
         err(
             "identity.header_prefix",
             format!("`{}` must be at least 3 header-name characters, e.g. \"X-Auth-\"", c.identity.header_prefix),
         );
+        false
     } else if ["x-forwarded-", "x-csrftoken", "x-requested-with", "x-request-id"]
         .iter()
-        .any(|h| h.starts_with(&id_prefix))
+        .any(|h| h.starts_with(id_prefix))
     {
         err(
             "identity.header_prefix",
@@ -103,6 +105,13 @@ pub(super) fn identity(c: &Config, err: &mut dyn FnMut(&str, String)) {
                 c.identity.header_prefix
             ),
         );
+        false
+    } else {
+        true
+    };
+    IdentitySettings {
+        header_prefix: if ok { header_prefix } else { HeaderPrefix::new("X-Auth-") },
+        jwt: c.identity.jwt,
     }
 }
 
@@ -170,5 +179,15 @@ mod tests {
         assert!(p.iter().any(|m| m.contains("`mail.from`") && m.contains("`not an address`")), "{p:?}");
         let p = problems("[mail]\nsmtp_url = \"http://x\"\n");
         assert!(p.iter().any(|m| m.contains("`mail.smtp_url`")), "{p:?}");
+    }
+
+    #[test]
+    fn identity_prefix_keeps_its_spelling_and_compares_folded() {
+        let s = load_str("[identity]\nheader_prefix = \"X_Gate_\"\n").unwrap().validate().unwrap();
+        let prefix = &s.identity.header_prefix;
+        assert_eq!((prefix.as_str(), prefix.folded()), ("X_Gate_", "x-gate-"));
+        assert_eq!(prefix.header("User-Id").as_str(), "x_gate_user-id");
+        let s = load_str("").unwrap().validate().unwrap();
+        assert_eq!(s.identity.header_prefix.header("Email").as_str(), "x-auth-email");
     }
 }

@@ -37,6 +37,7 @@ impl Config {
         let (public_origin, base_path) = web::public(c, tls.is_some(), listen, &mut err);
         let (cors_origins, trusted_origins) = web::origins(c, &public_origin, &mut warnings, &mut err);
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
+        let cors = web::cors(c, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
         let (session_store, user_store, users) = stores::stores(c, &mut err);
         let data_dir = if self.data_dir.as_os_str().is_empty() {
@@ -47,7 +48,7 @@ impl Config {
         let auth = account::auth(c, &public_origin, &mut err);
         let mail = account::mail(c, &public_origin, &data_dir, &mut err);
         let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
-        account::identity(c, &mut err);
+        let identity = account::identity(c, &mut err);
         let routes = routes::routes(c, &base_path, &mut err);
         let server = server::hygiene(c, &mut err);
         server::operations(c, &mut err);
@@ -77,6 +78,9 @@ impl Config {
             reauth_window: self.auth.reauth_window.0,
             max_body: self.server.max_body.0,
             csrf_header,
+            csrf_header_label: self.csrf.header_name.clone(),
+            cors,
+            identity,
             auth,
             mail,
             server,
