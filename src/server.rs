@@ -392,8 +392,8 @@ fn spawn_housekeeping(state: AppState) {
                 }
             }
             if n.is_multiple_of(60) {
-                let retention = chrono::Duration::from_std(state.settings.raw.audit.retention.0)
-                    .unwrap_or(chrono::Duration::days(90));
+                let retention =
+                    chrono::Duration::from_std(state.settings.audit.retention).unwrap_or(chrono::Duration::days(90));
                 match state.audit.table().purge(chrono::Utc::now() - retention).await {
                     Ok(0) => {}
                     Ok(k) => tracing::debug!(removed = k, "audit rows past audit.retention removed"),

@@ -61,7 +61,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Everything [`crate::server::open_stores`] opened, audit table included.
     pub fn new(settings: Arc<Settings>, stores: Stores) -> Self {
-        let audit = Auditor::new(&settings.raw.audit, stores.audit);
+        let audit = Auditor::new(&settings.audit, stores.audit);
         let mailer = crate::mail::from_settings(&settings).expect("[mail] was validated with the configuration");
         AppState(Arc::new(Inner {
             mfa: crate::mfa::Keys::new(&stores.secret),

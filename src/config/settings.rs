@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{Argon2Params, Config, LinkTemplate, MailSettings, Mode, RateLimit};
+use super::{Argon2Params, LinkTemplate, MailSettings, Mode, RateLimit};
 use crate::http::origin::{Origin, OriginPattern};
+use crate::secret::SecretKey;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
@@ -161,6 +162,47 @@ pub struct CorsSettings {
     pub max_age: Duration,
 }
 
+/// `[audit]`: where events go and how long rows are kept.
+#[derive(Clone, Debug)]
+pub struct AuditSettings {
+    /// Rows in `audit_events` (false: log lines only).
+    pub store: bool,
+    pub retention: Duration,
+    /// At least 1.
+    pub queue: usize,
+    /// `audit.webhook_url` with `audit.webhook_secret`; `None` when the URL is empty.
+    pub webhook: Option<AuditWebhook>,
+}
+
+/// The signed audit webhook: an http(s) URL and the HMAC key (at least 16 bytes). `Debug` shows
+/// neither the key nor credentials in the URL.
+#[derive(Clone)]
+pub struct AuditWebhook {
+    pub url: http::Uri,
+    secret: Vec<u8>,
+}
+
+impl AuditWebhook {
+    pub(super) fn new(url: http::Uri, secret: &str) -> Self {
+        AuditWebhook { url, secret: secret.as_bytes().to_vec() }
+    }
+
+    /// The HMAC-SHA256 key of the `X-Sessiongate-Signature` header.
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for AuditWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = self.url.host().unwrap_or("");
+        f.debug_struct("AuditWebhook")
+            .field("url", &format_args!("{}://{host}{}", self.url.scheme_str().unwrap_or(""), self.url.path()))
+            .field("secret", &"..")
+            .finish()
+    }
+}
+
 /// `[server]`'s connection hygiene (the addresses and `max_body` are fields of [`Settings`]).
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -235,10 +277,12 @@ impl UserBackend {
     }
 }
 
-/// A validated configuration with every derived value resolved.
+/// A validated configuration with every derived value resolved. `Debug` shows no secret: the
+/// keys print as `..`.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub raw: Config,
+    /// `secret_key`; `None`: `data_dir/secret.key` ([`Settings::secret_key`]).
+    pub(super) secret_key: Option<SecretKey>,
     pub mode: Mode,
     pub public_origin: Origin,
     pub listen: SocketAddr,
@@ -262,6 +306,7 @@ pub struct Settings {
     pub csrf_header_label: String,
     pub cors: CorsSettings,
     pub identity: IdentitySettings,
+    pub audit: AuditSettings,
     pub auth: AuthSettings,
     pub mail: MailSettings,
     pub server: ServerSettings,
@@ -285,12 +330,10 @@ impl Settings {
 
     /// The key this configuration names: `secret_key`, or `data_dir/secret.key` (created when
     /// missing).
-    pub fn secret_key(&self) -> std::io::Result<crate::secret::SecretKey> {
-        use crate::secret::SecretKey;
-        if self.raw.secret_key.is_empty() {
-            SecretKey::load_or_create(&self.data_dir.join("secret.key"))
-        } else {
-            Ok(SecretKey::from_config(&self.raw.secret_key))
+    pub fn secret_key(&self) -> std::io::Result<SecretKey> {
+        match &self.secret_key {
+            Some(key) => Ok(key.clone()),
+            None => SecretKey::load_or_create(&self.data_dir.join("secret.key")),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::{Config, SessionSettings, Settings};
+use crate::secret::SecretKey;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -51,14 +52,14 @@ impl Config {
         let identity = account::identity(c, &mut err);
         let routes = routes::routes(c, &base_path, &mut err);
         let server = server::hygiene(c, &mut err);
-        server::operations(c, &mut err);
+        let audit = server::operations(c, &mut err);
         let spa = web::spa(c, &mut err);
 
         if !p.is_empty() {
             return Err(p);
         }
         Ok(Settings {
-            raw: self.clone(),
+            secret_key: (!self.secret_key.is_empty()).then(|| SecretKey::from_config(&self.secret_key)),
             mode: self.mode,
             public_origin,
             listen,
@@ -81,6 +82,7 @@ impl Config {
             csrf_header_label: self.csrf.header_name.clone(),
             cors,
             identity,
+            audit,
             auth,
             mail,
             server,
@@ -112,6 +114,21 @@ mod tests {
         assert!(!s.cookies.secure);
         assert_eq!(s.cookies.session_name, "sessionid");
         assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn secrets_are_kept_typed_and_never_printed() {
+        let s = load_str(
+            "secret_key = \"k-SECRET-KEY\"\n[audit]\nwebhook_url = \"https://user:HOOKPASS@siem.example.com/hook\"\nwebhook_secret = \"HOOK-SECRET-0123456\"\n[mail]\nsmtp_url = \"smtp://user:SMTPPASS@mail.example.com\"\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(s.secret_key().unwrap().bytes(), b"k-SECRET-KEY");
+        let shown = format!("{s:?}");
+        for secret in ["SECRET-KEY", "HOOKPASS", "HOOK-SECRET", "SMTPPASS"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 
     #[test]
