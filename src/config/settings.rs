@@ -56,8 +56,8 @@ pub struct CookieSettings {
     pub partitioned: bool,
 }
 
-/// `session.store`, with its URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `session.store`, with its URL (`Debug` shows no credentials).
+#[derive(Clone, PartialEq, Eq)]
 pub enum SessionBackend {
     Memory,
     Sqlite,
@@ -65,8 +65,9 @@ pub enum SessionBackend {
     Redis(String),
 }
 
-/// `users.store`, with its URL (and for Django the `users.django_*` options).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `users.store`, with its URL (and for Django the `users.django_*` options); `Debug` shows no
+/// credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum UserBackend {
     Sqlite,
     Postgres(String),
@@ -74,7 +75,7 @@ pub enum UserBackend {
 }
 
 /// `users.store = "django"`: the Django database (`users.url`) and the `users.django_*` options.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DjangoSettings {
     pub url: String,
     /// A plain SQL identifier (it is interpolated into SQL).
@@ -242,6 +243,53 @@ pub struct UserSettings {
     pub argon2: Argon2Params,
     /// Password hashes that may wait for a worker; 0: 16 per core.
     pub hash_queue: usize,
+}
+
+/// A database URL for `Debug`: scheme, host, port and path; user, password and query as `..`.
+struct DbUrl<'a>(&'a str);
+
+impl std::fmt::Debug for DbUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Ok(u) = url::Url::parse(self.0) else { return f.write_str("\"..\"") };
+        let user = if u.username().is_empty() && u.password().is_none() { "" } else { "..@" };
+        let port = u.port().map_or(String::new(), |p| format!(":{p}"));
+        let query = if u.query().is_some() { "?.." } else { "" };
+        let host = u.host_str().unwrap_or("");
+        write!(f, "\"{}://{user}{host}{port}{}{query}\"", u.scheme(), u.path())
+    }
+}
+
+impl std::fmt::Debug for SessionBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionBackend::Memory => f.write_str("Memory"),
+            SessionBackend::Sqlite => f.write_str("Sqlite"),
+            SessionBackend::Postgres(url) => f.debug_tuple("Postgres").field(&DbUrl(url)).finish(),
+            SessionBackend::Redis(url) => f.debug_tuple("Redis").field(&DbUrl(url)).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for UserBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserBackend::Sqlite => f.write_str("Sqlite"),
+            UserBackend::Postgres(url) => f.debug_tuple("Postgres").field(&DbUrl(url)).finish(),
+            UserBackend::Django(d) => f.debug_tuple("Django").field(d).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DjangoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DjangoSettings")
+            .field("url", &DbUrl(&self.url))
+            .field("table", &self.table)
+            .field("login_with_email", &self.login_with_email)
+            .field("hash_iterations", &self.hash_iterations)
+            .field("rehash_on_login", &self.rehash_on_login)
+            .finish()
+    }
 }
 
 /// Whether this build has the backend `name` (Cargo features `postgres`, `redis`, `django`).

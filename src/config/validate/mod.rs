@@ -132,6 +132,23 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "postgres", feature = "redis"))]
+    fn store_urls_print_without_credentials() {
+        let s = load_str(
+            "[session]\nstore = \"redis\"\nurl = \"redis://:REDISPASS@127.0.0.1:6379/0\"\n[users]\nstore = \"postgres\"\nurl = \"postgres://sg:PGPASS@db.internal/sg?password=QPASS\"\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in ["REDISPASS", "PGPASS", "QPASS"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(format!("{:?}", s.session_store), "Redis(\"redis://..@127.0.0.1:6379/0\")");
+        assert_eq!(format!("{:?}", s.user_store), "Postgres(\"postgres://..@db.internal/sg?..\")");
+    }
+
+    #[test]
     fn all_problems_reported_at_once_with_keys() {
         let p = problems(
             "[server]\nlisten = \"nowhere\"\n[session]\nstore = \"mongo\"\n[[routes]]\nprefix = \"api\"\nupstream = \"ftp://x\"\n",
