@@ -32,20 +32,20 @@ pub struct CorsPolicy {
 
 impl CorsPolicy {
     /// `None` when no origin is allowed (same-origin mode): the layer is then not installed.
-    pub fn new(allowed: &[OriginPattern], raw: &crate::config::Cors) -> Option<Self> {
-        if raw.allowed_origins.is_empty() {
+    pub fn new(allowed: &[OriginPattern], cors: &crate::config::CorsSettings) -> Option<Self> {
+        if allowed.is_empty() && !cors.allow_null {
             return None;
         }
-        let join = |v: &[String]| v.iter().map(|h| h.trim().to_ascii_lowercase()).collect::<Vec<_>>().join(", ");
+        let join = |v: &[http::HeaderName]| {
+            let list = v.iter().map(http::HeaderName::as_str).collect::<Vec<_>>().join(", ");
+            HeaderValue::from_str(&list).expect("header names joined by \", \"")
+        };
         Some(CorsPolicy {
             allowed: allowed.to_vec(),
-            allow_null: raw.allowed_origins.iter().any(|o| o == "null"),
-            allow_headers: HeaderValue::from_str(&join(&raw.allow_headers))
-                .unwrap_or(HeaderValue::from_static("content-type, x-csrftoken")),
-            expose_headers: Some(join(&raw.expose_headers))
-                .filter(|s| !s.is_empty())
-                .and_then(|s| HeaderValue::from_str(&s).ok()),
-            max_age: HeaderValue::from(Duration::as_secs(&raw.max_age.0)),
+            allow_null: cors.allow_null,
+            allow_headers: join(&cors.allow_headers),
+            expose_headers: Some(join(&cors.expose_headers)).filter(|v| !v.is_empty()),
+            max_age: HeaderValue::from(Duration::as_secs(&cors.max_age)),
         })
     }
 
@@ -122,13 +122,17 @@ pub async fn cors(State(policy): State<std::sync::Arc<CorsPolicy>>, req: Request
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Cors;
+    use crate::config::CorsSettings;
+
+    /// The default `[cors]` settings, with `null` allowed or not.
+    fn settings(allow_null: bool) -> CorsSettings {
+        CorsSettings { allow_null, ..crate::config::load_str("").unwrap().validate().unwrap().cors }
+    }
 
     fn policy(origins: &[&str]) -> CorsPolicy {
-        let raw = Cors { allowed_origins: origins.iter().map(|s| s.to_string()).collect(), ..Cors::default() };
         let patterns: Vec<_> =
             origins.iter().filter(|o| **o != "null").map(|o| OriginPattern::parse(o).unwrap()).collect();
-        CorsPolicy::new(&patterns, &raw).unwrap()
+        CorsPolicy::new(&patterns, &settings(origins.contains(&"null"))).unwrap()
     }
 
     fn headers(origin: &str) -> HeaderMap {
@@ -150,6 +154,6 @@ mod tests {
 
     #[test]
     fn no_policy_without_origins() {
-        assert!(CorsPolicy::new(&[], &Cors::default()).is_none());
+        assert!(CorsPolicy::new(&[], &settings(false)).is_none());
     }
 }

@@ -23,8 +23,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::Settings;
 pub use crate::config::mail::{SmtpTls, SmtpUrl, check_link_template, parse_from};
+use crate::config::{MailTransport, Settings};
 
 /// How long one SMTP conversation may take before the send is given up.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -75,27 +75,13 @@ pub fn spawn_send(mailer: Arc<dyn Mailer>, email: Email) {
     });
 }
 
-/// The mailer `[mail]` asks for.
+/// The mailer `[mail]` asks for (TLS setup for SMTP can still fail here).
 pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Mailer>, String> {
-    let mail = &settings.raw.mail;
-    let from = from_address(settings)?;
-    if !mail.smtp_url.is_empty() {
-        let smtp = SmtpUrl::parse(&mail.smtp_url)?;
-        return Ok(Arc::new(SmtpMailer::new(smtp, from)?));
+    let from = settings.mail.from.clone();
+    match &settings.mail.transport {
+        MailTransport::Smtp(smtp) => Ok(Arc::new(SmtpMailer::new(smtp.clone(), from)?)),
+        MailTransport::Outbox(dir) => Ok(Arc::new(OutboxMailer { dir: dir.clone(), from })),
     }
-    let dir =
-        if mail.outbox_dir.is_empty() { settings.data_dir.join("outbox") } else { PathBuf::from(&mail.outbox_dir) };
-    Ok(Arc::new(OutboxMailer { dir, from }))
-}
-
-/// `mail.from`, or `sessiongate <noreply@HOST>` with `public_url`'s host (`localhost` for an IP).
-pub fn from_address(settings: &Settings) -> Result<Mailbox, String> {
-    if !settings.raw.mail.from.trim().is_empty() {
-        return parse_from(&settings.raw.mail.from);
-    }
-    let host = &settings.public_origin.host;
-    let domain = if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') { "localhost" } else { host };
-    parse_from(&format!("sessiongate <noreply@{domain}>")).or_else(|_| parse_from("sessiongate <noreply@localhost>"))
 }
 
 /// Sends through an SMTP server with `lettre` (pooled connections, rustls).
@@ -184,17 +170,6 @@ fn build(from: &Mailbox, email: &Email) -> Result<Message, MailError> {
         .subject(email.subject.clone())
         .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
         .map_err(|e| MailError::Message(e.to_string()))
-}
-
-/// A link mailed to the user: `configured` is a path (joined to `public_url`) or an absolute URL;
-/// `{token}` in it is replaced by the token, else the token is appended.
-pub fn link(settings: &Settings, configured: &str, token: &str) -> String {
-    let base = if configured.starts_with('/') {
-        format!("{}{configured}", settings.public_origin.to_string().trim_end_matches('/'))
-    } else {
-        configured.to_owned()
-    };
-    if base.contains("{token}") { base.replace("{token}", token) } else { format!("{base}{token}") }
 }
 
 /// The messages sessiongate sends, each as plain text and HTML.

@@ -366,11 +366,12 @@ impl Limits {
     /// Redis-backed when `session.store = "redis"` (same URL and key prefix as the sessions),
     /// in process otherwise.
     pub fn for_settings(settings: &Settings, clock: crate::clock::SharedClock) -> Self {
-        let raw = &settings.raw;
         match &settings.session_store {
             #[cfg(feature = "redis")]
-            crate::config::SessionBackend::Redis(url) => Limits::redis(&raw.rate_limit, url, &raw.session.key_prefix),
-            _ => Limits::with_clock(&raw.rate_limit, clock),
+            crate::config::SessionBackend::Redis(url) => {
+                Limits::redis(&settings.rate_limit, url, &settings.session.key_prefix)
+            }
+            _ => Limits::with_clock(&settings.rate_limit, clock),
         }
     }
 

@@ -96,7 +96,7 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
         }
         #[cfg(feature = "redis")]
         SessionBackend::Redis(url) => {
-            let store = session::redis::RedisStore::connect(url, &settings.raw.session.key_prefix)
+            let store = session::redis::RedisStore::connect(url, &settings.session.key_prefix)
                 .await
                 .context("connecting to Redis (session.url)")?;
             (Arc::new(store), AuditStore::None)
@@ -115,9 +115,8 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
             (Arc::new(crate::users::postgres::PostgresUsers::new(pool.clone())), AuditStore::Postgres(pool))
         }
         #[cfg(feature = "django")]
-        UserBackend::Django => {
-            let opts = crate::users::django::DjangoOptions::from_config(&settings.raw.users);
-            let store = crate::users::django::DjangoUsers::connect(opts)
+        UserBackend::Django(opts) => {
+            let store = crate::users::django::DjangoUsers::connect(opts.clone())
                 .await
                 .context("users.store = \"django\" (users.url)")?;
             (Arc::new(store), AuditStore::None)
@@ -131,10 +130,10 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
         tracing::info!(rows = rekeyed, "username and email keys recomputed with Unicode normalisation");
     }
     let lifetimes = Lifetimes { idle: settings.idle_timeout, absolute: settings.absolute_timeout };
-    let passwords = Passwords::new(&settings.raw.users.argon2)
+    let passwords = Passwords::new(&settings.users.argon2)
         .map_err(|e| anyhow::anyhow!("users.argon2: {e}"))?
         .with_format(users.hash_format())
-        .with_queue(settings.raw.users.hash_queue);
+        .with_queue(settings.users.hash_queue);
     let sessions = SessionManager::with_clock(session_store, lifetimes, clock);
     Ok(Stores { sessions, users, passwords, secret, audit })
 }
@@ -143,29 +142,29 @@ pub async fn open_stores_with_clock(settings: &Settings, clock: crate::clock::Sh
 pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let no_store = SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let request_timeout = settings.raw.server.request_timeout.0;
+    let request_timeout = settings.server.request_timeout;
     let api = api::router().layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn(move |req, next| timeout(request_timeout, req, next)))
             .layer(no_store)
             .layer(middleware::from_fn_with_state(state.csrf.clone(), csrf::layer::csrf_protect)),
     );
-    let spa = Arc::new(Spa::from_config(&settings.raw.spa));
+    let spa = Arc::new(Spa::from_settings(&settings.spa));
     let proxy = Proxy::new(&settings, state.identity.clone(), state.cookies.clone(), state.csrf.clone());
-    let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors).map(Arc::new);
+    let cors = crate::cors::CorsPolicy::new(&settings.cors_origins, &settings.cors).map(Arc::new);
     let routes = Arc::new(RouteClassifier::new(
         &settings.base_path,
         settings.routes.iter().map(|r| r.prefix.as_str()),
         crate::api::openapi::auth_paths(),
     ));
-    let max_url = settings.raw.server.max_url_bytes.0;
+    let max_url = settings.server.max_url_bytes;
 
     let https = settings.https();
     let mut router = Router::new()
         .nest(&settings.base_path, api)
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz));
-    if settings.raw.identity.jwt {
+    if settings.identity.jwt {
         router = router.route("/.well-known/jwks.json", get(api::jwks));
     }
     let router = router.fallback(move |req: Request| {
@@ -254,8 +253,8 @@ async fn edge(max_url: u64, https: bool, mut req: Request, next: Next) -> Respon
 /// `data_dir/initial-admin-password` (0600) and printed once.
 pub async fn bootstrap_admin(settings: &Settings, stores: &Stores) -> anyhow::Result<()> {
     // The Django store is read-only: its users come from Django.
-    if !settings.raw.auth.bootstrap_admin
-        || settings.user_store == UserBackend::Django
+    if !settings.auth.bootstrap_admin
+        || matches!(settings.user_store, UserBackend::Django(_))
         || stores.users.count().await? > 0
     {
         return Ok(());
@@ -302,7 +301,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         addr,
         settings.public_origin,
         settings.mode,
-        Spa::from_config(&settings.raw.spa).describe(),
+        Spa::from_settings(&settings.spa).describe(),
         settings.session_store.name(),
         settings.user_store.name(),
         admin
@@ -317,11 +316,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// The connection limits `[server]` configures.
 pub fn limits(settings: &Settings) -> crate::listener::Limits {
-    let server = &settings.raw.server;
+    let server = &settings.server;
     crate::listener::Limits {
-        header_read_timeout: server.header_read_timeout.0,
-        idle_timeout: server.idle_timeout.0,
-        max_header_bytes: usize::try_from(server.max_header_bytes.0).unwrap_or(usize::MAX),
+        header_read_timeout: server.header_read_timeout,
+        idle_timeout: server.idle_timeout,
+        max_header_bytes: usize::try_from(server.max_header_bytes).unwrap_or(usize::MAX),
         ..crate::listener::Limits::default()
     }
 }
@@ -393,8 +392,8 @@ fn spawn_housekeeping(state: AppState) {
                 }
             }
             if n.is_multiple_of(60) {
-                let retention = chrono::Duration::from_std(state.settings.raw.audit.retention.0)
-                    .unwrap_or(chrono::Duration::days(90));
+                let retention =
+                    chrono::Duration::from_std(state.settings.audit.retention).unwrap_or(chrono::Duration::days(90));
                 match state.audit.table().purge(chrono::Utc::now() - retention).await {
                     Ok(0) => {}
                     Ok(k) => tracing::debug!(removed = k, "audit rows past audit.retention removed"),

@@ -34,11 +34,12 @@ pub enum Spa {
 }
 
 impl Spa {
-    pub fn from_config(cfg: &crate::config::Spa) -> Spa {
-        match cfg.dir.as_str() {
-            "" => Spa::Demo,
-            "off" => Spa::Off,
-            d => Spa::Dir { root: PathBuf::from(d), fallback: cfg.fallback.clone() },
+    pub fn from_settings(spa: &crate::config::SpaSettings) -> Spa {
+        use crate::config::SpaSettings;
+        match spa {
+            SpaSettings::Demo => Spa::Demo,
+            SpaSettings::Off => Spa::Off,
+            SpaSettings::Dir { root, fallback } => Spa::Dir { root: root.clone(), fallback: fallback.clone() },
         }
     }
 
@@ -161,12 +162,12 @@ async fn serve_dir(root: &Path, fallback: &str, req: Request) -> Response {
         return not_found();
     }
     if res.status() == StatusCode::NOT_FOUND && navigation {
-        let fallback_path = format!("/{}", fallback.trim_start_matches('/'));
-        if !stays_inside(root, &fallback_path).await {
+        // `/index.html`: made absolute and checked to be a URI path by config validation.
+        if !stays_inside(root, fallback).await {
             return not_found();
         }
         let mut p = parts;
-        p.uri = fallback_path.parse().expect("valid path");
+        p.uri = fallback.parse().expect("spa.fallback is checked by config validation");
         let res = match dir.oneshot(Request::from_parts(p, Body::empty())).await {
             Ok(r) => with_etag(r.map(Body::new), if_none_match.as_ref()),
             Err(e) => match e {},

@@ -20,10 +20,9 @@ pub fn site(state: &AppState) -> String {
     state.settings.public_origin.host.clone()
 }
 
-/// The TOTP issuer label: `auth.totp_issuer`, else the site.
+/// The TOTP issuer label: `auth.totp_issuer`, else the site (resolved by config validation).
 pub fn issuer(state: &AppState) -> String {
-    let configured = state.settings.raw.auth.totp_issuer.trim();
-    if configured.is_empty() { site(state) } else { configured.to_owned() }
+    state.settings.auth.totp_issuer.clone()
 }
 
 /// Check the user's password, typed from `ip`. Attempts count against the same back-off as
@@ -155,14 +154,14 @@ pub async fn send_verification(
 ) -> Result<(), UserStoreError> {
     let purpose = if change.is_some() { TokenPurpose::EmailChange } else { TokenPurpose::Email };
     state.users.accounts_or_err()?.revoke_tokens(user.id, purpose).await?;
-    let ttl = state.settings.raw.auth.verify_token_ttl.0;
+    let ttl = state.settings.auth.verify_token_ttl;
     let (token, mut record) =
         AccountToken::generate(purpose, user.id, Some(email.to_owned()), ttl, state.sessions.clock().now());
     if let Some(session) = change {
         record = record.bound(&session.id, &user.password_hash);
     }
     state.users.accounts_or_err()?.create_token(&record).await?;
-    let link = mail::link(&state.settings, &state.settings.raw.auth.verify_email_url, &token);
+    let link = state.settings.auth.verify_email_url.link(&token);
     let message = mail::templates::verify_email(email, &user.username, &site(state), &link, ttl);
     mail::spawn_send(state.mailer.clone(), message);
     Ok(())

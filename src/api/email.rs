@@ -78,7 +78,7 @@ pub async fn change(
 /// A fresh single-use cancel link for the notice to the old address (earlier ones stay valid:
 /// each notice's link cancels whatever is pending).
 async fn cancel_link(state: &AppState, user: &User) -> Result<String, Problem> {
-    let ttl = state.settings.raw.auth.verify_token_ttl.0;
+    let ttl = state.settings.auth.verify_token_ttl;
     let (token, record) = AccountToken::generate(
         TokenPurpose::EmailCancel,
         user.id,
@@ -87,7 +87,7 @@ async fn cancel_link(state: &AppState, user: &User) -> Result<String, Problem> {
         state.sessions.clock().now(),
     );
     state.users.accounts_or_err()?.create_token(&record).await?;
-    Ok(mail::link(&state.settings, &state.settings.raw.auth.cancel_email_url, &token))
+    Ok(state.settings.auth.cancel_email_url.link(&token))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

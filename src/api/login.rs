@@ -94,7 +94,7 @@ async fn attempt(
         }
     };
     state.limits.login_account.succeed(&account, ctx.client_ip, Some(ticket)).await;
-    let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
+    let remember = body.remember.unwrap_or(state.settings.session.remember_default);
 
     if user.mfa {
         // Two steps: no session yet, only a sealed 5-minute "password OK" cookie bound to the

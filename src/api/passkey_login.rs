@@ -101,7 +101,7 @@ pub async fn login_finish(
         Ok(user) => user,
         Err(refusal) => return Ok(with_cookies(refusal, [clear])),
     };
-    let remember = body.remember.unwrap_or(state.settings.raw.session.remember_default);
+    let remember = body.remember.unwrap_or(state.settings.session.remember_default);
     let methods = AuthMethods::of([AuthMethod::Passkey]);
     let res = login::open_session(&state, &ctx, &headers, &user, remember, methods, false).await?;
     Ok(AuditNote::user(&user).detail("passkey").attach(with_cookies(res, [clear])))

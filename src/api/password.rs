@@ -58,7 +58,7 @@ pub async fn change(
         &body.new_password,
         &a.user.username,
         a.user.email.as_deref(),
-        state.settings.raw.users.password_min_length,
+        state.settings.users.password_min_length,
     )
     .map_err(|w| weak("newPassword", w.0))?;
     let hash = state.passwords.hash(body.new_password).await?;
@@ -134,7 +134,7 @@ async fn send_reset(state: AppState, email: String) {
         }
     };
     let Some(to) = user.email.clone() else { return };
-    let ttl = state.settings.raw.auth.reset_token_ttl.0;
+    let ttl = state.settings.auth.reset_token_ttl;
     let (token, record) = AccountToken::generate(
         TokenPurpose::PasswordReset,
         user.id,
@@ -150,7 +150,7 @@ async fn send_reset(state: AppState, email: String) {
         tracing::warn!(user_id = user.id, error = %e, "password reset: cannot store the token");
         return;
     }
-    let link = mail::link(&state.settings, &state.settings.raw.auth.reset_url, &token);
+    let link = state.settings.auth.reset_url.link(&token);
     let message = mail::templates::password_reset(&to, &user.username, &account::site(&state), &link, ttl);
     match state.mailer.send(message).await {
         Ok(()) => tracing::info!(user_id = user.id, "password reset mail sent"),
@@ -193,13 +193,8 @@ pub async fn confirm_reset(
         return Err(Problem::invalid_token());
     };
     // The policy is checked before the token is used up: a refused password keeps the link.
-    policy::check(
-        &body.new_password,
-        &user.username,
-        user.email.as_deref(),
-        state.settings.raw.users.password_min_length,
-    )
-    .map_err(|w| weak("newPassword", w.0))?;
+    policy::check(&body.new_password, &user.username, user.email.as_deref(), state.settings.users.password_min_length)
+        .map_err(|w| weak("newPassword", w.0))?;
     let password_hash = state.passwords.hash(body.new_password).await?;
     let Some(token) = state
         .users

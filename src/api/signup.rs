@@ -48,7 +48,7 @@ pub async fn signup(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<Response, Problem> {
-    if !state.settings.raw.auth.signup {
+    if !state.settings.auth.signup {
         return Err(Problem::signup_disabled());
     }
     state.limits.signup_ip.check(&crate::ratelimit::ip_key(ctx.client_ip)).await?;
@@ -58,7 +58,7 @@ pub async fn signup(
         check_email(e)?;
     }
     check_username(&username, email.as_deref())?;
-    policy::check(&body.password, &username, email.as_deref(), state.settings.raw.users.password_min_length)
+    policy::check(&body.password, &username, email.as_deref(), state.settings.users.password_min_length)
         .map_err(|w| Problem::weak_password(w.0))?;
 
     let hash = state.passwords.hash(body.password).await?;
@@ -67,7 +67,7 @@ pub async fn signup(
         state.sessions.delete_by_token(&prior.session).await?;
     }
     let secret = crate::csrf::new_secret();
-    let remember = state.settings.raw.session.remember_default;
+    let remember = state.settings.session.remember_default;
     let (token, session) = state
         .sessions
         .create(user.id, client_info(&ctx, &headers), remember, secret.clone(), AuthMethods::of([AuthMethod::Password]))

@@ -63,7 +63,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Everything [`crate::server::open_stores`] opened, audit table included.
     pub fn new(settings: Arc<Settings>, stores: Stores) -> Self {
-        let audit = Auditor::new(&settings.raw.audit, stores.audit);
+        let audit = Auditor::new(&settings.audit, stores.audit);
         let mailer = crate::mail::from_settings(&settings).expect("[mail] was validated with the configuration");
         let passkeys = settings.passkeys.as_ref().and_then(|p| {
             crate::passkeys::Passkeys::new(p, &stores.secret)

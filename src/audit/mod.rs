@@ -303,7 +303,7 @@ impl Auditor {
     /// Rows go to `store` (unless it is [`AuditStore::None`] or `audit.store = false`), calls
     /// to `audit.webhook_url` when set. The background tasks start on the current tokio
     /// runtime; without one, only log lines are written.
-    pub fn new(cfg: &crate::config::Audit, store: AuditStore) -> Self {
+    pub fn new(cfg: &crate::config::AuditSettings, store: AuditStore) -> Self {
         if tokio::runtime::Handle::try_current().is_err() {
             return Self::log_only();
         }
@@ -314,9 +314,9 @@ impl Auditor {
             tokio::spawn(write_rows(rx, table.clone()));
             tx
         });
-        let webhook = (!cfg.webhook_url.is_empty()).then(|| {
+        let webhook = cfg.webhook.as_ref().map(|w| {
             let (tx, rx) = mpsc::channel(capacity);
-            let hook = webhook::Webhook::new(&cfg.webhook_url, cfg.webhook_secret.as_bytes());
+            let hook = webhook::Webhook::new(w.url.clone(), w.secret());
             tokio::spawn(hook.run(rx));
             tx
         });

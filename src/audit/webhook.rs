@@ -31,7 +31,7 @@ pub const ATTEMPTS: u32 = 4;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Webhook {
-    url: Option<Uri>,
+    url: Uri,
     key: Vec<u8>,
     client: crate::http::client::Upstream,
 }
@@ -44,15 +44,12 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
 }
 
 impl Webhook {
-    pub fn new(url: &str, key: &[u8]) -> Self {
-        Webhook { url: url.parse().ok(), key: key.to_vec(), client: crate::http::client::build() }
+    pub fn new(url: Uri, key: &[u8]) -> Self {
+        Webhook { url, key: key.to_vec(), client: crate::http::client::build() }
     }
 
     pub(super) async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        let Some(url) = self.url.clone() else {
-            tracing::warn!(target: "sessiongate::audit", "audit.webhook_url is not a URL; webhook calls are off");
-            return;
-        };
+        let url = self.url.clone();
         while let Some(msg) = rx.recv().await {
             let Msg::Event(e) = msg else { continue };
             if let Err(why) = self.deliver(&url, &e).await {

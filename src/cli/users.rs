@@ -37,7 +37,7 @@ pub(super) async fn find_user(stores: &Stores, name: &str) -> Result<User, Failu
 
 pub(super) async fn user_command(s: &Settings, stores: &Stores, cmd: &UserCommand) -> Result<(), Failure> {
     let rt = |e: &dyn std::fmt::Display| Failure::runtime(e.to_string());
-    let min = s.raw.users.password_min_length;
+    let min = s.users.password_min_length;
     match cmd {
         UserCommand::Add { name, email, password_stdin } => {
             refuse_read_only(s, "create")?;
@@ -132,7 +132,7 @@ pub(super) async fn user_command(s: &Settings, stores: &Stores, cmd: &UserComman
 
 /// `user add`, `remove`, `enable` and `disable` cannot work on Django's table.
 fn refuse_read_only(s: &Settings, what: &str) -> Result<(), Failure> {
-    if s.user_store == crate::config::UserBackend::Django {
+    if matches!(s.user_store, crate::config::UserBackend::Django(_)) {
         return Err(Failure::usage(format!(
             "users.store = \"django\" is read-only: {what} the user in Django (the admin, `manage.py createsuperuser`); \
              sessiongate only changes passwords there (`sessiongate user passwd`)"
@@ -153,7 +153,7 @@ pub(super) async fn import_django(_: &Settings, _: &str, _: &str) -> Result<(), 
 pub(super) async fn import_django(s: &Settings, from: &str, table: &str) -> Result<(), Failure> {
     use crate::users::django::{DjangoOptions, DjangoUsers, is_identifier};
     use crate::users::{UserStore as _, UserStoreError};
-    if s.user_store == crate::config::UserBackend::Django {
+    if matches!(s.user_store, crate::config::UserBackend::Django(_)) {
         return Err(Failure::usage(
             "import-django copies into the native user store, but users.store = \"django\"; set users.store to \"sqlite\" or \"postgres\"",
         ));

@@ -1,13 +1,41 @@
 //! `[mail]` and the mailed-link settings, parsed: the SMTP URL, the `From` mailbox, link
 //! templates. Pure; `crate::mail` sends with them.
 
+use std::path::PathBuf;
+
 use lettre::message::Mailbox;
+
+use crate::http::origin::Origin;
+
+/// `[mail]`, validated: where mail goes and whom it is from.
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    /// `mail.from`, or `sessiongate <noreply@HOST>` with `public_url`'s host ([`default_from`]).
+    pub from: Mailbox,
+}
+
+/// `mail.smtp_url`, else `mail.outbox_dir` (default: `data_dir/outbox`).
+#[derive(Clone, Debug)]
+pub enum MailTransport {
+    Smtp(SmtpUrl),
+    Outbox(PathBuf),
+}
 
 /// A `From` mailbox: `addr@example.com` or `Name <addr@example.com>`.
 pub fn parse_from(s: &str) -> Result<Mailbox, String> {
     s.trim()
         .parse::<Mailbox>()
         .map_err(|e| format!("`{s}` is not a mail address ({e}); write e.g. \"Example <noreply@example.com>\""))
+}
+
+/// `sessiongate <noreply@HOST>` with `public`'s host (`localhost` for an IP address).
+pub fn default_from(public: &Origin) -> Mailbox {
+    let host = &public.host;
+    let domain = if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') { "localhost" } else { host };
+    parse_from(&format!("sessiongate <noreply@{domain}>"))
+        .or_else(|_| parse_from("sessiongate <noreply@localhost>"))
+        .expect("a literal mailbox")
 }
 
 /// How to reach the SMTP server, from `mail.smtp_url`.
@@ -112,6 +140,27 @@ pub fn check_link_template(s: &str) -> Result<(), String> {
         _ => Err(format!(
             "`{s}` must be a path on public_url (\"/#/reset?token=\") or an absolute http(s) URL (\"https://app.example.com/reset?token={{token}}\")"
         )),
+    }
+}
+
+/// A mailed link (`auth.reset_url`, `auth.verify_email_url`, `auth.cancel_email_url`) resolved
+/// once against `public_url`: absolute, with `{token}` where the token goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkTemplate(String);
+
+impl LinkTemplate {
+    /// `s` as [`check_link_template`] accepts it; a path is put on `public`, and a template
+    /// without `{token}` gets it appended.
+    pub fn parse(s: &str, public: &Origin) -> Result<Self, String> {
+        check_link_template(s)?;
+        let base =
+            if s.starts_with('/') { format!("{}{s}", public.to_string().trim_end_matches('/')) } else { s.to_owned() };
+        Ok(LinkTemplate(if base.contains("{token}") { base } else { format!("{base}{{token}}") }))
+    }
+
+    /// The link that carries `token`.
+    pub fn link(&self, token: &str) -> String {
+        self.0.replace("{token}", token)
     }
 }
 

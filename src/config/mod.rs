@@ -3,23 +3,29 @@
 //!
 //! Loading is two-phase: [`load`] produces the raw [`Config`] (serde, unknown keys refused), and
 //! [`Config::validate`] turns it into a [`Settings`] with every derived value resolved (public
-//! origin, cookie attributes, trusted origins) — or a list of [`Problem`]s.
+//! origin, cookie attributes, trusted origins) — or a list of [`Problem`]s. `Settings` keeps no
+//! copy of the `Config`: every value the rest of the crate reads is in it typed, parsed and
+//! checked once (mailed links, the `From` mailbox, header names), with secrets that never print.
 
 mod load;
 pub mod mail;
 mod template;
 pub mod types;
 
+pub use mail::{LinkTemplate, MailSettings, MailTransport};
 pub use types::Argon2Params;
+mod settings;
 mod validate;
 
 pub use load::{LoadError, Overrides, load, load_str};
+pub use settings::{
+    AuditSettings, AuditWebhook, AuthSettings, CookieSettings, CorsSettings, DjangoSettings, HeaderPrefix,
+    IdentitySettings, PasskeySettings, RouteAuth, RouteSettings, SameSite, ServerSettings, SessionBackend,
+    SessionSettings, Settings, SpaSettings, UserBackend, UserSettings, is_built, not_built,
+};
 pub use template::template;
 pub use types::{Auto, ByteSize, HumanDuration, Rate};
-pub use validate::{
-    CookieSettings, PasskeySettings, Problem, RouteAuth, RouteSettings, SameSite, SessionBackend, Settings,
-    UserBackend, is_built, not_built,
-};
+pub use validate::Problem;
 
 use std::path::PathBuf;
 

@@ -38,7 +38,7 @@ impl CsrfGuard {
         CsrfGuard(Arc::new(Guard {
             origins: OriginPolicy { public: settings.public_origin.clone(), trusted: settings.trusted_origins.clone() },
             header: settings.csrf_header.clone(),
-            header_label: settings.raw.csrf.header_name.clone(),
+            header_label: settings.csrf_header_label.clone(),
             max_body: settings.max_body,
             base_path: settings.base_path.clone(),
         }))

@@ -49,21 +49,17 @@ fn fold(b: u8) -> u8 {
 
 impl Identity {
     pub fn new(settings: &Settings) -> Self {
-        let prefix = &settings.raw.identity.header_prefix;
-        // Validation guarantees the prefix is made of header-name characters.
-        let name = |suffix: &str| {
-            HeaderName::try_from(format!("{prefix}{suffix}"))
-                .unwrap_or_else(|_| HeaderName::from_static("x-auth-invalid"))
-        };
+        let prefix = &settings.identity.header_prefix;
+        let name = |suffix: &str| prefix.header(suffix);
         Identity {
-            prefix: prefix.bytes().map(fold).collect(),
+            prefix: prefix.folded().as_bytes().to_vec(),
             user_id: name("User-Id"),
             user: name("User"),
             email: name("Email"),
             email_verified: name("Email-Verified"),
             session: name("Session"),
             assertion: name("Assertion"),
-            keys: settings.raw.identity.jwt.then(|| jwt::KeyRing::new(settings.data_dir.join("jwt-keys"), KEY_PERIOD)),
+            keys: settings.identity.jwt.then(|| jwt::KeyRing::new(settings.data_dir.join("jwt-keys"), KEY_PERIOD)),
             issuer: settings.public_origin.to_string(),
         }
     }

@@ -53,33 +53,9 @@ const READ_ONLY: &str = "creating, removing, enabling or disabling users in a Dj
 
 pub use crate::config::types::is_identifier;
 
-/// What the Django store needs from `[users]`.
-#[derive(Clone, Debug)]
-pub struct DjangoOptions {
-    pub url: String,
-    pub table: String,
-    pub login_with_email: bool,
-    pub hash_iterations: u32,
-    pub rehash_on_login: bool,
-}
-
-impl DjangoOptions {
-    pub fn from_config(users: &crate::config::Users) -> Self {
-        DjangoOptions {
-            url: users.url.clone(),
-            table: users.django_table.clone(),
-            login_with_email: users.django_login_with_email,
-            hash_iterations: users.django_hash_iterations,
-            rehash_on_login: users.django_rehash_on_login,
-        }
-    }
-
-    /// Defaults for reading `url`'s `table` (as `import-django` does).
-    pub fn read(url: &str, table: &str) -> Self {
-        let d = crate::config::Users::default();
-        DjangoOptions { url: url.to_owned(), table: table.to_owned(), ..DjangoOptions::from_config(&d) }
-    }
-}
+/// What the Django store needs from `[users]`: the validated `users.url` and `users.django_*`
+/// (`DjangoOptions::read` gives the defaults for one database and table).
+pub use crate::config::DjangoSettings as DjangoOptions;
 
 enum Db {
     Sqlite(SqlitePool),

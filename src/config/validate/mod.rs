@@ -9,14 +9,11 @@ mod stores;
 mod web;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use ipnet::IpNet;
-
-use super::{Config, Mode};
-use crate::http::origin::{Origin, OriginPattern};
+use super::{Config, SessionSettings, Settings};
+use crate::http::origin::OriginPattern;
+use crate::secret::SecretKey;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -27,160 +24,6 @@ pub struct Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "config key `{}`: {}", self.key, self.message)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SameSite {
-    Lax,
-    Strict,
-    None,
-}
-
-impl SameSite {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SameSite::Lax => "Lax",
-            SameSite::Strict => "Strict",
-            SameSite::None => "None",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteAuth {
-    Required,
-    Optional,
-    None,
-}
-
-#[derive(Clone, Debug)]
-pub struct RouteSettings {
-    pub prefix: String,
-    pub upstream: url::Url,
-    pub auth: RouteAuth,
-    pub strip_prefix: bool,
-    pub timeout: Duration,
-    pub max_body: Option<u64>,
-}
-
-/// Cookie attributes resolved from `[cookies]`, `[session]`, `[csrf]` and the mode.
-#[derive(Clone, Debug)]
-pub struct CookieSettings {
-    pub session_name: String,
-    pub csrf_name: String,
-    pub secure: bool,
-    pub same_site: SameSite,
-    pub domain: Option<String>,
-    pub partitioned: bool,
-}
-
-/// `session.store`, with its URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionBackend {
-    Memory,
-    Sqlite,
-    Postgres(String),
-    Redis(String),
-}
-
-/// `users.store`, with its URL (the Django store's options stay in `users.*`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UserBackend {
-    Sqlite,
-    Postgres(String),
-    Django,
-}
-
-/// Whether this build has the backend `name` (Cargo features `postgres`, `redis`, `django`).
-pub fn is_built(name: &str) -> bool {
-    (name != "postgres" || cfg!(feature = "postgres"))
-        && (name != "redis" || cfg!(feature = "redis"))
-        && (name != "django" || cfg!(feature = "django"))
-}
-
-/// The error for a backend this build lacks (validation refuses it first; this is the guard).
-pub fn not_built(key: &str, name: &str) -> anyhow::Error {
-    anyhow::anyhow!("{key} = \"{name}\" is not in this build: build with `--features {name}` (on by default)")
-}
-
-impl SessionBackend {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SessionBackend::Memory => "memory",
-            SessionBackend::Sqlite => "sqlite",
-            SessionBackend::Postgres(_) => "postgres",
-            SessionBackend::Redis(_) => "redis",
-        }
-    }
-}
-
-impl UserBackend {
-    pub fn name(&self) -> &'static str {
-        match self {
-            UserBackend::Sqlite => "sqlite",
-            UserBackend::Postgres(_) => "postgres",
-            UserBackend::Django => "django",
-        }
-    }
-}
-
-/// A validated configuration with every derived value resolved.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub raw: Config,
-    pub mode: Mode,
-    pub public_origin: Origin,
-    pub listen: SocketAddr,
-    pub admin_listen: Option<SocketAddr>,
-    pub tls: Option<(PathBuf, PathBuf)>,
-    pub data_dir: PathBuf,
-    pub base_path: String,
-    pub cookies: CookieSettings,
-    pub trusted_origins: Vec<OriginPattern>,
-    pub cors_origins: Vec<OriginPattern>,
-    pub trusted_proxies: Vec<IpNet>,
-    pub routes: Vec<RouteSettings>,
-    pub session_store: SessionBackend,
-    pub user_store: UserBackend,
-    pub idle_timeout: Duration,
-    pub absolute_timeout: Duration,
-    pub reauth_window: Duration,
-    pub max_body: u64,
-    pub csrf_header: http::HeaderName,
-    /// The WebAuthn relying party, when passkeys are on and can work here.
-    pub passkeys: Option<PasskeySettings>,
-    /// Not errors, but worth telling the operator at start (e.g. third-party cookies).
-    pub warnings: Vec<String>,
-}
-
-/// `[passkeys]`, resolved: the relying party id and name, and the page origins whose
-/// ceremonies are accepted (`true`: with their subdomains, from a `*.` pattern).
-#[derive(Clone, Debug, PartialEq)]
-pub struct PasskeySettings {
-    pub rp_id: String,
-    pub rp_name: String,
-    pub origins: Vec<(url::Url, bool)>,
-}
-
-impl Settings {
-    pub fn https(&self) -> bool {
-        self.public_origin.is_https()
-    }
-
-    pub fn sqlite_path(&self) -> PathBuf {
-        self.data_dir.join("sessiongate.db")
-    }
-
-    /// The key this configuration names: `secret_key`, or `data_dir/secret.key` (created when
-    /// missing).
-    pub fn secret_key(&self) -> std::io::Result<crate::secret::SecretKey> {
-        use crate::secret::SecretKey;
-        if self.raw.secret_key.is_empty() {
-            SecretKey::load_or_create(&self.data_dir.join("secret.key"))
-        } else {
-            Ok(SecretKey::from_config(&self.raw.secret_key))
-        }
     }
 }
 
@@ -202,25 +45,29 @@ impl Config {
             trusted_origins.push(OriginPattern::Exact(alias));
         }
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
+        let cors = web::cors(c, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
-        let (session_store, user_store) = stores::stores(c, &mut err);
-        account::mail(c, &mut err);
-        let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
-        account::identity(c, &mut err);
-        let routes = routes::routes(c, &base_path, &mut err);
-        let passkeys = passkeys::passkeys(c, &public_origin, &cors_origins, &mut warnings, &mut err);
-        server::operations(c, &mut err);
-
-        if !p.is_empty() {
-            return Err(p);
-        }
+        let (session_store, user_store, users) = stores::stores(c, &mut err);
         let data_dir = if self.data_dir.as_os_str().is_empty() {
             PathBuf::from("./sessiongate-data")
         } else {
             self.data_dir.clone()
         };
+        let auth = account::auth(c, &public_origin, &mut err);
+        let mail = account::mail(c, &public_origin, &data_dir, &mut err);
+        let (idle_timeout, absolute_timeout) = account::lifetimes(c, &mut err);
+        let identity = account::identity(c, &mut err);
+        let routes = routes::routes(c, &base_path, &mut err);
+        let server = server::hygiene(c, &mut err);
+        let audit = server::operations(c, &mut err);
+        let spa = web::spa(c, &mut err);
+        let passkeys = passkeys::passkeys(c, &public_origin, &cors_origins, &mut warnings, &mut err);
+
+        if !p.is_empty() {
+            return Err(p);
+        }
         Ok(Settings {
-            raw: self.clone(),
+            secret_key: (!self.secret_key.is_empty()).then(|| SecretKey::from_config(&self.secret_key)),
             mode: self.mode,
             public_origin,
             listen,
@@ -240,6 +87,20 @@ impl Config {
             reauth_window: self.auth.reauth_window.0,
             max_body: self.server.max_body.0,
             csrf_header,
+            csrf_header_label: self.csrf.header_name.clone(),
+            cors,
+            identity,
+            audit,
+            auth,
+            mail,
+            server,
+            spa,
+            session: SessionSettings {
+                remember_default: self.session.remember_default,
+                key_prefix: self.session.key_prefix.clone(),
+            },
+            users,
+            rate_limit: self.rate_limit.clone(),
             passkeys,
             warnings,
         })
@@ -262,6 +123,38 @@ mod tests {
         assert!(!s.cookies.secure);
         assert_eq!(s.cookies.session_name, "sessionid");
         assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn secrets_are_kept_typed_and_never_printed() {
+        let s = load_str(
+            "secret_key = \"k-SECRET-KEY\"\n[audit]\nwebhook_url = \"https://user:HOOKPASS@siem.example.com/hook\"\nwebhook_secret = \"HOOK-SECRET-0123456\"\n[mail]\nsmtp_url = \"smtp://user:SMTPPASS@mail.example.com\"\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(s.secret_key().unwrap().bytes(), b"k-SECRET-KEY");
+        let shown = format!("{s:?}");
+        for secret in ["SECRET-KEY", "HOOKPASS", "HOOK-SECRET", "SMTPPASS"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[test]
+    #[cfg(all(feature = "postgres", feature = "redis"))]
+    fn store_urls_print_without_credentials() {
+        let s = load_str(
+            "[session]\nstore = \"redis\"\nurl = \"redis://:REDISPASS@127.0.0.1:6379/0\"\n[users]\nstore = \"postgres\"\nurl = \"postgres://sg:PGPASS@db.internal/sg?password=QPASS\"\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in ["REDISPASS", "PGPASS", "QPASS"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(format!("{:?}", s.session_store), "Redis(\"redis://..@127.0.0.1:6379/0\")");
+        assert_eq!(format!("{:?}", s.user_store), "Postgres(\"postgres://..@db.internal/sg?..\")");
     }
 
     #[test]
@@ -310,9 +203,10 @@ mod tests {
     fn django_store_settings_checked() {
         let ok = "[users]\nstore = \"django\"\nurl = \"sqlite:///srv/app/db.sqlite3\"\n";
         let s = load_str(ok).unwrap().validate().unwrap();
-        assert_eq!(s.raw.users.django_table, "auth_user");
-        assert_eq!(s.raw.users.django_hash_iterations, 1_000_000);
-        assert!(!s.raw.users.django_login_with_email && !s.raw.users.django_rehash_on_login);
+        let crate::config::UserBackend::Django(d) = &s.user_store else { panic!("{:?}", s.user_store) };
+        assert_eq!(d.table, "auth_user");
+        assert_eq!(d.hash_iterations, 1_000_000);
+        assert!(!d.login_with_email && !d.rehash_on_login);
         for table in ["auth_user; DROP TABLE x", "1users", "", "a-b", "\"quoted\"", "accounts.user"] {
             let p = problems(&format!("{ok}django_table = '{table}'\n"));
             assert!(p.iter().any(|m| m.contains("`users.django_table`")), "{table}: {p:?}");

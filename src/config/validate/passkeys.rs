@@ -1,6 +1,6 @@
 //! `[passkeys]`: the WebAuthn relying party (its id, name and the page origins it accepts).
 
-use super::PasskeySettings;
+use crate::config::PasskeySettings;
 use crate::config::{Config, Mode};
 use crate::http::origin::{Origin, OriginPattern};
 

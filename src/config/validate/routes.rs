@@ -1,7 +1,7 @@
 //! `[[routes]]`: prefixes, upstreams and auth modes.
 
-use super::{RouteAuth, RouteSettings};
 use crate::config::Config;
+use crate::config::{RouteAuth, RouteSettings};
 
 pub(super) fn routes(c: &Config, base_path: &str, err: &mut dyn FnMut(&str, String)) -> Vec<RouteSettings> {
     let mut routes = Vec::new();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use crate::config::Config;
+use crate::config::{AuditSettings, AuditWebhook, Config, ServerSettings};
 
 /// `server.listen`, `server.admin_listen`, and the `(cert, key)` of `server.tls_*`.
 pub(super) fn addresses(
@@ -60,28 +60,44 @@ pub(super) fn trusted_proxies(c: &Config, err: &mut dyn FnMut(&str, String)) -> 
         .collect()
 }
 
-/// Request hygiene, the back-off maximum, limiter memory and the audit queue and webhook.
-pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
+/// Request hygiene: the connection timeouts and the request head limits.
+pub(super) fn hygiene(c: &Config, err: &mut dyn FnMut(&str, String)) -> ServerSettings {
+    let s = &c.server;
     for (key, d) in [
-        ("server.header_read_timeout", c.server.header_read_timeout.0),
-        ("server.idle_timeout", c.server.idle_timeout.0),
-        ("server.request_timeout", c.server.request_timeout.0),
-        ("rate_limit.login_backoff_max", c.rate_limit.login_backoff_max.0),
-        ("audit.retention", c.audit.retention.0),
+        ("server.header_read_timeout", s.header_read_timeout.0),
+        ("server.idle_timeout", s.idle_timeout.0),
+        ("server.request_timeout", s.request_timeout.0),
     ] {
-        if d.is_zero() {
-            err(key, "must be longer than zero, e.g. \"10s\"".into());
-        }
+        nonzero(key, d, err);
     }
-    if c.server.max_header_bytes.0 < 4096 {
+    if s.max_header_bytes.0 < 4096 {
         err(
             "server.max_header_bytes",
             "must be at least 4KiB (browsers send several KiB of cookies and headers); the default is \"64KiB\"".into(),
         );
     }
-    if c.server.max_url_bytes.0 < 256 {
+    if s.max_url_bytes.0 < 256 {
         err("server.max_url_bytes", "must be at least 256 bytes; the default is \"8KiB\"".into());
     }
+    ServerSettings {
+        header_read_timeout: s.header_read_timeout.0,
+        idle_timeout: s.idle_timeout.0,
+        request_timeout: s.request_timeout.0,
+        max_header_bytes: s.max_header_bytes.0,
+        max_url_bytes: s.max_url_bytes.0,
+    }
+}
+
+fn nonzero(key: &str, d: std::time::Duration, err: &mut dyn FnMut(&str, String)) {
+    if d.is_zero() {
+        err(key, "must be longer than zero, e.g. \"10s\"".into());
+    }
+}
+
+/// The back-off maximum, limiter memory, and `[audit]`: the queue and the webhook.
+pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) -> AuditSettings {
+    nonzero("rate_limit.login_backoff_max", c.rate_limit.login_backoff_max.0, err);
+    nonzero("audit.retention", c.audit.retention.0, err);
     if c.rate_limit.max_keys < 1000 {
         err(
             "rate_limit.max_keys",
@@ -94,10 +110,18 @@ pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
     if c.audit.queue == 0 {
         err("audit.queue", "must be at least 1 (the default is 4096)".into());
     }
+    let mut webhook = None;
     if !c.audit.webhook_url.is_empty() {
-        match url::Url::parse(&c.audit.webhook_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => err(
+        // Checked as a URL, and as the request target the webhook sends to.
+        let url = match url::Url::parse(&c.audit.webhook_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                c.audit.webhook_url.parse::<http::Uri>().ok()
+            }
+            _ => None,
+        };
+        match url {
+            Some(url) => webhook = Some(AuditWebhook::new(url, &c.audit.webhook_secret)),
+            None => err(
                 "audit.webhook_url",
                 format!("`{}` is not an http(s) URL such as \"https://siem.example.com/hook\"", c.audit.webhook_url),
             ),
@@ -109,6 +133,7 @@ pub(super) fn operations(c: &Config, err: &mut dyn FnMut(&str, String)) {
             );
         }
     }
+    AuditSettings { store: c.audit.store, retention: c.audit.retention.0, queue: c.audit.queue, webhook }
 }
 
 /// `::ffff:10.0.0.0/104` as `10.0.0.0/8`: peers are compared in canonical (IPv4) form, so an
@@ -125,6 +150,26 @@ fn ipv4_form(net: IpNet) -> IpNet {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::load_str;
+
+    const HOOK: &str = "[audit]\nwebhook_secret = \"0123456789abcdef0123\"\n";
+
+    #[test]
+    fn audit_webhook_is_parsed_once_as_the_request_target() {
+        let s = load_str("").unwrap().validate().unwrap();
+        assert!(s.audit.webhook.is_none() && s.audit.store && s.audit.queue == 4096);
+        let s =
+            load_str(&format!("{HOOK}webhook_url = \"https://siem.example.com/hook\"\n")).unwrap().validate().unwrap();
+        let hook = s.audit.webhook.expect("a webhook");
+        assert_eq!(hook.url.to_string(), "https://siem.example.com/hook");
+        assert_eq!(hook.secret(), b"0123456789abcdef0123");
+        // url::Url would encode the space; the request target cannot hold it.
+        for bad in ["https://siem.example.com/a hook", "ftp://siem.example.com/", "siem"] {
+            let p = load_str(&format!("{HOOK}webhook_url = \"{bad}\"\n")).unwrap().validate().unwrap_err();
+            assert!(p.iter().any(|p| p.key == "audit.webhook_url" && p.message.contains(bad)), "{bad}: {p:?}");
+        }
+    }
+
     #[test]
     fn mapped_networks_are_read_as_ipv4() {
         let net = |s: &str| super::ipv4_form(s.parse().unwrap()).to_string();

@@ -1,10 +1,10 @@
 //! `[session]` and `[users]`: which stores, and the password settings.
 
-use super::{SessionBackend, UserBackend};
-use crate::config::Config;
+use crate::config::{Config, DjangoSettings, SessionBackend, UserBackend, UserSettings};
 
-/// The session and user backends `session.store`/`users.store` name (with their URLs).
-pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionBackend, UserBackend) {
+/// The session and user backends `session.store`/`users.store` name (with their URLs), and the
+/// password settings.
+pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionBackend, UserBackend, UserSettings) {
     let session = match c.session.store.as_str() {
         "memory" => SessionBackend::Memory,
         "sqlite" => SessionBackend::Sqlite,
@@ -44,7 +44,13 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionB
             if c.auth.signup {
                 err("auth.signup", "the Django user store is read-only: create users in Django (admin, createsuperuser) or set auth.signup = false".into());
             }
-            UserBackend::Django
+            UserBackend::Django(DjangoSettings {
+                url: c.users.url.clone(),
+                table: c.users.django_table.clone(),
+                login_with_email: c.users.django_login_with_email,
+                hash_iterations: c.users.django_hash_iterations,
+                rehash_on_login: c.users.django_rehash_on_login,
+            })
         }
         other => {
             err("users.store", format!("`{other}` is not one of \"sqlite\", \"postgres\", \"django\""));
@@ -78,7 +84,7 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionB
         );
     }
     for (key, name) in [("session.store", session.name()), ("users.store", users.name())] {
-        if !super::is_built(name) {
+        if !crate::config::is_built(name) {
             err(
                 key,
                 format!(
@@ -87,5 +93,10 @@ pub(super) fn stores(c: &Config, err: &mut dyn FnMut(&str, String)) -> (SessionB
             );
         }
     }
-    (session, users)
+    let passwords = UserSettings {
+        password_min_length: c.users.password_min_length,
+        argon2: c.users.argon2,
+        hash_queue: c.users.hash_queue,
+    };
+    (session, users, passwords)
 }

@@ -1,7 +1,6 @@
 //! The public origin, the mode's origins (CORS, CSRF) and the cookie attributes.
 
-use super::{CookieSettings, SameSite};
-use crate::config::{Config, Mode};
+use crate::config::{Config, CookieSettings, CorsSettings, Mode, SameSite, SpaSettings};
 use crate::http::origin::{Origin, OriginPattern};
 
 /// `public_url` (default: the listen address) and `auth.base_path` without a trailing `/`.
@@ -168,4 +167,92 @@ pub(super) fn cookies(
 
 fn is_cookie_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `[cors]`'s header lists and max age (the origins are read by [`origins`]).
+pub(super) fn cors(c: &Config, err: &mut dyn FnMut(&str, String)) -> CorsSettings {
+    let names = |key: &str, list: &[String], err: &mut dyn FnMut(&str, String)| -> Vec<http::HeaderName> {
+        list.iter()
+            .filter_map(|h| {
+                http::HeaderName::try_from(h.trim())
+                    .map_err(|_| {
+                        err(
+                            key,
+                            format!(
+                                "`{h}` is not a header name (letters, digits and !#$%&'*+-.^_`|~); write e.g. \"content-type\""
+                            ),
+                        )
+                    })
+                    .ok()
+            })
+            .collect()
+    };
+    CorsSettings {
+        allow_null: c.cors.allowed_origins.iter().any(|o| o == "null"),
+        allow_headers: names("cors.allow_headers", &c.cors.allow_headers, err),
+        expose_headers: names("cors.expose_headers", &c.cors.expose_headers, err),
+        max_age: c.cors.max_age.0,
+    }
+}
+
+/// `[spa]`: the demo, nothing, or a directory with its history fallback.
+pub(super) fn spa(c: &Config, err: &mut dyn FnMut(&str, String)) -> SpaSettings {
+    match c.spa.dir.as_str() {
+        "" => SpaSettings::Demo,
+        "off" => SpaSettings::Off,
+        dir => {
+            let fallback = format!("/{}", c.spa.fallback.trim_start_matches('/'));
+            if fallback.parse::<http::Uri>().is_err() {
+                err(
+                    "spa.fallback",
+                    format!(
+                        "`{}` is not a file path in spa.dir (spaces and other characters must be percent-encoded); the default is \"index.html\"",
+                        c.spa.fallback
+                    ),
+                );
+            }
+            SpaSettings::Dir { root: dir.into(), fallback }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{SpaSettings, load_str};
+
+    fn problems(toml: &str) -> Vec<String> {
+        load_str(toml).unwrap().validate().unwrap_err().into_iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn spa_fallback_is_an_absolute_path_checked_once() {
+        let s = load_str("[spa]\ndir = \"/srv/app\"\nfallback = \"index.html\"\n").unwrap().validate().unwrap();
+        assert_eq!(s.spa, SpaSettings::Dir { root: "/srv/app".into(), fallback: "/index.html".into() });
+        let s = load_str("[spa]\ndir = \"/srv/app\"\nfallback = \"//app/start.html\"\n").unwrap().validate().unwrap();
+        assert_eq!(s.spa, SpaSettings::Dir { root: "/srv/app".into(), fallback: "/app/start.html".into() });
+        let p = problems("[spa]\ndir = \"/srv/app\"\nfallback = \"my index.html\"\n");
+        assert!(p.iter().any(|m| m.contains("`spa.fallback`") && m.contains("`my index.html`")), "{p:?}");
+        // Unused without a directory.
+        assert_eq!(
+            load_str("[spa]\nfallback = \"my index.html\"\n").unwrap().validate().unwrap().spa,
+            SpaSettings::Demo
+        );
+    }
+
+    #[test]
+    fn cors_header_lists_are_header_names_lower_cased() {
+        let s = load_str(
+            "[cors]\nallow_headers = [\" Content-Type\", \"X-CSRFToken\"]\nexpose_headers = [\"X-Request-Id\"]\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let names = |v: &[http::HeaderName]| v.iter().map(|h| h.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(names(&s.cors.allow_headers), ["content-type", "x-csrftoken"]);
+        assert_eq!(names(&s.cors.expose_headers), ["x-request-id"]);
+        for key in ["allow_headers", "expose_headers"] {
+            let p = problems(&format!("[cors]\n{key} = [\"content-type\", \"x y\"]\n"));
+            assert!(p.iter().any(|m| m.contains(&format!("`cors.{key}`")) && m.contains("`x y`")), "{p:?}");
+        }
+    }
 }
