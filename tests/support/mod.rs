@@ -4,6 +4,7 @@
 //! ([`pg`]). Each test binary uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod django;
 pub mod pg;
 
 use std::net::SocketAddr;
