@@ -164,14 +164,27 @@ pub fn django_user(db: &Db, username: &str) -> Value {
 }
 
 impl Db {
-    /// A fresh schema of the test PostgreSQL, migrated by Django (psycopg) and with the users of
-    /// `create_users.py`; drop the schema when done.
+    /// A fresh schema of the test PostgreSQL, migrated by Django (psycopg) and holding the users
+    /// of the prepared SQLite database (loaded by Django from its `dumpdata`: the same rows and
+    /// hashes, without hashing them again); drop the schema when done.
     pub async fn postgres(tag: &str) -> (Db, Schema) {
         let schema = Schema::new(tag).await;
         let db = Db::Postgres(schema.name.clone(), schema.url.clone());
-        let script = std::fs::read_to_string(django().project.join("create_users.py")).unwrap();
         manage(&db, &["migrate", "--noinput", "-v", "0"]);
-        manage(&db, &["shell", "--no-imports", "-c", &script]);
+        manage(&db, &["loaddata", "-v", "0", users_fixture().to_str().unwrap()]);
         (db, schema)
     }
+}
+
+/// The users of the prepared SQLite database (`create_users.py`) as a Django fixture, written
+/// once per test binary into its project.
+fn users_fixture() -> &'static Path {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let prepared = Db::Sqlite(django().project.join("db.sqlite3"));
+        let path = django().project.join("users.xml");
+        // XML: JSON fixtures keep times to the millisecond only.
+        manage(&prepared, &["dumpdata", "auth.user", "--format", "xml", "--output", path.to_str().unwrap()]);
+        path
+    })
 }
