@@ -35,7 +35,7 @@ pub fn gateway(toml: &str) -> GatewayBuilder {
     GatewayBuilder {
         toml: toml.to_owned(),
         set: Vec::new(),
-        edit: None,
+        edits: Vec::new(),
         clock: None,
         listener: None,
         data_dir: None,
@@ -66,7 +66,7 @@ enum Serve {
 pub struct GatewayBuilder {
     toml: String,
     set: Vec<(String, toml::Value)>,
-    edit: Option<Edit>,
+    edits: Vec<Edit>,
     clock: Option<Arc<ManualClock>>,
     listener: Option<TcpListener>,
     data_dir: Option<PathBuf>,
@@ -81,9 +81,10 @@ impl GatewayBuilder {
         self
     }
 
-    /// Change the loaded config before it is validated (for what TOML cannot say conveniently).
+    /// Change the loaded config before it is validated (for what TOML cannot say conveniently);
+    /// edits apply in the order given.
     pub fn edit(mut self, edit: impl FnOnce(&mut Config) + Send + 'static) -> Self {
-        self.edit = Some(Box::new(edit));
+        self.edits.push(Box::new(edit));
         self
     }
 
@@ -174,7 +175,7 @@ impl GatewayBuilder {
         }
         let text = toml::to_string(&table).unwrap();
         let mut cfg = load_str(&text).unwrap_or_else(|e| panic!("test config loads: {e}\n{text}"));
-        if let Some(edit) = self.edit {
+        for edit in self.edits {
             edit(&mut cfg);
         }
         let settings = Arc::new(cfg.validate().expect("test config valid"));
