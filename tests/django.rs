@@ -1,8 +1,7 @@
 //! Interoperability with a real Django 5.2 (docs/django.md).
 //!
-//! `tests/django/setup.sh` creates (or reuses) a Python virtualenv with Django, argon2-cffi,
-//! bcrypt, gunicorn and psycopg from PyPI, and a small Django project whose users Django itself
-//! created, one password hasher each. Then:
+//! `support::django` prepares a real Django project (tests/django/setup.sh: a virtualenv from
+//! PyPI, users Django itself created, one password hasher each). Then:
 //! - `users.store = "django"` logs each of them in through the gateway (SQLite and PostgreSQL);
 //! - the Django app runs under gunicorn behind the gateway: its views see `request.user` from
 //!   `X-Auth-User`, POSTs pass both the gateway's and Django's own CSRF checks with the token
@@ -15,174 +14,22 @@
 //! as for `tests/user_store.rs`) these tests fail and say why.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sessiongate::api::AppState;
-use sessiongate::config::load_str;
-use sessiongate::server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sessiongate");
-const HASHERS: [&str; 7] = ["pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt", "md5"];
 mod support;
 
-use support::pg::PG_URL;
-
-/// The password `create_users.py` gave each user.
-fn password_of(username: &str) -> String {
-    format!("{username}-Tr0ub4dor&3-staple")
-}
+use support::django::{Db, HASHERS, django, django_authenticates, django_user, password_of};
+use support::{Browser, Gateway, GatewayBuilder};
 
 // ---------------------------------------------------------------------------------------------
-// The Django side
-
-/// The prepared project (shared, read-only) and its virtualenv.
-struct Django {
-    project: PathBuf,
-    python: PathBuf,
-    /// How long setup.sh took in this run.
-    setup: Duration,
-}
-
-/// Run `tests/django/setup.sh` once per test binary.
-fn django() -> &'static Django {
-    static DJANGO: OnceLock<Django> = OnceLock::new();
-    DJANGO.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        // Leftovers of earlier runs (each run has its own directory).
-        if let Ok(entries) = std::fs::read_dir(root) {
-            for e in entries.flatten() {
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(3600));
-                if e.file_name().to_string_lossy().starts_with("django-") && old {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        let project = root.join(format!("django-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&project);
-        let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/django/setup.sh"))
-            .arg(&project)
-            .stdin(Stdio::null())
-            .output()
-            .expect("bash runs tests/django/setup.sh");
-        let setup = started.elapsed();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "tests/django/setup.sh failed ({}): it needs python3 with venv and PyPI.\nstdout:\n{stdout}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let python =
-            stdout.lines().find_map(|l| l.strip_prefix("python=")).expect("setup.sh prints python=PATH").into();
-        // Django hashed each user with the hasher named in the username.
-        let prefixes: Value = stdout
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap())
-            .expect("user summary");
-        for h in HASHERS {
-            assert_eq!(prefixes[format!("u_{h}")], h, "{prefixes}");
-        }
-        assert!(prefixes["nopass"].as_str().unwrap().starts_with('!'), "{prefixes}");
-        eprintln!("tests/django/setup.sh took {setup:.1?}");
-        Django { project, python, setup }
-    })
-}
-
-/// Where a test's Django database lives.
-#[derive(Clone)]
-enum Db {
-    Sqlite(PathBuf),
-    /// A schema of the test database: (schema, users.url for sessiongate).
-    Postgres(String, String),
-}
-
-impl Db {
-    /// A private copy of the prepared SQLite database.
-    fn sqlite_copy(dir: &Path) -> Db {
-        let path = dir.join("db.sqlite3");
-        std::fs::copy(django().project.join("db.sqlite3"), &path).unwrap();
-        Db::Sqlite(path)
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Db::Sqlite(p) => format!("sqlite://{}", p.display()),
-            Db::Postgres(_, url) => url.clone(),
-        }
-    }
-
-    fn env(&self, cmd: &mut Command) {
-        match self {
-            Db::Sqlite(p) => cmd.env("GATETEST_DB", p),
-            Db::Postgres(schema, _) => cmd.env(
-                "GATETEST_PG",
-                json!({
-                    "ENGINE": "django.db.backends.postgresql",
-                    "NAME": "test", "USER": "postgres", "HOST": "127.0.0.1", "PORT": "5432",
-                    "OPTIONS": { "options": format!("-c search_path={schema}") },
-                })
-                .to_string(),
-            ),
-        };
-    }
-}
-
-/// `manage.py ARGS` in the shared project against `db`; panics with the output on failure.
-fn manage(db: &Db, args: &[&str]) -> String {
-    let dj = django();
-    let mut cmd = Command::new(&dj.python);
-    cmd.current_dir(&dj.project).arg("manage.py").args(args).stdin(Stdio::null());
-    db.env(&mut cmd);
-    let out = cmd.output().expect("the virtualenv's python runs");
-    assert!(
-        out.status.success(),
-        "manage.py {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Run Python in `manage.py shell` and parse the JSON it prints last.
-fn django_shell(db: &Db, code: &str) -> Value {
-    let out = manage(db, &["shell", "--no-imports", "-c", code]);
-    serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-/// What Django's own `authenticate()` (ModelBackend, Django's hashers) says of these passwords.
-fn django_authenticates(db: &Db, pairs: &[(&str, &str)]) -> Vec<bool> {
-    let code = format!(
-        "import json\nfrom django.contrib.auth import authenticate\n\
-         print(json.dumps([authenticate(username=u, password=p) is not None for u, p in {}]))",
-        serde_json::to_string(&pairs.iter().map(|(u, p)| [u, p]).collect::<Vec<_>>()).unwrap()
-    );
-    serde_json::from_value(django_shell(db, &code)).unwrap()
-}
-
-/// Stored hash and last login of `username`, as Django reads them.
-fn django_user(db: &Db, username: &str) -> Value {
-    django_shell(
-        db,
-        &format!(
-            "import json\nfrom django.contrib.auth.models import User\nu = User.objects.get(username={})\n\
-             print(json.dumps({{'password': u.password, 'last_login': u.last_login.isoformat() if u.last_login else None}}))",
-            json!(username)
-        ),
-    )
-}
+// The Django app under gunicorn
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -245,76 +92,34 @@ impl Drop for Gunicorn {
 // ---------------------------------------------------------------------------------------------
 // The gateway side
 
-struct Gateway {
-    url: String,
-    state: AppState,
-}
-
-/// An in-process gateway on `listener` configured by `toml` plus a data dir, cheap Argon2 and
-/// relaxed login rate limits (these tests log in many times from one address).
-async fn gateway(listener: tokio::net::TcpListener, toml: &str, data_dir: &Path) -> Gateway {
-    let addr = listener.local_addr().unwrap();
-    let toml = format!("{toml}\n[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"1000/1m\"\n");
-    let mut cfg = load_str(&toml).expect("test config loads");
-    cfg.data_dir = data_dir.to_path_buf();
-    cfg.server.listen = addr.to_string();
-    cfg.users.argon2 = sessiongate::password::Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 };
-    cfg.auth.bootstrap_admin = false;
-    let settings = Arc::new(cfg.validate().expect("test config valid"));
-    let stores = server::open_stores(&settings).await.expect("stores open");
-    let state = AppState::new(settings, stores);
-    let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Gateway { url: format!("http://{addr}"), state }
+/// A gateway configured by `toml`, its data in `data_dir`, no user of its own, and relaxed login
+/// rate limits (these tests log in many times from one address).
+fn gateway(toml: &str, data_dir: &Path) -> GatewayBuilder {
+    support::gateway(toml)
+        .data_dir(data_dir)
+        .without_user()
+        .set("rate_limit.login_per_ip", "1000/1m")
+        .set("rate_limit.login_per_account", "1000/1m")
 }
 
 async fn django_store_gateway(db: &Db, extra_users: &str, data_dir: &Path) -> Gateway {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let toml = format!("[users]\nstore = \"django\"\nurl = \"{}\"\n{extra_users}", db.url());
-    gateway(listener, &toml, data_dir).await
+    gateway(&toml, data_dir).start().await
 }
 
-/// A browser-like client with its own cookie jar.
-struct Browser {
-    client: Client,
-    jar: Arc<Jar>,
-    base: String,
+/// Log in through `b`: the status and the JSON body.
+async fn login(b: &Browser, username: &str, password: &str) -> (u16, Value) {
+    let res = b.login_as(username, password).await;
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
-impl Browser {
-    fn new(base: &str) -> Self {
-        let jar = Arc::new(Jar::default());
-        let client =
-            Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { client, jar, base: base.to_owned() }
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        let header = self.jar.cookies(&self.base.parse().unwrap())?;
-        header.to_str().unwrap().split("; ").find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
-    }
-
-    async fn login(&self, username: &str, password: &str) -> (u16, Value) {
-        let v: Value =
-            self.client.get(format!("{}/api/auth/csrf", self.base)).send().await.unwrap().json().await.unwrap();
-        let res = self
-            .client
-            .post(format!("{}/api/auth/login", self.base))
-            .header("X-CSRFToken", v["csrfToken"].as_str().unwrap())
-            .json(&json!({ "username": username, "password": password }))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
-    }
+/// `GET path` (from the root) through `b`.
+async fn get(b: &Browser, path: &str) -> Response {
+    b.http.get(b.url(path)).send().await.unwrap()
 }
 
-async fn login_status(base: &str, username: &str, password: &str) -> u16 {
-    Browser::new(base).login(username, password).await.0
+async fn login_status(gw: &Gateway, username: &str, password: &str) -> u16 {
+    login(&Browser::new(gw), username, password).await.0
 }
 
 /// Wait for the background hash upgrade after a login.
@@ -359,8 +164,8 @@ async fn django_store_logins(db: &Db, data_dir: &Path) {
     let gw = django_store_gateway(db, "", data_dir).await;
     for h in HASHERS {
         let user = format!("u_{h}");
-        let b = Browser::new(&gw.url);
-        let (status, body) = b.login(&user, &password_of(&user)).await;
+        let b = Browser::new(&gw);
+        let (status, body) = login(&b, &user, &password_of(&user)).await;
         assert_eq!(status, 200, "{user}: {body}");
         assert_eq!(body["user"]["username"], user.as_str());
         assert_eq!(body["user"]["email"], format!("{h}@example.com"));
@@ -368,12 +173,8 @@ async fn django_store_logins(db: &Db, data_dir: &Path) {
             (body["user"]["emailVerified"].as_bool(), body["user"]["mfa"].as_bool()),
             (Some(false), Some(false))
         );
-        assert_eq!(b.get("/api/auth/session").await.status(), 200);
-        assert_eq!(
-            login_status(&gw.url, &user, &format!("{}x", password_of(&user))).await,
-            401,
-            "{user}: wrong password"
-        );
+        assert_eq!(get(&b, "/api/auth/session").await.status(), 200);
+        assert_eq!(login_status(&gw, &user, &format!("{}x", password_of(&user))).await, 401, "{user}: wrong password");
     }
     for (user, why) in [
         ("nopass", "unusable password"),
@@ -381,19 +182,19 @@ async fn django_store_logins(db: &Db, data_dir: &Path) {
         ("carol", "usernames are case-sensitive"),
         ("nobody", "unknown"),
     ] {
-        assert_eq!(login_status(&gw.url, user, &password_of(user)).await, 401, "{user}: {why}");
+        assert_eq!(login_status(&gw, user, &password_of(user)).await, 401, "{user}: {why}");
     }
-    assert_eq!(login_status(&gw.url, "Carol", &password_of("Carol")).await, 200);
+    assert_eq!(login_status(&gw, "Carol", &password_of("Carol")).await, 200);
     assert_eq!(
-        login_status(&gw.url, "alice@example.com", &password_of("alice")).await,
+        login_status(&gw, "alice@example.com", &password_of("alice")).await,
         401,
         "email login is off by default"
     );
 
-    let b = Browser::new(&gw.url);
+    let b = Browser::new(&gw);
     let before = chrono::Utc::now();
-    assert_eq!(b.login(" alice ", &password_of("alice")).await.0, 200, "trimmed like Django's login form");
-    let session: Value = b.get("/api/auth/session").await.json().await.unwrap();
+    assert_eq!(login(&b, " alice ", &password_of("alice")).await.0, 200, "trimmed like Django's login form");
+    let session: Value = get(&b, "/api/auth/session").await.json().await.unwrap();
     assert_eq!(session["user"]["createdAt"], "2020-01-02T03:04:05.678901Z", "date_joined");
 
     // Django reads the last_login sessiongate wrote; hashes were not rewritten (no rehash by default).
@@ -416,17 +217,17 @@ async fn email_login_and_opt_in_rehash() {
     let db = Db::sqlite_copy(dir.path());
     let extra = "django_login_with_email = true\ndjango_rehash_on_login = true\ndjango_hash_iterations = 120000\n";
     let gw = django_store_gateway(&db, extra, dir.path()).await;
-    assert_eq!(login_status(&gw.url, "CAROL@example.com", &password_of("Carol")).await, 200);
+    assert_eq!(login_status(&gw, "CAROL@example.com", &password_of("Carol")).await, 200);
     assert_eq!(
-        login_status(&gw.url, "shared@example.com", &password_of("shared1")).await,
+        login_status(&gw, "shared@example.com", &password_of("shared1")).await,
         401,
         "address shared by two accounts"
     );
-    assert_eq!(login_status(&gw.url, "u_md5", &password_of("u_md5")).await, 200);
+    assert_eq!(login_status(&gw, "u_md5", &password_of("u_md5")).await, 200);
     let h = stored_hash_when(&gw.state, "u_md5", |h| h.starts_with("pbkdf2_sha256$")).await;
     assert!(h.starts_with("pbkdf2_sha256$120000$"), "rewritten as Django's own login would: {h}");
     assert_eq!(django_authenticates(&db, &[("u_md5", &password_of("u_md5"))]), [true]);
-    assert_eq!(login_status(&gw.url, "u_md5", &password_of("u_md5")).await, 200);
+    assert_eq!(login_status(&gw, "u_md5", &password_of("u_md5")).await, 200);
 }
 
 #[tokio::test]
@@ -444,24 +245,24 @@ async fn django_app_behind_the_gateway() {
         db.url(),
         up = app.url
     );
-    let gw = gateway(listener, &toml, dir.path()).await;
-    let b = Browser::new(&gw.url);
+    let gw = gateway(&toml, dir.path()).listener(listener).start().await;
+    let b = Browser::new(&gw);
 
-    assert_eq!(b.get("/api/whoami").await.status(), 401, "auth = required");
-    let (status, body) = b.login("alice", &password_of("alice")).await;
+    assert_eq!(get(&b, "/api/whoami").await.status(), 401, "auth = required");
+    let (status, body) = login(&b, "alice", &password_of("alice")).await;
     assert_eq!(status, 200, "{body}");
     let token = body["csrfToken"].as_str().unwrap().to_owned();
     let secret = b.cookie("csrftoken").unwrap();
 
     // request.user comes from X-Auth-User.
-    let who: Value = b.get("/api/whoami").await.json().await.unwrap();
+    let who: Value = get(&b, "/api/whoami").await.json().await.unwrap();
     assert_eq!(who["username"], "alice", "{who}");
     assert_eq!(who["identityHeaders"]["HTTP_X_AUTH_USER"], "alice");
 
     // A POST with the gateway's token passes the gateway's CSRF checks and Django's own
     // (Origin in CSRF_TRUSTED_ORIGINS, csrftoken cookie + X-CSRFToken header).
     let echo = |token: Option<&str>, origin: &str| {
-        let mut req = b.client.post(format!("{}/api/echo", gw.url)).header("Origin", origin).json(&json!({ "x": 1 }));
+        let mut req = b.http.post(format!("{}/api/echo", gw.url)).header("Origin", origin).json(&json!({ "x": 1 }));
         if let Some(t) = token {
             req = req.header("X-CSRFToken", t);
         }
@@ -502,10 +303,10 @@ async fn django_app_behind_the_gateway() {
 
     // A server-rendered form's token ({% csrf_token %}) works through the gateway too, and
     // Django re-sends the same secret: the gateway's session binding stays intact.
-    let form: Value = b.get("/api/form").await.json().await.unwrap();
+    let form: Value = get(&b, "/api/form").await.json().await.unwrap();
     assert_eq!(b.cookie("csrftoken").as_deref(), Some(secret.as_str()), "Django kept the gateway's secret");
     let res = b
-        .client
+        .http
         .post(format!("{}/api/echo", gw.url))
         .header("Origin", &public)
         .form(&[("csrfmiddlewaretoken", form["csrfmiddlewaretoken"].as_str().unwrap())])
@@ -526,7 +327,7 @@ async fn django_app_behind_the_gateway() {
             .header("X-AUTH-EMAIL", "admin@example.com")
             .send()
     };
-    let who: Value = spoof("/api/whoami", &b.client, &gw.url).await.unwrap().json().await.unwrap();
+    let who: Value = spoof("/api/whoami", &b.http, &gw.url).await.unwrap().json().await.unwrap();
     assert_eq!(who["username"], "alice", "{who}");
     assert!(!who.to_string().contains("admin"), "{who}");
     let anon = Client::new();
@@ -545,14 +346,14 @@ async fn django_app_behind_the_gateway() {
     assert_eq!(who["username"], "admin", "gunicorn maps X_Auth_User to HTTP_X_AUTH_USER: {who}");
 
     // Non-ASCII usernames arrive intact (UTF-8 through the header, latin-1 in WSGI, undone).
-    let zoe = Browser::new(&gw.url);
-    assert_eq!(zoe.login("zoë", &password_of("zoë")).await.0, 200);
-    let who: Value = zoe.get("/api/whoami").await.json().await.unwrap();
+    let zoe = Browser::new(&gw);
+    assert_eq!(login(&zoe, "zoë", &password_of("zoë")).await.0, 200);
+    let who: Value = get(&zoe, "/api/whoami").await.json().await.unwrap();
     assert_eq!(who["username"], "zoë", "{who}");
 
     // Logging out of the gateway logs out of Django at once (the middleware is stateless).
     let res = b
-        .client
+        .http
         .post(format!("{}/api/auth/logout", gw.url))
         .header("X-CSRFToken", &token)
         .json(&json!({}))
@@ -560,8 +361,8 @@ async fn django_app_behind_the_gateway() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    assert_eq!(b.get("/api/whoami").await.status(), 401);
-    let who: Value = b.get("/public/whoami").await.json().await.unwrap();
+    assert_eq!(get(&b, "/api/whoami").await.status(), 401);
+    let who: Value = get(&b, "/public/whoami").await.json().await.unwrap();
     assert_eq!(who["username"], Value::Null);
 }
 
@@ -588,8 +389,8 @@ async fn password_changed_by_sessiongate_verifies_in_django() {
     assert_eq!(django_authenticates(&db, &[("u_bcrypt", new), ("u_bcrypt", &old)]), [true, false]);
 
     let gw = django_store_gateway(&db, "", &dir.path().join("gw")).await;
-    assert_eq!(login_status(&gw.url, "u_bcrypt", new).await, 200);
-    assert_eq!(login_status(&gw.url, "u_bcrypt", &old).await, 401);
+    assert_eq!(login_status(&gw, "u_bcrypt", new).await, 200);
+    assert_eq!(login_status(&gw, "u_bcrypt", &old).await, 401);
 
     // Everything else is Django's business: clear errors, exit code 2.
     for args in [
@@ -641,23 +442,22 @@ async fn import_then_upgrade(db: &Db, dir: &Path) {
     let bad = sg(dir, &["import-django", "--from", &db.url(), "--table", "auth_user;"], None);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = gateway(listener, "", &dir.join("data")).await;
+    let gw = gateway("", &dir.join("data")).start().await;
     for h in HASHERS {
         let user = format!("u_{h}");
         let before = gw.state.users.find_by_login(&user).await.unwrap().unwrap().password_hash;
         assert!(before.starts_with(&format!("{h}$")), "imported as is: {before}");
-        assert_eq!(login_status(&gw.url, &user, &password_of(&user)).await, 200, "{user}");
+        assert_eq!(login_status(&gw, &user, &password_of(&user)).await, 200, "{user}");
         let after = stored_hash_when(&gw.state, &user, |h| h.starts_with("$argon2id$")).await;
         assert!(after.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{user} upgraded: {after}");
-        assert_eq!(login_status(&gw.url, &user, &password_of(&user)).await, 200, "{user} after the upgrade");
-        assert_eq!(login_status(&gw.url, &user, "wrong-password-1").await, 401);
+        assert_eq!(login_status(&gw, &user, &password_of(&user)).await, 200, "{user} after the upgrade");
+        assert_eq!(login_status(&gw, &user, "wrong-password-1").await, 401);
     }
-    assert_eq!(login_status(&gw.url, "inactive", &password_of("inactive")).await, 401);
-    assert_eq!(login_status(&gw.url, "nopass", &password_of("nopass")).await, 401);
-    let b = Browser::new(&gw.url);
-    assert_eq!(b.login("alice@example.com", &password_of("alice")).await.0, 200, "native stores log in by email");
-    let session: Value = b.get("/api/auth/session").await.json().await.unwrap();
+    assert_eq!(login_status(&gw, "inactive", &password_of("inactive")).await, 401);
+    assert_eq!(login_status(&gw, "nopass", &password_of("nopass")).await, 401);
+    let b = Browser::new(&gw);
+    assert_eq!(login(&b, "alice@example.com", &password_of("alice")).await.0, 200, "native stores log in by email");
+    let session: Value = get(&b, "/api/auth/session").await.json().await.unwrap();
     // The native store keeps milliseconds.
     assert_eq!(session["user"]["createdAt"], "2020-01-02T03:04:05.678Z", "date_joined kept");
 }
@@ -672,18 +472,7 @@ async fn import_django_copies_users_and_upgrades_hashes_on_login() {
 /// The same against a Django project on PostgreSQL (psycopg), in a fresh schema.
 #[tokio::test]
 async fn django_on_postgresql() {
-    let admin = sqlx::PgPool::connect(PG_URL).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is not reachable at {PG_URL} ({e}): start it (user `postgres` with trust auth on 127.0.0.1, database `test`)")
-    });
-    let schema = format!("django_{}", sessiongate::secret::random_b64(9).to_lowercase().replace(['-', '_'], "x"));
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let url = format!("{PG_URL}?options=-c%20search_path%3D{schema}");
-    let db = Db::Postgres(schema.clone(), url);
-    let _ = django();
-    manage(&db, &["migrate", "--noinput", "-v", "0"]);
-    let script = std::fs::read_to_string(django().project.join("create_users.py")).unwrap();
-    manage(&db, &["shell", "--no-imports", "-c", &script]);
-
+    let (db, schema) = Db::postgres("django").await;
     let dir = tempfile::tempdir().unwrap();
     django_store_logins(&db, dir.path()).await;
     let import_dir = tempfile::tempdir().unwrap();
@@ -696,7 +485,7 @@ async fn django_on_postgresql() {
     assert!(gw.state.users.set_password(id, &hash).await.unwrap());
     assert_eq!(django_authenticates(&db, &[("u_scrypt", "Pg-Changed-Pa55word")]), [true]);
 
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    schema.drop().await;
 }
 
 #[test]

@@ -6,33 +6,40 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiongate::listener::{Limits, ReloadableTls};
-use sessiongate::{api::AppState, config, server};
+use sessiongate::server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod support;
+
+/// A gateway (memory sessions, no users) served by `sessiongate::listener::serve` with these
+/// `limits`, over HTTPS with a dev certificate for `localhost` when `https`: its address, the
+/// temp dir holding its data and certificate, the TLS handle it serves with, and the CA's PEM.
 async fn gateway(https: bool, limits: Limits) -> (SocketAddr, tempfile::TempDir, Option<Arc<ReloadableTls>>, String) {
     let _ = tokio_rustls_provider();
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut cfg = config::load_str("[session]\nstore = \"memory\"\n").unwrap();
-    cfg.data_dir = dir.path().join("data");
-    cfg.server.listen = addr.to_string();
-    cfg.auth.bootstrap_admin = false;
+    let mut gw = support::gateway("")
+        .set("session.store", "memory")
+        .listener(listener)
+        .data_dir(&dir.path().join("data"))
+        .without_user();
     let (tls, ca) = if https {
         let c = sessiongate::devcert::generate(&["localhost".into()], &dir.path().join("cert")).unwrap();
-        cfg.server.tls_cert = c.cert.display().to_string();
-        cfg.server.tls_key = c.key.display().to_string();
-        cfg.public_url = format!("https://localhost:{}", addr.port());
+        gw = gw
+            .set("server.tls_cert", c.cert.display().to_string())
+            .set("server.tls_key", c.key.display().to_string())
+            .set("public_url", format!("https://localhost:{}", addr.port()));
         (Some(ReloadableTls::load(&c.cert, &c.key).unwrap()), std::fs::read_to_string(c.ca_cert).unwrap())
     } else {
         (None, String::new())
     };
-    let settings = Arc::new(cfg.validate().unwrap());
-    let stores = server::open_stores(&settings).await.unwrap();
-    let state = AppState::new(settings, stores);
-    let app = server::app(state);
     let t = tls.clone();
-    tokio::spawn(async move { sessiongate::listener::serve(listener, app, t, limits, std::future::pending()).await });
+    gw.serve_with(move |state, listener| async move {
+        let _ = sessiongate::listener::serve(listener, server::app(state), t, limits, std::future::pending()).await;
+    })
+    .start()
+    .await;
     (addr, dir, tls, ca)
 }
 

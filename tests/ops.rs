@@ -17,18 +17,12 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
-use sessiongate::api::AppState;
 use sessiongate::audit::{AuditEvent, AuditQuery, Event, Outcome};
-use sessiongate::config::load_str;
 use sessiongate::server;
-use sessiongate::users::NewUser;
-use support::problem;
+use support::{Browser, Gateway, PASSWORD, USER, problem};
 
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
 const ATTACKER: &str = "203.0.113.66";
 const HOME: &str = "198.51.100.7";
 
@@ -75,72 +69,19 @@ fn log_text() -> String {
 // ---------------------------------------------------------------------------------------------
 // A gateway on real listeners.
 
-struct Gateway {
-    url: String,
-    admin: Option<String>,
-    state: AppState,
-    config: std::path::PathBuf,
-    clock: Arc<sessiongate::clock::ManualClock>,
-    _dir: tempfile::TempDir,
-}
-
-/// Start a gateway from `toml` (plus temp data dir, cheap Argon2, trusted local proxy, an
-/// admin listener) with user `alice`.
+/// Start a gateway from `toml` as `sessiongate serve` runs it (`server::serve_on`: the public
+/// listener with its connection limits, and an admin listener) with a trusted local proxy, user
+/// `alice`, and a clock that stands still until a test moves it (no waiting out a back-off).
 async fn start(toml: &str) -> Gateway {
     start_with(toml, true).await
 }
 
 async fn start_with(toml: &str, admin: bool) -> Gateway {
     logs();
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_listener = if admin { Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()) } else { None };
-    let addr = listener.local_addr().unwrap();
-    let admin_addr = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
-    let mut text = format!("data_dir = \"{}\"\n{toml}\n", dir.path().display().to_string().replace('\\', "/"));
-    // Sections the tests do not set themselves.
-    for (section, lines) in [
-        (
-            "[server]",
-            format!(
-                "listen = \"{addr}\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}",
-                admin_addr.map_or(String::new(), |a| format!("admin_listen = \"{a}\"\n"))
-            ),
-        ),
-        ("[auth]", "bootstrap_admin = false\n".to_owned()),
-        ("[users]", "argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 }\n".to_owned()),
-    ] {
-        if let Some(i) = text.find(section) {
-            text.insert_str(i + section.len() + 1, &lines);
-        } else {
-            text.push_str(&format!("{section}\n{lines}"));
-        }
-    }
-    let config = dir.path().join("sessiongate.toml");
-    std::fs::write(&config, &text).unwrap();
-    let settings = Arc::new(load_str(&text).expect("test config loads").validate().expect("test config valid"));
-    // The sessions' and limits' clock stands still until a test moves it (no waiting out a
-    // back-off).
-    let clock = sessiongate::clock::ManualClock::starting_now();
-    let shared = sessiongate::clock::SharedClock::new(clock.clone());
-    let stores = server::open_stores_with_clock(&settings, shared).await.unwrap();
-    let hash = stores.passwords.hash(PASSWORD.into()).await.unwrap();
-    stores
-        .users
-        .create(NewUser { username: USER.into(), email: Some("alice@example.com".into()), password_hash: hash })
-        .await
-        .unwrap();
-    let state = AppState::new(settings, stores);
-    let s = state.clone();
-    tokio::spawn(async move { server::serve_on(s, listener, admin_listener, std::future::pending()).await });
-    Gateway {
-        url: format!("http://{addr}"),
-        admin: admin_addr.map(|a| format!("http://{a}")),
-        state,
-        config,
-        clock,
-        _dir: dir,
-    }
+    let gw = support::gateway(toml)
+        .set("server.trusted_proxies", vec!["127.0.0.1/32"])
+        .clock(sessiongate::clock::ManualClock::starting_now());
+    if admin { gw.admin_listener() } else { gw.serve_on() }.start().await
 }
 
 impl Gateway {
@@ -148,68 +89,11 @@ impl Gateway {
         assert!(self.state.audit.flush(Duration::from_secs(5)).await, "audit queue flushed");
         self.state.audit.table().query(&AuditQuery { limit: 10_000, ..Default::default() }).await.unwrap()
     }
-
-    fn data_dir(&self) -> &std::path::Path {
-        self._dir.path()
-    }
 }
 
 /// A browser-like client from one IP (sent as `X-Forwarded-For` through the trusted proxy).
-struct Browser {
-    client: Client,
-    jar: Arc<Jar>,
-    base: String,
-    ip: String,
-}
-
-impl Browser {
-    fn new(gw: &Gateway, ip: &str) -> Self {
-        let jar = Arc::new(Jar::default());
-        let client = Client::builder().cookie_provider(jar.clone()).user_agent("ops-test/1.0").build().unwrap();
-        Browser { client, jar, base: gw.url.clone(), ip: ip.to_owned() }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/api/auth{path}", self.base)
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        let header = self.jar.cookies(&self.base.parse().unwrap())?;
-        header.to_str().unwrap().split("; ").find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
-    }
-
-    async fn csrf(&self) -> String {
-        let res = self.client.get(self.url("/csrf")).header("x-forwarded-for", &self.ip).send().await.unwrap();
-        res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned()
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Response {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .header("x-forwarded-for", &self.ip)
-            .header("x-csrftoken", token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> Response {
-        self.send(reqwest::Method::POST, path, token, Some(body)).await
-    }
-
-    async fn login_as(&self, user: &str, password: &str) -> Response {
-        let token = self.csrf().await;
-        self.post("/login", &token, json!({ "username": user, "password": password })).await
-    }
-
-    /// Log in as alice; the new CSRF token.
-    async fn login(&self) -> String {
-        let res = self.login_as(USER, PASSWORD).await;
-        assert_eq!(res.status(), 200, "login from {}", self.ip);
-        res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned()
-    }
+fn browser(gw: &Gateway, ip: &str) -> Browser {
+    Browser::new(gw).with_ip(ip).user_agent("ops-test/1.0")
 }
 
 fn retry_after(res: &Response) -> u64 {
@@ -224,8 +108,8 @@ async fn attacker_ip_backs_off_exponentially_while_the_user_logs_in_from_home() 
     let gw =
         start("[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"2/1s\"\nlogin_backoff_max = \"3s\"\n")
             .await;
-    let attacker = Browser::new(&gw, ATTACKER);
-    let user = Browser::new(&gw, HOME);
+    let attacker = browser(&gw, ATTACKER);
+    let user = browser(&gw, HOME);
 
     // Two free failures, then 1 s, 2 s, then the 3 s maximum, waited out on the gateway's clock.
     // The attacker never logs in, so one CSRF token serves every try.
@@ -244,7 +128,7 @@ async fn attacker_ip_backs_off_exponentially_while_the_user_logs_in_from_home() 
         waits.push(wait);
         // Meanwhile the real user, from their own IP, gets in at once.
         assert_eq!(user.login_as(USER, PASSWORD).await.status(), 200, "the user is not locked out");
-        gw.clock.advance(Duration::from_millis(wait * 1000 + 100));
+        gw.clock().advance(Duration::from_millis(wait * 1000 + 100));
         assert_eq!(try_login("still not it").await.status(), 401, "one more try after the wait");
     }
     assert_eq!(waits, [1, 2, 3], "exponential back-off up to login_backoff_max");
@@ -266,18 +150,18 @@ async fn account_ceiling_closes_new_ips_but_not_the_users_known_one() {
         "[rate_limit]\nlogin_per_ip = \"1000/1m\"\nlogin_per_account = \"100/1m\"\nlogin_account_ceiling = \"5/1h\"\n",
     )
     .await;
-    let home = Browser::new(&gw, HOME);
+    let home = browser(&gw, HOME);
     home.login().await;
     // A distributed attack: five IPs, one failure each, reach the account's ceiling.
     for i in 1..=5 {
-        let b = Browser::new(&gw, &format!("203.0.113.{i}"));
+        let b = browser(&gw, &format!("203.0.113.{i}"));
         assert_eq!(b.login_as(USER, "guess").await.status(), 401);
     }
-    let newcomer = Browser::new(&gw, "192.0.2.99");
+    let newcomer = browser(&gw, "192.0.2.99");
     let res = newcomer.login_as(USER, PASSWORD).await;
     assert_eq!(res.status(), 429, "unknown IPs are refused past the ceiling");
     assert!(retry_after(&res) > 60);
-    assert_eq!(Browser::new(&gw, HOME).login_as(USER, PASSWORD).await.status(), 200, "the known IP gets in");
+    assert_eq!(browser(&gw, HOME).login_as(USER, PASSWORD).await.status(), 200, "the known IP gets in");
     assert_eq!(newcomer.login_as("bob", "guess").await.status(), 401, "other accounts are open");
 }
 
@@ -299,7 +183,7 @@ async fn a_login_flood_gets_503_overloaded_fast_instead_of_queueing() {
     let user = gw.state.users.find_by_login(USER).await.unwrap().unwrap();
     gw.state.users.set_password(user.id, &strong.hash(PASSWORD.into()).await.unwrap()).await.unwrap();
 
-    let b = Arc::new(Browser::new(&gw, HOME));
+    let b = Arc::new(browser(&gw, HOME));
     let token = b.csrf().await;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -373,11 +257,11 @@ async fn request_ids_are_validated_echoed_and_logged() {
     assert!(res.headers().contains_key("x-request-id"), "one is made when none is sent");
 
     // The id is in the request's log lines (the span) and in the audit row.
-    let b = Browser::new(&gw, HOME);
+    let b = browser(&gw, HOME);
     let token = b.csrf().await;
     let res = b
-        .client
-        .post(b.url("/login"))
+        .http
+        .post(b.api("/login"))
         .header("x-csrftoken", &token)
         .header("x-request-id", "req-login-7f3a")
         .json(&json!({ "username": USER, "password": "wrong password" }))
@@ -402,7 +286,7 @@ async fn request_ids_are_validated_echoed_and_logged() {
 async fn a_trickled_request_body_gets_408() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let gw = start("[server]\nrequest_timeout = \"1s\"\n").await;
-    let b = Browser::new(&gw, HOME);
+    let b = browser(&gw, HOME);
     b.csrf().await;
     let secret = b.cookie("csrftoken").unwrap();
     let addr = gw.url.trim_start_matches("http://").to_owned();
@@ -461,7 +345,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     secrets.extend([new_password.into(), newer_password.into()]);
 
     // signup (and its rate limit), login failed and ok.
-    let bob = Browser::new(&gw, HOME);
+    let bob = browser(&gw, HOME);
     let t = bob.csrf().await;
     let bob_password = "bobs own passphrase 99";
     secrets.push(bob_password.into());
@@ -471,14 +355,14 @@ async fn every_authentication_event_is_audited_without_secrets() {
     assert_eq!(res.status(), 201);
     let mut statuses = Vec::new();
     for _ in 0..2 {
-        let carol = Browser::new(&gw, HOME);
+        let carol = browser(&gw, HOME);
         let t = carol.csrf().await;
         statuses.push(
             carol.post("/signup", &t, json!({ "username": "carol", "password": "carols passphrase 1" })).await.status(),
         );
     }
     assert_eq!(statuses, [201, 429], "signup_per_ip = 2/1h");
-    let b = Browser::new(&gw, HOME);
+    let b = browser(&gw, HOME);
     assert_eq!(b.login_as(USER, "wrong password 1").await.status(), 401);
     let token = b.login().await;
     secrets.push(b.cookie("sessionid").unwrap());
@@ -486,7 +370,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     secrets.push(token.clone());
 
     // CSRF rejections: no token, wrong token.
-    let res = b.client.post(b.url("/logout")).header("x-forwarded-for", HOME).send().await.unwrap();
+    let res = b.http.post(b.api("/logout")).header("x-forwarded-for", HOME).send().await.unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(b.post("/sessions/revoke-others", &"a".repeat(64), json!({})).await.status(), 403);
 
@@ -495,17 +379,17 @@ async fn every_authentication_event_is_audited_without_secrets() {
     let res = b.post("/reauth", &token, json!({ "password": PASSWORD })).await;
     assert_eq!(res.status(), 200);
     let token = res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
-    let other = Browser::new(&gw, "192.0.2.5");
+    let other = browser(&gw, "192.0.2.5");
     other.login().await;
     secrets.push(other.cookie("sessionid").unwrap());
     let res = b.post("/password", &token, json!({ "currentPassword": PASSWORD, "newPassword": new_password })).await;
     assert_eq!(res.status(), 200);
     let token = res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
     secrets.push(b.cookie("sessionid").unwrap());
-    let third = Browser::new(&gw, "192.0.2.6");
+    let third = browser(&gw, "192.0.2.6");
     assert_eq!(third.login_as(USER, new_password).await.status(), 200);
     let third_id = {
-        let v: Value = b.client.get(b.url("/sessions")).send().await.unwrap().json().await.unwrap();
+        let v: Value = b.http.get(b.api("/sessions")).send().await.unwrap().json().await.unwrap();
         v["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"]
             .as_str()
             .unwrap()
@@ -534,7 +418,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     let verify = mailed_token(&outbox, "alice@example.org", "onfirm").await;
     secrets.push(verify.clone());
     assert_eq!(b.post("/email/verify", &token, json!({ "token": verify })).await.status(), 200);
-    let anon = Browser::new(&gw, HOME);
+    let anon = browser(&gw, HOME);
     let t = anon.csrf().await;
     assert_eq!(anon.post("/password/reset", &t, json!({ "email": "alice@example.org" })).await.status(), 202);
     let reset = mailed_token(&outbox, "alice@example.org", "eset").await;
@@ -549,7 +433,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     );
 
     // Logout (of a fresh session), and a login refused by the rate limit.
-    let c = Browser::new(&gw, "192.0.2.7");
+    let c = browser(&gw, "192.0.2.7");
     let t = {
         let res = c.login_as(USER, newer_password).await;
         assert_eq!(res.status(), 200);
@@ -607,7 +491,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
 
     // `sessiongate audit` reads the same rows.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessiongate"))
-        .args(["-c", gw.config.to_str().unwrap(), "audit", "--user", "ALICE", "--since", "1h", "--json"])
+        .args(["-c", gw.config().to_str().unwrap(), "audit", "--user", "ALICE", "--since", "1h", "--json"])
         .env_remove("SESSIONGATE_LOG_FORMAT")
         .output()
         .unwrap();
@@ -620,7 +504,7 @@ async fn every_authentication_event_is_audited_without_secrets() {
     );
     assert!(!cli.iter().any(|e| e.username.as_deref() == Some("bob")));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessiongate"))
-        .args(["-c", gw.config.to_str().unwrap(), "audit", "--since", "1h"])
+        .args(["-c", gw.config().to_str().unwrap(), "audit", "--since", "1h"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -633,7 +517,7 @@ async fn audit_rows_go_to_the_postgres_user_store_with_memory_sessions() {
     let url = schema.url.clone();
     let gw = start(&format!("[session]\nstore = \"memory\"\n[users]\nstore = \"postgres\"\nurl = \"{url}\"\n")).await;
     assert!(matches!(gw.state.audit.table(), sessiongate::audit::AuditStore::Postgres(_)));
-    let b = Browser::new(&gw, HOME);
+    let b = browser(&gw, HOME);
     assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
     b.login().await;
     let events = gw.audit().await;
@@ -677,7 +561,7 @@ async fn audit_webhook_posts_signed_events() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let secret = "0123456789abcdef-webhook-key";
     let gw = start(&format!("[audit]\nwebhook_url = \"http://{hook}/hook\"\nwebhook_secret = \"{secret}\"\n")).await;
-    let b = Browser::new(&gw, HOME);
+    let b = browser(&gw, HOME);
     assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
     b.login().await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -706,10 +590,10 @@ async fn metrics_are_served_on_the_admin_listener_only() {
     ))
     .await;
     let admin = gw.admin.clone().unwrap();
-    let b = Browser::new(&gw, HOME);
+    let b = browser(&gw, HOME);
     assert_eq!(b.login_as(USER, "wrong password").await.status(), 401);
     b.login().await;
-    let res = b.client.post(b.url("/logout")).header("x-forwarded-for", HOME).send().await.unwrap();
+    let res = b.http.post(b.api("/logout")).header("x-forwarded-for", HOME).send().await.unwrap();
     assert_eq!(res.status(), 403, "no CSRF token");
     let c = Client::new();
     let _ = c.get(format!("{}/healthz", gw.url)).send().await.unwrap();

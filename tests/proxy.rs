@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use support::{Client, EMAIL, Gateway, USER, problem, start_gateway};
+use support::{Browser, EMAIL, Gateway, USER, problem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -115,6 +115,11 @@ async fn start_upstream() -> SocketAddr {
     addr
 }
 
+/// A gateway configured by `toml`, its sessions in memory.
+async fn gateway(toml: &str) -> Gateway {
+    support::gateway(toml).set("session.store", "memory").start().await
+}
+
 /// The memory test measures this whole process: it runs alone, the others share.
 static MEMORY_TEST: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
@@ -123,7 +128,7 @@ static MEMORY_TEST: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(())
 async fn setup(routes: &str, extra: &str) -> (Gateway, SocketAddr, tokio::sync::RwLockReadGuard<'static, ()>) {
     let guard = MEMORY_TEST.read().await;
     let up = start_upstream().await;
-    let gw = start_gateway(&format!("{extra}\n{}", routes.replace("UP", &up.to_string()))).await;
+    let gw = gateway(&format!("{extra}\n{}", routes.replace("UP", &up.to_string()))).await;
     (gw, up, guard)
 }
 
@@ -216,7 +221,7 @@ async fn raw(addr: SocketAddr, head: &str) -> (u16, String) {
 #[tokio::test]
 async fn identity_injected_and_spoofs_stripped_on_required_route() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     let sid = c.session_id().await;
     let res = c
@@ -239,7 +244,7 @@ async fn identity_injected_and_spoofs_stripped_on_required_route() {
     assert_eq!(e["path"], "/api/things");
     assert_eq!(e["query"], "x=1&y=%20");
     assert_eq!(seen(&e, "x-auth-user"), [USER]);
-    assert_eq!(seen(&e, "x-auth-user-id"), [gw.user_id.to_string()]);
+    assert_eq!(seen(&e, "x-auth-user-id"), [gw.user_id().to_string()]);
     assert_eq!(seen(&e, "x-auth-email"), [EMAIL]);
     // The test user's address was never proved by a mailed link (adversarial pass: upstreams
     // must be able to tell).
@@ -272,7 +277,7 @@ async fn spoofs_stripped_on_optional_and_none_routes_in_every_spelling() {
         assert!(identity_names(&e).is_empty(), "{path}: {e}");
     }
     // Logged in: the optional route carries identity, the none route never does.
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     let e = echo(c.http.get(c.url("/opt/x")).header("x_auth_user", "mallory").send().await.unwrap()).await;
     assert_eq!(seen(&e, "x-auth-user"), [USER]);
@@ -284,7 +289,7 @@ async fn spoofs_stripped_on_optional_and_none_routes_in_every_spelling() {
 #[tokio::test]
 async fn session_cookie_never_forwarded_but_others_are() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     c.set_cookie("theme=dark");
     let session = c.cookie("sessionid").expect("logged in");
@@ -301,7 +306,7 @@ async fn session_cookie_never_forwarded_but_others_are() {
 #[tokio::test]
 async fn upstream_cannot_set_the_session_cookie() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let res = c.http.get(c.url("/pub/set-cookie")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
@@ -333,7 +338,7 @@ async fn forwarded_headers_replace_client_values_from_untrusted_peers() {
 #[tokio::test]
 async fn forwarded_for_is_appended_for_trusted_proxies() {
     let (gw, _, _shared) = setup(ROUTES, "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let e = echo(
         c.http
             .get(c.url("/pub/x"))
@@ -383,8 +388,8 @@ fn sample_peak(done: Arc<AtomicU64>) -> tokio::task::JoinHandle<u64> {
 async fn fifty_megabytes_stream_both_ways_without_buffering() {
     let _alone = MEMORY_TEST.write().await;
     let up = start_upstream().await;
-    let gw = start_gateway(&ROUTES.replace("UP", &up.to_string())).await;
-    let c = Client::new(&gw);
+    let gw = gateway(&ROUTES.replace("UP", &up.to_string())).await;
+    let c = Browser::new(&gw);
     let token = c.login().await;
 
     // Upload: a generated body (never in memory as a whole) through a CSRF-checked route.
@@ -434,7 +439,7 @@ async fn fifty_megabytes_stream_both_ways_without_buffering() {
 async fn max_body_refuses_large_bodies_declared_or_streamed() {
     let routes = "[[routes]]\nprefix = \"/small/\"\nupstream = \"http://UP\"\nauth = \"none\"\nmax_body = \"1KiB\"\n";
     let (gw, _, _shared) = setup(routes, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let e = echo(c.http.post(c.url("/small/x")).body(vec![1u8; 1024]).send().await.unwrap()).await;
     assert_eq!(e["bodyLen"], 1024);
     let (status, code, _) = problem(c.http.post(c.url("/small/x")).body(vec![1u8; 1025]).send().await.unwrap()).await;
@@ -454,7 +459,7 @@ async fn max_body_refuses_large_bodies_declared_or_streamed() {
 #[tokio::test]
 async fn websocket_round_trip_with_identity_and_origin_check() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     let ws_url = format!("ws://{}/api/ws", gw.addr);
     let request = |origin: &str| {
@@ -499,7 +504,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         "[[routes]]\nprefix = \"/down/\"\nupstream = \"http://{closed}\"\nauth = \"none\"\n\n[[routes]]\nprefix = \"/slowpoke/\"\nupstream = \"http://UP\"\nauth = \"none\"\ntimeout = \"300ms\"\n"
     );
     let (gw, _, _shared) = setup(&routes, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let (status, code, v) = problem(c.http.get(c.url("/down/x")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (502, "upstream_unavailable"), "{v}");
 
@@ -514,7 +519,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
 #[tokio::test]
 async fn anonymous_gets_401_on_required_and_passes_on_optional_and_none() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let res = c.http.get(c.url("/api/x")).header("accept", "text/html").send().await.unwrap();
     assert!(res.headers().get("location").is_none(), "never a redirect");
     let (status, code, _) = problem(res).await;
@@ -528,7 +533,7 @@ async fn anonymous_gets_401_on_required_and_passes_on_optional_and_none() {
 #[tokio::test]
 async fn csrf_applies_to_unsafe_methods_on_required_and_optional_routes() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     // Anonymous, optional route: the token is still needed.
     let (status, code, _) = problem(c.http.post(c.url("/opt/x")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (403, "csrf_failed"));
@@ -563,7 +568,7 @@ async fn csrf_applies_to_unsafe_methods_on_required_and_optional_routes() {
 #[tokio::test]
 async fn longest_prefix_wins_and_strip_prefix() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     let path = |e: Value| e["path"].as_str().unwrap().to_owned();
     assert_eq!(path(echo(c.http.get(c.url("/api/special/x/y?q=1")).send().await.unwrap()).await), "/base/x/y");
@@ -579,7 +584,7 @@ async fn longest_prefix_wins_and_strip_prefix() {
     let res = c.http.get(c.url("/svcx.js")).send().await.unwrap();
     assert_eq!(res.status(), 404);
     // Anonymous requests cannot reach the required route through an encoded or dotted path.
-    let anon = Client::new(&gw);
+    let anon = Browser::new(&gw);
     assert_eq!(anon.http.get(anon.url("/%61pi/x")).send().await.unwrap().status(), 401);
     let (status, _) =
         raw(gw.addr, &format!("GET /pub/../api/x HTTP/1.1\nHost: {}\nConnection: close\n\n", gw.addr)).await;
@@ -592,7 +597,7 @@ async fn longest_prefix_wins_and_strip_prefix() {
 #[tokio::test]
 async fn forward_auth_verify() {
     let (gw, _, _shared) = setup("", "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let verify = c.url("/api/auth/verify");
     let (status, code, _) = problem(c.http.get(&verify).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (401, "not_authenticated"));
@@ -601,10 +606,10 @@ async fn forward_auth_verify() {
     let res = c.http.get(&verify).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-auth-user"], USER);
-    assert_eq!(res.headers()["x-auth-user-id"], gw.user_id.to_string().as_str());
+    assert_eq!(res.headers()["x-auth-user-id"], gw.user_id().to_string().as_str());
     assert_eq!(res.headers()["x-auth-email"], EMAIL);
     assert_eq!(res.headers()["x-auth-email-verified"], "false");
-    assert!(gw.state.users.accounts().unwrap().set_email(gw.user_id, Some(EMAIL), true).await.unwrap());
+    assert!(gw.state.users.accounts().unwrap().set_email(gw.user_id(), Some(EMAIL), true).await.unwrap());
     gw.state.sessions.user_cache().clear(); // as a confirmed POST /email/verify does
     let res = c.http.get(&verify).send().await.unwrap();
     assert_eq!(res.headers()["x-auth-email-verified"], "true", "after proving the address");
@@ -652,7 +657,7 @@ fn verify_jwt(token: &str, jwks: &Value) -> Value {
 #[tokio::test]
 async fn signed_identity_verifies_against_the_jwks() {
     let (gw, up, _shared) = setup(ROUTES, "[identity]\njwt = true\n").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let res = c.http.get(c.url("/.well-known/jwks.json")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let jwks: Value = res.json().await.unwrap();
@@ -664,7 +669,7 @@ async fn signed_identity_verifies_against_the_jwks() {
     let assertions = seen(&e, "x-auth-assertion");
     assert_eq!(assertions.len(), 1, "the forged one is gone");
     let claims = verify_jwt(&assertions[0], &jwks);
-    assert_eq!(claims["sub"], gw.user_id.to_string());
+    assert_eq!(claims["sub"], gw.user_id().to_string());
     assert_eq!(claims["name"], USER);
     assert_eq!(claims["email"], EMAIL);
     assert_eq!(claims["sid"], sid.as_str());
@@ -678,7 +683,7 @@ async fn signed_identity_verifies_against_the_jwks() {
     assert_eq!(verify_jwt(&token, &jwks)["aud"], gw.url.as_str());
 
     // The key is kept in the data dir, private.
-    let keys: Vec<_> = std::fs::read_dir(gw.dir.path().join("jwt-keys")).unwrap().map(|e| e.unwrap()).collect();
+    let keys: Vec<_> = std::fs::read_dir(gw.data_dir().join("jwt-keys")).unwrap().map(|e| e.unwrap()).collect();
     assert_eq!(keys.len(), 1);
     #[cfg(unix)]
     {
@@ -690,7 +695,7 @@ async fn signed_identity_verifies_against_the_jwks() {
 #[tokio::test]
 async fn jwks_is_not_served_when_jwt_is_off() {
     let (gw, _, _shared) = setup("", "[spa]\ndir = \"off\"\n").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     assert_eq!(c.http.get(c.url("/.well-known/jwks.json")).send().await.unwrap().status(), 404);
 }
 
@@ -720,7 +725,7 @@ async fn https_upstream_certificates_are_verified() {
     });
     let routes = format!("[[routes]]\nprefix = \"/tls/\"\nupstream = \"https://localhost:{port}\"\nauth = \"none\"\n");
     let (gw, _, _shared) = setup(&routes, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let (status, code, _) = problem(c.http.get(c.url("/tls/x")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (502, "upstream_unavailable"), "an unknown issuer is refused");
     assert!(handshakes.load(Ordering::Relaxed) >= 1, "the gateway spoke TLS to the upstream");
@@ -772,7 +777,7 @@ async fn spellings_upstreams_normalise_into_a_protected_route_never_pass_anonymo
     // The plain spellings behave as before.
     let (status, _) = raw(gw.addr, &format!("GET /admin/x HTTP/1.1\nHost: {}\nConnection: close\n\n", gw.addr)).await;
     assert_eq!(status, 401);
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     assert_eq!(echo(c.http.get(c.url("/administrators")).send().await.unwrap()).await["path"], "/administrators");
     assert_eq!(echo(c.http.get(c.url("/other/x")).send().await.unwrap()).await["path"], "/other/x");
     // Logged in, the odd-but-unambiguous spellings still reach /admin/ as sent.
@@ -792,7 +797,7 @@ async fn spellings_upstreams_normalise_into_a_protected_route_never_pass_anonymo
 #[tokio::test]
 async fn ambiguous_paths_get_a_problem_that_says_so() {
     let (gw, _, _shared) = setup(ADMIN_ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let (status, code, v) = problem(c.http.get(c.url("/ADMIN/x")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (400, "invalid_request"));
     let detail = v["detail"].as_str().unwrap();
@@ -803,7 +808,7 @@ async fn ambiguous_paths_get_a_problem_that_says_so() {
 #[tokio::test]
 async fn double_slashes_and_encoded_slashes_inside_a_route_still_work() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     let cookie = c.cookie_header().unwrap();
     for path in ["/api//x", "/api/projects/group%2Fproject/issues", "/pub/a%5Cb"] {
@@ -818,7 +823,7 @@ async fn double_slashes_and_encoded_slashes_inside_a_route_still_work() {
 #[tokio::test]
 async fn upstream_cannot_set_any_spelling_of_the_gateways_cookies() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let res = c.http.get(c.url("/pub/set-cookie-spellings")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
@@ -844,7 +849,7 @@ async fn gateway_cookies_never_reach_upstreams_in_any_spelling() {
 #[tokio::test]
 async fn method_overrides_are_stripped_from_safe_requests() {
     let (gw, _, _shared) = setup(ROUTES, "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     c.login().await;
     let cookie = c.cookie_header().unwrap();
     for (path, want_path) in [("/pub/x", "/pub/x"), ("/api/x", "/api/x"), ("/svc/y", "/y")] {
@@ -886,7 +891,7 @@ async fn method_overrides_are_stripped_from_safe_requests() {
 #[tokio::test]
 async fn forward_auth_treats_an_unsafe_method_override_as_unsafe() {
     let (gw, _, _shared) = setup("", "").await;
-    let c = Client::new(&gw);
+    let c = Browser::new(&gw);
     let token = c.login().await;
     let verify = c.url("/api/auth/verify");
     for (name, value) in [("X-HTTP-Method-Override", "DELETE"), ("X-HTTP-Method", "PUT"), ("x-method-override", "post")]

@@ -27,16 +27,16 @@ use sessiongate::secret::random_b64;
 use sessiongate::users::postgres::PostgresUsers;
 use sessiongate::users::{NewUser, UserStore};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+mod support;
+
+use support::pg::{REDIS_HELP, Schema};
+
 const PG: &str = "127.0.0.1:5432";
-const PG_HELP: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) \
-                       main start` (user `postgres` with trust auth on 127.0.0.1, database `test`)";
 const REDIS: &str = "127.0.0.1:6379";
-const REDIS_HELP: &str = "start it with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\"`";
 const PASSWORD: &str = "correct horse battery staple";
 /// Upper bound for one request while a store is down. Stores answer "unavailable" within 2–3 s;
 /// this is a hang check with room for a loaded 2-core machine, not a benchmark.
@@ -137,30 +137,12 @@ struct Pg {
 }
 
 impl Pg {
-    /// A fresh schema, migrated, after dropping test schemas left behind over an hour ago.
+    /// A fresh schema, migrated (`support::pg::Schema`: test schemas left behind over an hour
+    /// ago are dropped first).
     async fn fresh() -> Pg {
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&format!("postgres://postgres@{PG}/test"))
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {PG} ({e}): {PG_HELP}"));
-        let now = chrono::Utc::now().timestamp();
-        let old: Vec<String> =
-            sqlx::query_scalar("SELECT nspname::TEXT FROM pg_namespace WHERE nspname LIKE 'sg\\_scale\\_%'")
-                .fetch_all(&admin)
-                .await
-                .unwrap_or_default();
-        for s in old {
-            let born = s.split('_').nth(2).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
-            if born < now - 3600 {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).execute(&admin).await;
-            }
-        }
-        let schema = format!("sg_scale_{now}_{}", unique());
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create test schema");
-        let pool = connect_postgres(&pg_url(PG, &schema)).await.unwrap_or_else(|e| panic!("PostgreSQL at {PG}: {e}"));
-        Pg { admin, schema, pool }
+        let schema = Schema::new("sg_scale").await;
+        let pool = connect_postgres(&schema.url).await.unwrap_or_else(|e| panic!("PostgreSQL at {PG}: {e}"));
+        Pg { admin: schema.admin, schema: schema.name, pool }
     }
 
     /// The URL of this schema through `addr` (the server itself, or a forwarder).

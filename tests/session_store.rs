@@ -26,11 +26,10 @@ use sessiongate::session::redis::RedisStore;
 use sessiongate::session::sqlite::SqliteStore;
 use sessiongate::session::{AuthMethod, AuthMethods, Session, SessionStore, SessionToken, TokenHash};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 mod support;
 
-use support::pg::{PG_HELP, PG_URL, REDIS_HELP, REDIS_URL};
+use support::pg::{PG_HELP, PG_URL, REDIS_HELP, REDIS_URL, Schema};
 
 // ---------------------------------------------------------------------------------------------
 // Backends
@@ -63,36 +62,12 @@ fn unique() -> String {
     random_b64(9).replace(['-', '_'], "x").to_lowercase()
 }
 
-async fn admin_pg() -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(PG_URL)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {PG_URL} ({e}): {PG_HELP}"))
-}
-
-/// A pool on a fresh schema (migrated by `connect_postgres`), after dropping schemas that failed
-/// runs left behind more than an hour ago.
+/// A pool on a fresh schema (migrated by `connect_postgres`); the admin pool and the schema's
+/// name, to drop it.
 async fn fresh_pg_schema() -> (PgPool, PgPool, String) {
-    let admin = admin_pg().await;
-    let now = Utc::now().timestamp();
-    let old: Vec<String> =
-        sqlx::query_scalar("SELECT nspname::TEXT FROM pg_namespace WHERE nspname LIKE 'sg\\_test\\_%'")
-            .fetch_all(&admin)
-            .await
-            .unwrap_or_default();
-    for s in old {
-        let born = s.split('_').nth(2).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
-        if born < now - 3600 {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).execute(&admin).await;
-        }
-    }
-    let schema = format!("sg_test_{now}_{}", unique());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create test schema");
-    let url = format!("{PG_URL}?options=-c%20search_path%3D{schema}");
-    let pool = connect_postgres(&url).await.unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL}: {e}: {PG_HELP}"));
-    (admin, pool, schema)
+    let schema = Schema::new("sg_test").await;
+    let pool = connect_postgres(&schema.url).await.unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL}: {e}: {PG_HELP}"));
+    (schema.admin, pool, schema.name)
 }
 
 async fn redis_store(prefix: &str) -> RedisStore {

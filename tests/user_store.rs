@@ -1,21 +1,28 @@
-//! Conformance of the native user stores: SQLite and PostgreSQL.
+//! Conformance of the user stores: the native ones (SQLite and PostgreSQL), and the Django store
+//! (read-only for accounts) over a database Django itself migrated and filled, on each backend
+//! Django supports here (SQLite and PostgreSQL).
 //!
 //! Run with: `cargo test --test user_store`
 //!
-//! PostgreSQL (`postgres://postgres@127.0.0.1:5432/test`, trust auth) must be running: the test
-//! fails — never skips — when it is not. Each run uses a fresh schema.
+//! PostgreSQL (`postgres://postgres@127.0.0.1:5432/test`, trust auth) must be running, and the
+//! Django virtualenv must build (`tests/django/setup.sh`: python3 with venv, PyPI): the tests
+//! fail — never skip — when they cannot. Each run uses fresh schemas.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sessiongate::db::{connect_postgres, open_sqlite};
+use sessiongate::http::Problem;
+use sessiongate::password::HashFormat;
+use sessiongate::users::django::{DjangoOptions, DjangoUsers};
 use sessiongate::users::postgres::PostgresUsers;
 use sessiongate::users::sqlite::SqliteUsers;
-use sessiongate::users::{AccountToken, NewPasskey, NewUser, TokenPurpose, UserStore, UserStoreError};
+use sessiongate::users::{AccountToken, NewPasskey, NewUser, TokenPurpose, User, UserStore, UserStoreError};
 
 mod support;
 
+use support::django::{Db, HASHERS, django_authenticates, django_shell, django_user, password_of};
 use support::pg::{PG_HELP, PG_URL, Schema};
 
 fn new_user(username: &str, email: Option<&str>) -> NewUser {
@@ -481,5 +488,183 @@ async fn postgres_legacy_keys() {
         })
     };
     legacy_keys(&store, &sql).await;
+    schema.drop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Django store
+
+/// The users of `create_users.py`, in the order Django created them (ids ascending).
+const DJANGO_USERS: [&str; 15] = [
+    "u_pbkdf2_sha256",
+    "u_pbkdf2_sha1",
+    "u_argon2",
+    "u_bcrypt_sha256",
+    "u_bcrypt",
+    "u_scrypt",
+    "u_md5",
+    "alice",
+    "Carol",
+    "inactive",
+    "nopass",
+    "shared1",
+    "shared2",
+    "admin",
+    "zoë",
+];
+
+async fn django_store(db: &Db, login_with_email: bool) -> Arc<dyn UserStore> {
+    let mut opts = DjangoOptions::read(&db.url(), "auth_user");
+    opts.login_with_email = login_with_email;
+    Arc::new(DjangoUsers::connect(opts).await.unwrap_or_else(|e| panic!("the Django store opens {}: {e}", db.url())))
+}
+
+async fn login_id(store: &dyn UserStore, login: &str) -> Option<i64> {
+    store.find_by_login(login).await.unwrap().map(|u| u.id)
+}
+
+/// What applies of [`conformance`] to the Django store, with Django's rules: lookups (exact
+/// usernames; email addresses only when configured), reads, the two writes it makes
+/// (`password`, `last_login`, read back by Django), and no account management — the capability
+/// accessors are absent and the rest is `Unsupported` (`not_supported` to API clients), leaving
+/// the table as it was.
+async fn django_conformance(db: &Db) {
+    // Three more users, made by Django: an address that is another account's username, and no
+    // address at all.
+    django_shell(
+        db,
+        "from django.contrib.auth.models import User\n\
+         for name, email in [('dave', 'erin@example.com'), ('erin@example.com', 'frank@example.com'), ('noemail', '')]: \
+         u = User(username=name, email=email); u.set_unusable_password(); u.save()\n\
+         print('{}')",
+    );
+    let store = django_store(db, false).await;
+    let store = store.as_ref();
+    store.ping().await.unwrap();
+    let all = store.list().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names[..15], DJANGO_USERS, "listed by id");
+    assert_eq!(names[15..], ["dave", "erin@example.com", "noemail"]);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(store.count().await.unwrap(), 18);
+    let by_name = |name: &str| all.iter().find(|u| u.username == name).unwrap().clone();
+
+    // Every user reads the same by id and by (exact) username.
+    for u in &all {
+        assert_eq!(store.get(u.id).await.unwrap().as_ref(), Some(u), "{}", u.username);
+        assert_eq!(store.find_by_login(&u.username).await.unwrap().as_ref(), Some(u), "{}", u.username);
+        assert!(!u.email_verified && !u.mfa && u.last_login.is_none(), "{}", u.username);
+    }
+    let max_id = all.last().unwrap().id;
+    assert!(store.get(max_id + 10_000).await.unwrap().is_none());
+    assert!(store.get(0).await.unwrap().is_none());
+
+    // The columns as Django wrote them.
+    let alice = by_name("alice");
+    assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
+    assert!(alice.is_active);
+    assert_eq!(alice.created_at.to_rfc3339(), "2020-01-02T03:04:05.678901+00:00", "date_joined");
+    assert!(!by_name("inactive").is_active, "is_active = False");
+    assert!(by_name("nopass").password_hash.starts_with('!'), "an unusable password");
+    assert_eq!(by_name("noemail").email, None, "an empty email is none");
+    assert_eq!(by_name("shared2").email.as_deref(), Some("Shared@Example.com"), "as written");
+    for h in HASHERS {
+        let u = by_name(&format!("u_{h}"));
+        assert!(u.password_hash.starts_with(&format!("{h}$")), "u_{h}: Django's hash as is");
+        assert_eq!(u.email, Some(format!("{h}@example.com")));
+    }
+
+    // Usernames are exact, as Django's ModelBackend has them: case-sensitive, trimmed like its
+    // login form; no email login unless configured.
+    for login in [" alice ", "alice\t", "\nalice"] {
+        assert_eq!(login_id(store, login).await, Some(alice.id), "{login:?}");
+    }
+    assert_eq!(login_id(store, "Carol").await, Some(by_name("Carol").id));
+    assert_eq!(login_id(store, "zoë").await, Some(by_name("zoë").id));
+    for login in ["ALICE", "Alice", "carol", "CAROL", "zoe", "Zoë", "alice@example.com", "nobody", "", "  "] {
+        assert_eq!(login_id(store, login).await, None, "{login:?}");
+    }
+    assert_eq!(login_id(store, "erin@example.com").await, Some(by_name("erin@example.com").id), "a username");
+    assert!(store.find_by_email("alice@example.com").await.unwrap().is_none(), "no email login");
+
+    // With django_login_with_email: an address (any case) names the one account that has it.
+    let by_email = django_store(db, true).await;
+    let by_email = by_email.as_ref();
+    for login in ["carol@example.com", "CAROL@Example.COM", " carol@example.com "] {
+        assert_eq!(login_id(by_email, login).await, Some(by_name("Carol").id), "{login:?}");
+    }
+    assert_eq!(login_id(by_email, "shared@example.com").await, None, "an address two accounts share");
+    assert_eq!(login_id(by_email, "nobody@example.com").await, None);
+    assert_eq!(login_id(by_email, "erin@example.com").await, Some(by_name("dave").id), "its owner, not the username");
+    assert_eq!(login_id(by_email, "frank@example.com").await, Some(by_name("erin@example.com").id));
+    assert_eq!(login_id(by_email, "carol").await, None, "usernames stay exact");
+    assert_eq!(login_id(by_email, "Carol").await, Some(by_name("Carol").id));
+    assert_eq!(by_email.find_by_email("ALICE@example.com").await.unwrap().map(|u| u.id), Some(alice.id));
+    assert!(by_email.find_by_email("alice").await.unwrap().is_none(), "a username is not an address");
+
+    // The writes: `password` (Django keeps verifying it) and `last_login`.
+    let carol = by_name("Carol");
+    let md5 = by_name("u_md5");
+    assert!(store.set_password(carol.id, &md5.password_hash).await.unwrap());
+    assert_eq!(store.get(carol.id).await.unwrap().unwrap().password_hash, md5.password_hash);
+    assert!(!store.set_password(max_id + 10_000, "x").await.unwrap());
+    let at = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    store.record_login(alice.id, at).await.unwrap();
+    assert_eq!(store.get(alice.id).await.unwrap().unwrap().last_login, Some(at));
+    let later = at + chrono::Duration::microseconds(1_500_001);
+    store.record_login(alice.id, later).await.unwrap();
+    assert_eq!(store.find_by_login("alice").await.unwrap().unwrap().last_login, Some(later), "replaced");
+    let seen = django_user(db, "alice");
+    let seen: DateTime<Utc> = seen["last_login"].as_str().expect("Django reads last_login").parse().unwrap();
+    assert_eq!(seen, later, "as Django reads it");
+    let md5_password = password_of("u_md5");
+    let carol_password = password_of("Carol");
+    assert_eq!(
+        django_authenticates(db, &[("Carol", &md5_password), ("Carol", &carol_password)]),
+        [true, false],
+        "Django verifies the hash set_password wrote"
+    );
+    assert_eq!(store.hash_format(), HashFormat::DjangoPbkdf2Sha256 { iterations: 1_000_000 });
+    assert!(!store.rehash_on_login(), "no rehash unless configured");
+    assert_eq!(store.upgrade_keys().await.unwrap(), 0, "Django's own keys");
+
+    // No account management: absent capabilities, `Unsupported` operations, the table untouched.
+    assert!(store.accounts().is_none() && store.second_factor().is_none());
+    assert!(by_email.accounts().is_none() && by_email.second_factor().is_none());
+    let unsupported = |what: &str, r: Result<(), UserStoreError>| {
+        let e = r.expect_err(what);
+        assert!(matches!(e, UserStoreError::Unsupported(_)), "{what}: {e:?}");
+        let p = Problem::from(e);
+        assert_eq!((p.status, p.code), (403, "not_supported"), "{what}");
+    };
+    unsupported("create", store.create(new_user("newbie", None)).await.map(drop));
+    unsupported("create of an existing name", store.create(new_user("alice", None)).await.map(drop));
+    unsupported("remove", store.remove(carol.id).await.map(drop));
+    unsupported("set_active", store.set_active(alice.id, false).await.map(drop));
+    unsupported("set_active of a missing user", store.set_active(max_id + 10_000, true).await.map(drop));
+    let copy = User { username: "copy".into(), email: None, ..alice.clone() };
+    unsupported("import", store.import(&copy).await.map(drop));
+    assert_eq!(store.count().await.unwrap(), 18);
+    assert!(store.find_by_login("newbie").await.unwrap().is_none());
+    assert!(store.get(carol.id).await.unwrap().is_some(), "not removed");
+    assert!(store.get(alice.id).await.unwrap().unwrap().is_active, "not disabled");
+
+    // ping (also run by connect) names a table that is not there.
+    let Err(e) = DjangoUsers::connect(DjangoOptions::read(&db.url(), "accounts_user")).await else {
+        panic!("no accounts_user table")
+    };
+    assert!(e.to_string().contains("accounts_user"), "{e}");
+}
+
+#[tokio::test]
+async fn django_sqlite_users() {
+    let dir = tempfile::tempdir().unwrap();
+    django_conformance(&Db::sqlite_copy(dir.path())).await;
+}
+
+#[tokio::test]
+async fn django_postgres_users() {
+    let (db, schema) = Db::postgres("sg_django_users").await;
+    django_conformance(&db).await;
     schema.drop().await;
 }

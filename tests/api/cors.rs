@@ -84,8 +84,8 @@ async fn trusted_origins_default_to_the_cors_allowlist() {
     let b = Browser::new(&gw);
     let token = b.csrf().await;
     let login = |origin: &'static str, site: &'static str| {
-        b.client
-            .post(b.url("/login"))
+        b.http
+            .post(b.api("/login"))
             .header("origin", origin)
             .header("sec-fetch-site", site)
             .header("x-csrftoken", &token)

@@ -13,7 +13,7 @@ fn login_body() -> Value {
 
 /// POST /login with the given extra headers and cookie; returns (status, code, detail).
 async fn attempt(b: &Browser, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut req = b.client.post(b.url("/login")).json(&login_body());
+    let mut req = b.http.post(b.api("/login")).json(&login_body());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -142,11 +142,11 @@ async fn form_posts_carry_the_token_in_the_body() {
     let token = b.login().await;
     // Django's form field is accepted by the CSRF layer; the JSON API then refuses the form (415),
     // which proves the CSRF step passed.
-    let res = b.client.post(b.url("/logout")).form(&[("csrfmiddlewaretoken", token.as_str())]).send().await.unwrap();
+    let res = b.http.post(b.api("/logout")).form(&[("csrfmiddlewaretoken", token.as_str())]).send().await.unwrap();
     assert_eq!(res.status(), 204, "logout takes no body, so the form is fine");
     let b = Browser::new(&gw);
     b.login().await;
-    let res = b.client.post(b.url("/logout")).form(&[("csrfmiddlewaretoken", "x".repeat(64))]).send().await.unwrap();
+    let res = b.http.post(b.api("/logout")).form(&[("csrfmiddlewaretoken", "x".repeat(64))]).send().await.unwrap();
     assert_eq!(problem(res).await.1, "csrf_failed");
     assert_eq!(b.whoami().await, 200);
 }
@@ -155,7 +155,7 @@ async fn form_posts_carry_the_token_in_the_body() {
 async fn unsafe_responses_vary_on_origin() {
     let gw = start("").await;
     let b = Browser::new(&gw);
-    let res = b.client.post(b.url("/logout")).send().await.unwrap();
+    let res = b.http.post(b.api("/logout")).send().await.unwrap();
     let vary: Vec<_> = res.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert!(vary.contains(&"Origin".to_owned()) && vary.contains(&"Sec-Fetch-Site".to_owned()), "{vary:?}");
 }

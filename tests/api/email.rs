@@ -7,7 +7,7 @@ use crate::harness::{Browser, PASSWORD, problem, start};
 use crate::smtp::Smtp;
 
 async fn me(b: &Browser) -> Value {
-    b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap()
+    b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test]

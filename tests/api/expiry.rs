@@ -10,8 +10,8 @@ async fn idle_timeout_ends_an_unused_session() {
     let b = Browser::new(&gw);
     b.login().await;
     assert_eq!(b.whoami().await, 200);
-    gw.clock.advance(Duration::from_millis(2300));
-    let res = b.client.get(b.url("/session")).send().await.unwrap();
+    gw.clock().advance(Duration::from_millis(2300));
+    let res = b.http.get(b.api("/session")).send().await.unwrap();
     assert_eq!(problem(res).await.1, "not_authenticated");
 }
 
@@ -23,8 +23,8 @@ async fn activity_slides_idle_but_absolute_never_moves() {
     let mut reissued = false;
     // Keep using the session well past the idle timeout: it stays alive…
     for _ in 0..6 {
-        gw.clock.advance(Duration::from_millis(500));
-        let res = b.client.get(b.url("/session")).send().await.unwrap();
+        gw.clock().advance(Duration::from_millis(500));
+        let res = b.http.get(b.api("/session")).send().await.unwrap();
         assert_eq!(res.status(), 200);
         reissued |= res
             .headers()
@@ -34,7 +34,7 @@ async fn activity_slides_idle_but_absolute_never_moves() {
     }
     assert!(reissued, "the cookie is re-issued when the expiry moves");
     // …until the absolute timeout.
-    gw.clock.advance(Duration::from_millis(1400));
+    gw.clock().advance(Duration::from_millis(1400));
     assert_eq!(b.whoami().await, 401);
 }
 
@@ -61,6 +61,6 @@ async fn expired_sessions_are_garbage_collected() {
     let gw = start("[session]\nidle_timeout = \"1s\"\nabsolute_timeout = \"1h\"\n").await;
     let b = Browser::new(&gw);
     b.login().await;
-    gw.clock.advance(Duration::from_millis(1200));
+    gw.clock().advance(Duration::from_millis(1200));
     assert_eq!(gw.state.sessions.gc().await.unwrap(), 1);
 }

@@ -29,7 +29,7 @@ async fn login_whoami_logout_and_replay() {
     let new_token = body["csrfToken"].as_str().unwrap().to_owned();
     assert_eq!(new_token.len(), 64);
 
-    let me: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
+    let me: Value = b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["username"], USER);
     assert_eq!(me["session"]["current"], true);
     let cookie = b.cookie("sessionid").unwrap();
@@ -43,7 +43,7 @@ async fn login_whoami_logout_and_replay() {
 
     // Replaying the old cookie after logout: the session is gone server-side.
     let replay = reqwest::Client::new()
-        .get(b.url("/session"))
+        .get(b.api("/session"))
         .header("cookie", format!("sessionid={cookie}"))
         .send()
         .await
@@ -81,7 +81,7 @@ async fn planted_session_cookie_is_never_adopted() {
     let issued = victim.cookie("sessionid").unwrap();
     assert_ne!(issued, planted);
     let attacker = reqwest::Client::new()
-        .get(victim.url("/session"))
+        .get(victim.api("/session"))
         .header("cookie", format!("sessionid={planted}"))
         .send()
         .await
@@ -108,7 +108,7 @@ async fn sessions_listing_and_revocation() {
     phone.login().await;
     let token = laptop.login().await;
 
-    let list: Value = laptop.client.get(laptop.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let list: Value = laptop.http.get(laptop.api("/sessions")).send().await.unwrap().json().await.unwrap();
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
@@ -120,7 +120,7 @@ async fn sessions_listing_and_revocation() {
 
     // Someone else's (or a made-up) id is 404.
     let res =
-        laptop.client.delete(laptop.url("/sessions/not-a-session")).header("X-CSRFToken", &token).send().await.unwrap();
+        laptop.http.delete(laptop.api("/sessions/not-a-session")).header("X-CSRFToken", &token).send().await.unwrap();
     assert_eq!(problem(res).await.1, "not_found");
 
     let res = laptop.post("/sessions/revoke-others", &token, json!({})).await;
@@ -130,15 +130,10 @@ async fn sessions_listing_and_revocation() {
     assert_eq!(laptop.whoami().await, 200);
 
     // Revoke the current session by id: logged out, cookie cleared.
-    let list: Value = laptop.client.get(laptop.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let list: Value = laptop.http.get(laptop.api("/sessions")).send().await.unwrap().json().await.unwrap();
     let id = list["sessions"][0]["id"].as_str().unwrap().to_owned();
-    let res = laptop
-        .client
-        .delete(laptop.url(&format!("/sessions/{id}")))
-        .header("X-CSRFToken", &token)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        laptop.http.delete(laptop.api(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send().await.unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(laptop.whoami().await, 401);
 }
@@ -157,11 +152,11 @@ async fn other_users_sessions_cannot_be_revoked() {
     let bob = Browser::new(&gw);
     assert_eq!(bob.login_as("bob", "another long passphrase").await.status(), 200);
     let bob_token = bob.csrf().await;
-    let alice_list: Value = alice.client.get(alice.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let alice_list: Value = alice.http.get(alice.api("/sessions")).send().await.unwrap().json().await.unwrap();
     let alice_id = alice_list["sessions"][0]["id"].as_str().unwrap();
     let res = bob
-        .client
-        .delete(bob.url(&format!("/sessions/{alice_id}")))
+        .http
+        .delete(bob.api(&format!("/sessions/{alice_id}")))
         .header("X-CSRFToken", &bob_token)
         .send()
         .await

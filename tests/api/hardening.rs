@@ -34,7 +34,7 @@ async fn nth_mail(gw: &Gateway, to: &str, subject: &str, n: usize) -> Mail {
 }
 
 async fn me(b: &Browser) -> Value {
-    b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap()
+    b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap()
 }
 
 /// The attacker's stolen-but-fresh session asks to move alice's address to theirs; returns the
@@ -117,7 +117,7 @@ async fn high_1_a_change_is_bound_to_its_session_and_password() {
     let (link, attacker) = attacker_requests_change(&gw, 0).await;
     let victim = Browser::new(&gw);
     let token = victim.login().await;
-    let sessions: Value = victim.client.get(victim.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let sessions: Value = victim.http.get(victim.api("/sessions")).send().await.unwrap().json().await.unwrap();
     let theirs: Vec<String> = sessions["sessions"]
         .as_array()
         .unwrap()
@@ -126,7 +126,7 @@ async fn high_1_a_change_is_bound_to_its_session_and_password() {
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .collect();
     for id in &theirs {
-        let res = victim.client.delete(victim.url(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send();
+        let res = victim.http.delete(victim.api(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send();
         assert_eq!(res.await.unwrap().status(), 204);
     }
     assert_eq!(attacker.whoami().await, 401);
@@ -230,8 +230,8 @@ async fn high_2_long_identifiers_are_refused_before_any_lookup_or_limiter() {
 const BEHIND_PROXY: &str = "[server]\ntrusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\n";
 
 async fn post_from(b: &Browser, ip: &str, path: &str, token: &str, body: Value) -> reqwest::Response {
-    b.client
-        .post(b.url(path))
+    b.http
+        .post(b.api(path))
         .header("X-CSRFToken", token)
         .header("X-Forwarded-For", ip)
         .json(&body)
@@ -447,14 +447,14 @@ async fn low_9_an_unparsable_forwarded_hop_does_not_let_the_client_choose_its_ad
     let t = b.csrf().await;
     let body = json!({ "username": USER, "password": PASSWORD });
     assert_eq!(post_from(&b, "6.6.6.6, 203.0.113.5:4444", "/login", &t, body).await.status(), 200);
-    let sessions: Value = b.client.get(b.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let sessions: Value = b.http.get(b.api("/sessions")).send().await.unwrap().json().await.unwrap();
     assert_eq!(sessions["sessions"][0]["ip"], "203.0.113.5");
 
     let c = Browser::new(&gw);
     let t = c.csrf().await;
     let body = json!({ "username": USER, "password": PASSWORD });
     assert_eq!(post_from(&c, "6.6.6.6, unknown", "/login", &t, body).await.status(), 200);
-    let sessions: Value = c.client.get(c.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let sessions: Value = c.http.get(c.api("/sessions")).send().await.unwrap().json().await.unwrap();
     let mine = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
     assert_eq!(mine["ip"], "127.0.0.1", "the nearest trusted hop, never the client's 6.6.6.6");
 }
@@ -493,8 +493,8 @@ async fn low_10_reauth_needs_the_second_factor_and_the_pending_cookie_works_once
     let csrf = pending.csrf().await;
     let racing = futures_util::future::join_all([codes[3].clone(), codes[4].clone()].map(|c| {
         pending
-            .client
-            .post(pending.url("/login/mfa"))
+            .http
+            .post(pending.api("/login/mfa"))
             .header("X-CSRFToken", &csrf)
             .json(&json!({ "recoveryCode": c }))
             .send()
@@ -512,18 +512,18 @@ async fn also_a_tossed_session_cookie_neither_wins_nor_clears_the_real_one() {
     let real = b.cookie("sessionid").unwrap();
     let planted = "A".repeat(43);
     for header in [format!("sessionid={planted}; sessionid={real}"), format!("sessionid={real}; sessionid={planted}")] {
-        let res = reqwest::Client::new().get(b.url("/session")).header("cookie", header.clone()).send().await.unwrap();
+        let res = reqwest::Client::new().get(b.api("/session")).header("cookie", header.clone()).send().await.unwrap();
         assert_eq!(res.status(), 200, "{header}");
         let cleared = res.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("sessionid="));
         assert!(!cleared, "the real cookie is not cleared: {header}");
     }
     // Only planted cookies: anonymous, and still nothing cleared (ours may be among them).
     let header = format!("sessionid={planted}; sessionid={}", "B".repeat(43));
-    let res = reqwest::Client::new().get(b.url("/session")).header("cookie", header).send().await.unwrap();
+    let res = reqwest::Client::new().get(b.api("/session")).header("cookie", header).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert!(res.headers().get("set-cookie").is_none());
     // A single dead cookie is still cleared, as before.
-    let res = reqwest::Client::new().get(b.url("/session")).header("cookie", format!("sessionid={planted}")).send();
+    let res = reqwest::Client::new().get(b.api("/session")).header("cookie", format!("sessionid={planted}")).send();
     let res = res.await.unwrap();
     assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("sessionid=; "));
 }
@@ -540,14 +540,14 @@ async fn followup_two_live_session_cookies_log_nobody_in() {
     attacker.login().await;
     let (v, a) = (victim.cookie("sessionid").unwrap(), attacker.cookie("sessionid").unwrap());
     for header in [format!("sessionid={a}; sessionid={v}"), format!("sessionid={v}; sessionid={a}")] {
-        let res = reqwest::Client::new().get(victim.url("/session")).header("cookie", header.clone()).send().await;
+        let res = reqwest::Client::new().get(victim.api("/session")).header("cookie", header.clone()).send().await;
         let res = res.unwrap();
         assert_eq!(res.status(), 401, "{header}");
         assert!(res.headers().get("set-cookie").is_none(), "nothing cleared: {header}");
     }
     // The same live cookie twice is one session.
     let res =
-        reqwest::Client::new().get(victim.url("/session")).header("cookie", format!("sessionid={v}; sessionid={v}"));
+        reqwest::Client::new().get(victim.api("/session")).header("cookie", format!("sessionid={v}; sessionid={v}"));
     assert_eq!(res.send().await.unwrap().status(), 200);
     assert_eq!(victim.whoami().await, 200, "the victim's own cookie still works alone");
 }

@@ -10,7 +10,7 @@ async fn malformed_wrong_type_huge_and_non_json_bodies() {
     let b = Browser::new(&gw);
     let token = b.csrf().await;
     let post = |body: reqwest::Body, ct: &'static str| {
-        b.client.post(b.url("/login")).header("X-CSRFToken", &token).header("content-type", ct).body(body).send()
+        b.http.post(b.api("/login")).header("X-CSRFToken", &token).header("content-type", ct).body(body).send()
     };
 
     let (s, code, _) = problem(post("{\"username\": ".into(), "application/json").await.unwrap()).await;
@@ -67,7 +67,7 @@ async fn a_100kb_password_is_just_wrong() {
 async fn unknown_methods_on_api_paths_are_problems() {
     let gw = start("").await;
     let b = Browser::new(&gw);
-    let res = b.client.get(b.url("/login")).send().await.unwrap();
+    let res = b.http.get(b.api("/login")).send().await.unwrap();
     assert_eq!(problem(res).await.0, 405);
 }
 
@@ -79,8 +79,7 @@ async fn odd_session_ids_in_the_path_get_problems() {
     let b = Browser::new(&gw);
     let token = b.login().await;
     for (id, want) in [("%ff", 400), ("%c3%28", 400), ("nope", 404), ("..%2f..%2fcsrf", 404)] {
-        let res =
-            b.client.delete(b.url(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send().await.unwrap();
+        let res = b.http.delete(b.api(&format!("/sessions/{id}"))).header("X-CSRFToken", &token).send().await.unwrap();
         let (status, code, v) = problem(res).await;
         assert_eq!(status, want, "{id}: {v}");
         assert_eq!(code, if want == 400 { "invalid_request" } else { "not_found" }, "{id}");

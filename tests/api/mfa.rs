@@ -79,7 +79,7 @@ async fn totp_enrollment_login_single_use_codes_and_recovery_codes() {
     assert!(url.contains(&format!("secret={secret}")) && url.contains("issuer=127.0.0.1"), "{url}");
     let svg = setup["qrSvg"].as_str().unwrap();
     assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
-    let me: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
+    let me: Value = b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["mfa"], false);
     // The secret is sealed in the database, never stored in clear.
     let db = std::fs::read(gw.data_dir().join("sessiongate.db")).unwrap();
@@ -102,7 +102,7 @@ async fn totp_enrollment_login_single_use_codes_and_recovery_codes() {
     assert_eq!(recovery.len(), 10);
     assert!(recovery.iter().all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'), "{recovery:?}");
     assert_eq!(recovery.iter().collect::<std::collections::BTreeSet<_>>().len(), 10);
-    let me: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
+    let me: Value = b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["mfa"], true);
     assert_eq!(b.whoami().await, 200, "the enrolling session stays");
     assert_eq!(other.whoami().await, 401, "sessions opened without the second factor are revoked");
@@ -213,7 +213,7 @@ async fn disabling_totp_needs_recent_auth_and_revokes_other_sessions() {
     assert_eq!(res.status(), 204);
     assert_eq!(phone.whoami().await, 401, "other sessions revoked");
     assert_eq!(b.whoami().await, 200);
-    let me: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
+    let me: Value = b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["mfa"], false);
     // Back to one-step logins.
     let res = Browser::new(&gw).login_as(USER, PASSWORD).await;

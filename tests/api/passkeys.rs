@@ -93,10 +93,10 @@ async fn register_then_log_in_without_a_username() {
     let body = json_of(res).await;
     assert_eq!(body["user"]["username"], USER);
     assert_eq!(body["csrfToken"].as_str().unwrap().len(), 64);
-    let me = json_of(b.client.get(b.url("/session")).send().await.unwrap()).await;
+    let me = json_of(b.http.get(b.api("/session")).send().await.unwrap()).await;
     assert_eq!(me["session"]["authenticationMethods"], json!([{ "method": "passkey" }]));
     // The list shows the use.
-    let list = json_of(b.client.get(b.url("/passkeys")).send().await.unwrap()).await;
+    let list = json_of(b.http.get(b.api("/passkeys")).send().await.unwrap()).await;
     assert!(list["passkeys"][0]["lastUsedAt"].is_string(), "{list}");
 }
 
@@ -140,7 +140,7 @@ async fn a_passkey_counts_as_both_factors() {
 async fn a_passkey_satisfies_reauth() {
     let gw = gateway("").await;
     let (b, token, mut auth) = alice_with_passkey(&gw).await;
-    gw.clock.advance(Duration::from_secs(3600));
+    gw.clock().advance(Duration::from_secs(3600));
     // Too long ago for a sensitive change…
     let (status, code, _) = problem(b.post("/passkeys/register/start", &token, json!({})).await).await;
     assert_eq!((status, code.as_str()), (403, "reauth_required"));
@@ -227,7 +227,7 @@ async fn another_origin_and_no_user_verification_are_refused() {
     let options = json_of(b.post("/passkeys/register/start", &token, json!({})).await).await;
     let res = b.post("/passkeys/register/finish", &token, json!({ "credential": lax.create(&options) })).await;
     assert_eq!(problem(res).await.0, 400);
-    let list = json_of(b.client.get(b.url("/passkeys")).send().await.unwrap()).await;
+    let list = json_of(b.http.get(b.api("/passkeys")).send().await.unwrap()).await;
     assert_eq!(list["passkeys"], json!([]));
 
     // A registered passkey asserting from another origin, or without verification.
@@ -266,7 +266,7 @@ async fn ceremonies_expire_and_are_bound_to_their_session() {
     // A login ceremony older than five minutes.
     let fresh = browser(&gw);
     let login_options = login_start(&fresh, None).await;
-    gw.clock.advance(Duration::from_secs(301));
+    gw.clock().advance(Duration::from_secs(301));
     let (status, code, _) = problem(login_finish(&fresh, auth.get(&login_options)).await).await;
     assert_eq!((status, code.as_str()), (400, "ceremony_expired"));
     // A registration started in one session cannot be finished in another of the same user.
@@ -292,11 +292,10 @@ async fn ceremonies_expire_and_are_bound_to_their_session() {
 async fn rename_delete_and_the_last_login_method() {
     let gw = gateway("").await;
     let (b, token, auth) = alice_with_passkey(&gw).await;
-    let id =
-        json_of(b.client.get(b.url("/passkeys")).send().await.unwrap()).await["passkeys"][0]["id"].as_i64().unwrap();
+    let id = json_of(b.http.get(b.api("/passkeys")).send().await.unwrap()).await["passkeys"][0]["id"].as_i64().unwrap();
     let res = b
-        .client
-        .patch(b.url(&format!("/passkeys/{id}")))
+        .http
+        .patch(b.api(&format!("/passkeys/{id}")))
         .header("X-CSRFToken", &token)
         .json(&json!({ "name": "  Phone  " }))
         .send()
@@ -305,8 +304,8 @@ async fn rename_delete_and_the_last_login_method() {
     assert_eq!(json_of(res).await["name"], "Phone");
     for bad in [json!({ "name": "" }), json!({ "name": "x".repeat(65) }), json!({ "name": "a\u{7}b" })] {
         let res = b
-            .client
-            .patch(b.url(&format!("/passkeys/{id}")))
+            .http
+            .patch(b.api(&format!("/passkeys/{id}")))
             .header("X-CSRFToken", &token)
             .json(&bad)
             .send()
@@ -322,11 +321,11 @@ async fn rename_delete_and_the_last_login_method() {
     let res = mallory.login_as("mallory", PASSWORD).await;
     let mt = json_of(res).await["csrfToken"].as_str().unwrap().to_owned();
     let res =
-        mallory.client.delete(mallory.url(&format!("/passkeys/{id}"))).header("X-CSRFToken", &mt).send().await.unwrap();
+        mallory.http.delete(mallory.api(&format!("/passkeys/{id}"))).header("X-CSRFToken", &mt).send().await.unwrap();
     assert_eq!(problem(res).await.0, 404);
     let res = mallory
-        .client
-        .patch(mallory.url(&format!("/passkeys/{id}")))
+        .http
+        .patch(mallory.api(&format!("/passkeys/{id}")))
         .header("X-CSRFToken", &mt)
         .json(&json!({ "name": "mine" }))
         .send()
@@ -343,9 +342,9 @@ async fn rename_delete_and_the_last_login_method() {
     let users = gw.state.users.clone();
     let alice = users.find_by_login(USER).await.unwrap().unwrap();
     users.set_password(alice.id, "!unusable").await.unwrap();
-    let list = json_of(b2.client.get(b2.url("/passkeys")).send().await.unwrap()).await;
+    let list = json_of(b2.http.get(b2.api("/passkeys")).send().await.unwrap()).await;
     let ids: Vec<i64> = list["passkeys"].as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
-    let delete = |id: i64| b2.client.delete(b2.url(&format!("/passkeys/{id}"))).header("X-CSRFToken", &t2).send();
+    let delete = |id: i64| b2.http.delete(b2.api(&format!("/passkeys/{id}"))).header("X-CSRFToken", &t2).send();
     let mut last = None;
     for id in &ids {
         let res = delete(*id).await.unwrap();
@@ -371,10 +370,10 @@ async fn parallel_deletes_keep_the_last_passkey() {
     }
     let alice = gw.state.users.find_by_login(USER).await.unwrap().unwrap();
     gw.state.users.set_password(alice.id, "!unusable").await.unwrap();
-    let list = json_of(b.client.get(b.url("/passkeys")).send().await.unwrap()).await;
+    let list = json_of(b.http.get(b.api("/passkeys")).send().await.unwrap()).await;
     let ids: Vec<i64> = list["passkeys"].as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
     let deletes =
-        ids.iter().map(|id| b.client.delete(b.url(&format!("/passkeys/{id}"))).header("X-CSRFToken", &token).send());
+        ids.iter().map(|id| b.http.delete(b.api(&format!("/passkeys/{id}"))).header("X-CSRFToken", &token).send());
     let statuses: Vec<u16> =
         futures_util::future::join_all(deletes).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 1, "{statuses:?}");
@@ -400,8 +399,8 @@ async fn the_loopback_default_has_passkeys_on_localhost() {
     let token = b.login().await;
     let mut auth = Authenticator::new(&origin(&gw));
     let res = b
-        .client
-        .post(b.url("/passkeys/register/start"))
+        .http
+        .post(b.api("/passkeys/register/start"))
         .header("X-CSRFToken", &token)
         .header("Origin", origin(&gw))
         .json(&json!({}))
@@ -415,8 +414,8 @@ async fn the_loopback_default_has_passkeys_on_localhost() {
     assert_eq!(res.status(), 201);
     let other_port = "http://localhost:1";
     let res = b
-        .client
-        .post(b.url("/login/passkey/start"))
+        .http
+        .post(b.api("/login/passkey/start"))
         .header("X-CSRFToken", &token)
         .header("Origin", other_port)
         .json(&json!({}))

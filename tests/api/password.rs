@@ -41,7 +41,7 @@ async fn change_password_revokes_the_other_device_and_rotates_this_one() {
 
     // The old token is dead; the returned CSRF token works, the old one does not (session-bound).
     let replay = reqwest::Client::new()
-        .get(laptop.url("/session"))
+        .get(laptop.api("/session"))
         .header("cookie", format!("sessionid={old_cookie}"))
         .send()
         .await
@@ -52,9 +52,9 @@ async fn change_password_revokes_the_other_device_and_rotates_this_one() {
     let res = laptop.post("/sessions/revoke-others", &new_token, json!({})).await;
     assert_eq!(res.status(), 200);
 
-    let me: Value = laptop.client.get(laptop.url("/session")).send().await.unwrap().json().await.unwrap();
+    let me: Value = laptop.http.get(laptop.api("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["session"]["current"], true);
-    let sessions: Value = laptop.client.get(laptop.url("/sessions")).send().await.unwrap().json().await.unwrap();
+    let sessions: Value = laptop.http.get(laptop.api("/sessions")).send().await.unwrap().json().await.unwrap();
     assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
 
     assert_eq!(Browser::new(&gw).login_as(USER, PASSWORD).await.status(), 401);
@@ -114,7 +114,7 @@ async fn sensitive_changes_need_a_recent_login_then_reauth_rotates() {
     let gw = start("[auth]\nreauth_window = \"1s\"\n").await;
     let b = Browser::new(&gw);
     let token = b.login().await;
-    gw.clock.advance(Duration::from_millis(1300));
+    gw.clock().advance(Duration::from_millis(1300));
 
     let (status, code, _) = problem(change(&b, &token, PASSWORD, NEW_PASSWORD).await).await;
     assert_eq!((status, code.as_str()), (403, "reauth_required"));
@@ -136,18 +136,18 @@ async fn sensitive_changes_need_a_recent_login_then_reauth_rotates() {
     assert_eq!(status, 400);
 
     let old_cookie = b.cookie("sessionid").unwrap();
-    let before: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
+    let before: Value = b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap();
     let res = b.post("/reauth", &token, json!({ "password": PASSWORD })).await;
     assert_eq!(res.status(), 200);
     let new_token = res.json::<Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
     assert_ne!(b.cookie("sessionid").unwrap(), old_cookie, "reauth rotates the session token");
-    let after: Value = b.client.get(b.url("/session")).send().await.unwrap().json().await.unwrap();
+    let after: Value = b.http.get(b.api("/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(after["session"]["id"], before["session"]["id"], "same session, new token");
     let at =
         |v: &Value| chrono::DateTime::parse_from_rfc3339(v["session"]["authenticatedAt"].as_str().unwrap()).unwrap();
     assert!(at(&after) > at(&before), "authenticatedAt refreshed");
     let replay = reqwest::Client::new()
-        .get(b.url("/session"))
+        .get(b.api("/session"))
         .header("cookie", format!("sessionid={old_cookie}"))
         .send()
         .await

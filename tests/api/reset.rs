@@ -38,8 +38,8 @@ async fn reset_link_over_smtp_is_single_use_and_revokes_every_session() {
     let anon = Browser::new(&gw);
     let csrf = anon.csrf().await;
     let res = anon
-        .client
-        .post(anon.url("/password/reset"))
+        .http
+        .post(anon.api("/password/reset"))
         .header("X-CSRFToken", &csrf)
         .header("Host", "evil.example")
         .header("X-Forwarded-Host", "evil.example")
@@ -102,7 +102,7 @@ async fn reset_link_expires() {
     assert_eq!(request_reset(&b, "alice@example.com").await.status(), 202);
     let mail = smtp.wait_for("alice@example.com", "Reset your password").await;
     let token = mail.token_after("token=");
-    gw.clock.advance(Duration::from_millis(1300));
+    gw.clock().advance(Duration::from_millis(1300));
     let (status, code, _) = problem(confirm(&b, &token, NEW_PASSWORD).await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_request"), "expired");
     assert_eq!(Browser::new(&gw).login_as(USER, PASSWORD).await.status(), 200, "password unchanged");

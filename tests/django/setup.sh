@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepare a real Django project for sessiongate's Django interoperability tests (tests/django.rs).
+# Prepare a real Django project for sessiongate's Django tests (tests/django.rs, tests/user_store.rs;
+# run through tests/support/django.rs).
 #
 #   tests/django/setup.sh OUT_DIR
 #   tests/django/setup.sh --venv-only      (scripts/test: just make sure the virtualenv is there)
