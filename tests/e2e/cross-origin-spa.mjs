@@ -105,7 +105,7 @@ function describe(e) {
       axiosCode: e.code ?? null,
     };
   }
-  return { name: e?.name ?? 'Error', status: e?.status ?? 0, code: e?.code ?? null, detail: e?.problem?.detail ?? null, message: String(e?.message ?? e) };
+  return { name: e?.name ?? 'Error', status: e?.status ?? 0, code: e?.code ?? null, reason: e?.reason ?? null, detail: e?.problem?.detail ?? null, message: String(e?.message ?? e) };
 }
 
 async function attempt(fn) {
@@ -139,6 +139,10 @@ window.spa = {
       ),
     logout: () => attempt(async () => { await client.logout(); return 'logged out'; }),
     sessions: () => attempt(async () => (await client.sessions()).map((s) => s.id).sort()),
+    registerPasskey: (name) => attempt(async () => (await client.registerPasskey({ name })).name),
+    loginWithPasskey: () => attempt(async () => (await client.loginWithPasskey()).user.username),
+    passkeys: () => attempt(async () => (await client.passkeys()).map((k) => k.name)),
+    methods: () => attempt(async () => (await client.session()).session.authenticationMethods.map((m) => m.method)),
   },
   axios: {
     login: (u, p) => attempt(async () => (await api.post(AUTH + '/login', { username: u, password: p })).data.user.username),
