@@ -57,6 +57,10 @@ pub struct Claims {
     pub email_verified: Option<bool>,
     /// The session's public id.
     pub sid: String,
+    /// How the user logged in (RFC 8176 values, [`crate::session::AuthMethods::amr`]); absent
+    /// for sessions older than that record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
@@ -71,6 +75,7 @@ impl Claims {
             email: auth.user.email.clone(),
             email_verified: auth.user.email.as_ref().map(|_| auth.user.email_verified),
             sid: auth.session.id.clone(),
+            amr: auth.session.methods.amr().into_iter().map(str::to_owned).collect(),
             aud: audience.to_owned(),
             iat: now,
             exp: now + LIFETIME,
@@ -260,11 +265,14 @@ mod tests {
     fn signs_and_verifies_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::new(dir.path().join("jwt-keys"), super::super::KEY_PERIOD);
-        let claims = Claims::new("http://gw", &auth(), "http://127.0.0.1:8000", 1_700_000_000);
+        let mut a = auth();
+        a.session.methods = crate::session::AuthMethods::of([crate::session::AuthMethod::Passkey]);
+        let claims = Claims::new("http://gw", &a, "http://127.0.0.1:8000", 1_700_000_000);
         let token = ring.sign(&claims).unwrap();
         let jwks = ring.keys().unwrap().jwks();
         let got = verify(&token, &jwks).unwrap();
         assert_eq!(got, claims);
+        assert_eq!(got.amr, ["pop", "user", "mfa"], "how the user logged in (RFC 8176)");
         assert_eq!(got.sub, "42");
         assert_eq!(got.email_verified, Some(false), "beside the address: whether it was proved");
         assert_eq!(got.exp - got.iat, 60);

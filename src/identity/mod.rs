@@ -10,6 +10,7 @@
 //! | `X-Auth-Email` | the email address, when the account has one |
 //! | `X-Auth-Email-Verified` | `true` or `false`, beside `X-Auth-Email`: whether the owner proved the address by a mailed link. An unverified address is only what the user typed: never link accounts by it |
 //! | `X-Auth-Session` | the session's public id (as in `GET {base}/sessions`), never the cookie token |
+//! | `X-Auth-Methods` | how the user logged in, space-separated: `password`, `totp`, `recovery_code`, `passkey` (e.g. `password totp`); absent for sessions older than that record |
 //! | `X-Auth-Assertion` | with `identity.jwt = true`: an EdDSA JWT, see [`jwt`] |
 //!
 //! Every header in that namespace that a *client* sent is removed first, on every route, in
@@ -38,6 +39,7 @@ pub struct Identity {
     pub email: HeaderName,
     pub email_verified: HeaderName,
     pub session: HeaderName,
+    pub methods: HeaderName,
     pub assertion: HeaderName,
     pub keys: Option<jwt::KeyRing>,
     issuer: String,
@@ -58,6 +60,7 @@ impl Identity {
             email: name("Email"),
             email_verified: name("Email-Verified"),
             session: name("Session"),
+            methods: name("Methods"),
             assertion: name("Assertion"),
             keys: settings.identity.jwt.then(|| jwt::KeyRing::new(settings.data_dir.join("jwt-keys"), KEY_PERIOD)),
             issuer: settings.public_origin.to_string(),
@@ -95,6 +98,9 @@ impl Identity {
             text(&self.email, email);
         }
         text(&self.session, &auth.session.id);
+        if !auth.session.methods.is_empty() {
+            text(&self.methods, &auth.session.methods.to_string());
+        }
         if auth.user.email.is_some() {
             let verified = HeaderValue::from_static(if auth.user.email_verified { "true" } else { "false" });
             out.push((self.email_verified.clone(), verified));

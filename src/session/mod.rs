@@ -179,6 +179,57 @@ impl AuthMethods {
     pub fn strong(&self) -> bool {
         self.0.iter().any(|m| matches!(m, AuthMethod::Passkey)) || self.0.len() >= 2
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// RFC 8176 `amr` values: `pwd` (password), `otp` (TOTP or a recovery code), `pop` and
+    /// `user` (a passkey: proof of possession of a key, with user verification), `mfa` when
+    /// [`strong`](Self::strong). A provider login contributes nothing of its own (its `amr` is
+    /// the provider's to state).
+    pub fn amr(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for m in &self.0 {
+            let values: &[&'static str] = match m {
+                AuthMethod::Password => &["pwd"],
+                AuthMethod::Totp | AuthMethod::RecoveryCode => &["otp"],
+                AuthMethod::Passkey => &["pop", "user"],
+                AuthMethod::Oidc(_) => &[],
+            };
+            for v in values {
+                if !out.contains(v) {
+                    out.push(*v);
+                }
+            }
+        }
+        if self.strong() {
+            out.push("mfa");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod methods_tests {
+    use super::{AuthMethod, AuthMethods};
+
+    #[test]
+    fn stored_words_round_trip_and_unknown_ones_are_dropped() {
+        let m = AuthMethods::of([AuthMethod::Password, AuthMethod::Totp, AuthMethod::Oidc("corp".into())]);
+        assert_eq!(m.to_string(), "password totp oidc:corp");
+        assert_eq!(AuthMethods::parse(&m.to_string()), m);
+        assert_eq!(AuthMethods::parse("  passkey  webauthn-v9 oidc: "), AuthMethods::of([AuthMethod::Passkey]));
+        assert!(AuthMethods::parse("").is_empty());
+    }
+
+    #[test]
+    fn amr_follows_rfc_8176() {
+        assert_eq!(AuthMethods::of([AuthMethod::Password]).amr(), ["pwd"]);
+        assert_eq!(AuthMethods::of([AuthMethod::Password, AuthMethod::RecoveryCode]).amr(), ["pwd", "otp", "mfa"]);
+        assert_eq!(AuthMethods::of([AuthMethod::Passkey]).amr(), ["pop", "user", "mfa"]);
+        assert!(AuthMethods::default().amr().is_empty());
+    }
 }
 
 impl std::fmt::Display for AuthMethods {

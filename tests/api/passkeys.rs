@@ -95,6 +95,17 @@ async fn register_then_log_in_without_a_username() {
     assert_eq!(body["csrfToken"].as_str().unwrap().len(), 64);
     let me = json_of(b.http.get(b.api("/session")).send().await.unwrap()).await;
     assert_eq!(me["session"]["authenticationMethods"], json!([{ "method": "passkey" }]));
+    // Forward auth (and proxied upstreams) learn it too.
+    let verify = b.http.get(b.api("/verify")).send().await.unwrap();
+    assert_eq!(verify.status(), 200);
+    assert_eq!(verify.headers()["x-auth-methods"], "passkey");
+    let pw = browser(&gw);
+    pw.login().await;
+    let verify = pw.http.get(pw.api("/verify")).send().await.unwrap();
+    assert_eq!(verify.headers()["x-auth-methods"], "password");
+    // A client cannot claim a method.
+    let spoof = pw.http.get(pw.api("/verify")).header("X-Auth-Methods", "passkey").send().await.unwrap();
+    assert_eq!(spoof.headers().get_all("x-auth-methods").iter().collect::<Vec<_>>(), ["password"]);
     // The list shows the use.
     let list = json_of(b.http.get(b.api("/passkeys")).send().await.unwrap()).await;
     assert!(list["passkeys"][0]["lastUsedAt"].is_string(), "{list}");
