@@ -235,6 +235,7 @@ async fn identity_injected_and_spoofs_stripped_on_required_route() {
         .header("x-auth-session", "forged-1")
         .header("x-auth-session", "forged-2")
         .header("X-Auth-Assertion", "forged.jwt.token")
+        .header("X-Auth-Methods", "passkey")
         .header("x-auth-role", "admin")
         .send()
         .await
@@ -250,11 +251,12 @@ async fn identity_injected_and_spoofs_stripped_on_required_route() {
     // must be able to tell).
     assert_eq!(seen(&e, "x-auth-email-verified"), ["false"]);
     assert_eq!(seen(&e, "x-auth-session"), [sid]);
+    assert_eq!(seen(&e, "x-auth-methods"), ["password"], "how the user logged in, never what the client said");
     let mut names = identity_names(&e);
     names.sort();
     assert_eq!(
         names,
-        ["x-auth-email", "x-auth-email-verified", "x-auth-session", "x-auth-user", "x-auth-user-id"],
+        ["x-auth-email", "x-auth-email-verified", "x-auth-methods", "x-auth-session", "x-auth-user", "x-auth-user-id"],
         "{e}"
     );
 }
@@ -281,7 +283,7 @@ async fn spoofs_stripped_on_optional_and_none_routes_in_every_spelling() {
     c.login().await;
     let e = echo(c.http.get(c.url("/opt/x")).header("x_auth_user", "mallory").send().await.unwrap()).await;
     assert_eq!(seen(&e, "x-auth-user"), [USER]);
-    assert_eq!(identity_names(&e).len(), 5, "{e}");
+    assert_eq!(identity_names(&e).len(), 6, "{e}");
     let e = echo(c.http.get(c.url("/pub/x")).header("x_auth_user", "mallory").send().await.unwrap()).await;
     assert!(identity_names(&e).is_empty(), "{e}");
 }

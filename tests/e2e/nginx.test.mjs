@@ -171,6 +171,7 @@ test('logged in: the backend gets X-Auth-* from sessiongate, never client-sent o
         'X-AUTH-EMAIL': 'admin@example.com',
         'X-Auth-Email-Verified': 'true',
         'X-Auth-Session': 'forged',
+        'X-Auth-Methods': 'passkey',
         X_Auth_User: 'admin',
         'X-Auth-Assertion': 'forged.jwt.value',
       },
@@ -180,13 +181,14 @@ test('logged in: the backend gets X-Auth-* from sessiongate, never client-sent o
     const authHeaders = raw.filter(([k]) => /^x[-_]auth/i.test(k));
     assert.deepEqual(
       authHeaders.map(([k]) => k.toLowerCase()).sort(),
-      ['x-auth-email', 'x-auth-email-verified', 'x-auth-session', 'x-auth-user', 'x-auth-user-id'],
+      ['x-auth-email', 'x-auth-email-verified', 'x-auth-methods', 'x-auth-session', 'x-auth-user', 'x-auth-user-id'],
       `exactly one of each identity header: ${JSON.stringify(authHeaders)}`,
     );
     for (const [, v] of authHeaders) assert.notEqual(v, 'admin');
     assert.equal(spoof.body.headers['x-auth-user'], USER);
     assert.equal(spoof.body.headers['x-auth-email'], 'bob@example.com');
     assert.notEqual(spoof.body.headers['x-auth-session'], 'forged');
+    assert.equal(spoof.body.headers['x-auth-methods'], 'password');
     assert.equal(spoof.body.headers['x-auth-user-id'], h['x-auth-user-id']);
   }));
 
