@@ -9,7 +9,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::passkeys::{begin, clear, relying_party, stored, take};
-use super::{CurrentUser, login, with_cookies};
+use super::{ClientIp, CurrentUser, login, with_cookies};
 use crate::api::AppState;
 use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
@@ -117,8 +117,13 @@ pub async fn login_finish(
         (status = "default", response = crate::api::types::Problem),
     )
 )]
-pub async fn reauth_start(State(state): State<AppState>, CurrentUser(a): CurrentUser) -> Result<Response, Problem> {
+pub async fn reauth_start(
+    State(state): State<AppState>,
+    CurrentUser(a): CurrentUser,
+    ClientIp(client_ip): ClientIp,
+) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
+    state.limits.login_ip.check(&ip_key(client_ip)).await?;
     let keys: Vec<_> = state.users.passkeys_or_err()?.passkeys_of(a.user.id).await?.iter().filter_map(stored).collect();
     if keys.is_empty() {
         return Err(Problem::field("passkey", "this account has no passkey; confirm with your password"));

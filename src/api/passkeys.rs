@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{CurrentUser, RecentlyAuthenticated, with_cookies};
+use super::{ClientIp, CurrentUser, RecentlyAuthenticated, with_cookies};
 use crate::api::AppState;
 use crate::api::types::{PasskeyList, PasskeyView};
 use crate::http::{ApiJson, Problem};
@@ -84,9 +84,12 @@ pub struct RegisterStart {
 pub async fn register_start(
     State(state): State<AppState>,
     RecentlyAuthenticated(a): RecentlyAuthenticated,
+    ClientIp(client_ip): ClientIp,
     ApiJson(body): ApiJson<RegisterStart>,
 ) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
+    // Every start stores a ceremony for 5 minutes: starts are limited like logins.
+    state.limits.login_ip.check(&crate::ratelimit::ip_key(client_ip)).await?;
     let store = state.users.passkeys_or_err()?;
     let existing = store.passkeys_of(a.user.id).await?;
     let name = passkey_name(body.name.as_deref(), format!("Passkey {}", existing.len() + 1))?;

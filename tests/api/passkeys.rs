@@ -457,3 +457,17 @@ async fn bad_credentials_are_problems_not_crashes() {
     let (status, code, _) = problem(login_finish(&b, stranger.get(&options)).await).await;
     assert_eq!((status, code.as_str()), (401, "invalid_credentials"));
 }
+
+/// Each start stores a ceremony for five minutes: starts are rate-limited like logins, so an
+/// anonymous client cannot fill the store.
+#[tokio::test]
+async fn ceremony_starts_are_rate_limited() {
+    let gw = gateway("[rate_limit]\nlogin_per_ip = \"3/1m\"\n").await;
+    let b = browser(&gw);
+    let token = b.csrf().await;
+    for _ in 0..3 {
+        assert_eq!(b.post("/login/passkey/start", &token, json!({})).await.status(), 200);
+    }
+    let (status, code, _) = problem(b.post("/login/passkey/start", &token, json!({})).await).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+}
