@@ -189,6 +189,38 @@ async fn redis_keys(prefix: &str) -> Vec<String> {
     keys
 }
 
+/// Move the Redis limiters' clock forward by `by` without waiting: every time they stored under
+/// `prefix` (see the key tables of `sessiongate::ratelimit::redis`) moves back instead — the
+/// failure hashes' `t`, the sorted sets' scores, the GCRA instants — all in µs. Redis's own
+/// clock (`TIME`, shared by every instance) is what the scripts read, so it is the state that
+/// ages, as it would after `by` had passed.
+/// Returns how many keys it aged.
+async fn age_redis_limits(prefix: &str, by: Duration) -> usize {
+    let us = i64::try_from(by.as_micros()).unwrap();
+    let mut conn = raw_redis().await;
+    let keys: Vec<String> = conn.keys(format!("{prefix}rl:*")).await.unwrap();
+    let aged = keys.len();
+    for key in keys {
+        let kind: String = ::redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
+        match kind.as_str() {
+            "hash" => {
+                let _: i64 = conn.hincr(&key, "t", -us).await.unwrap();
+            }
+            "zset" => {
+                let members: Vec<(String, f64)> = conn.zrange_withscores(&key, 0, -1).await.unwrap();
+                for (m, score) in members {
+                    let _: i64 = conn.zadd(&key, m, score - us as f64).await.unwrap();
+                }
+            }
+            "string" => {
+                let _: i64 = conn.decr(&key, us).await.unwrap();
+            }
+            other => panic!("unexpected {other} at {key}"),
+        }
+    }
+    aged
+}
+
 async fn drop_redis_keys(prefix: &str) {
     let keys = redis_keys(prefix).await;
     if !keys.is_empty() {
@@ -544,7 +576,7 @@ async fn spaced_failures_still_add_up_in_redis() {
     let (a, b) = tokio::join!(Gateway::spawn(&stores, limits), Gateway::spawn(&stores, limits));
     let browser = Browser::new();
     assert_eq!(problem(browser.login(&a, &target, "wrong password!").await).await.0, 401);
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(age_redis_limits(&env.prefix, Duration::from_millis(1300)).await > 0, "the failure is in Redis");
     assert_eq!(problem(browser.login(&b, &target, "wrong password!").await).await.0, 401);
     let (status, code) = problem(browser.login(&a, &target, PASSWORD).await).await;
     assert_eq!((status, code.as_str()), (429, "rate_limited"), "two failures in a row, 1.3 s apart");
@@ -778,7 +810,7 @@ mod limiter {
     use sessiongate::config::RateLimit;
     use sessiongate::ratelimit::{Limits, Refusal};
 
-    use super::{REDIS, drop_redis_keys, unique};
+    use super::{REDIS, age_redis_limits, drop_redis_keys, unique};
 
     fn rate(s: &str) -> sessiongate::config::Rate {
         sessiongate::config::types::parse_rate(s).unwrap()
@@ -849,7 +881,7 @@ mod limiter {
         limits.login_account.reserve("dave", ip).await.unwrap();
         limits.login_account.reserve("dave", ip).await.unwrap();
         assert!(matches!(limits.login_account.reserve("dave", ip).await, Err(Refusal::Limited(1..=2))));
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(age_redis_limits(&prefix, Duration::from_millis(2100)).await > 0);
         assert!(limits.login_account.reserve("dave", ip).await.is_ok(), "the back-off is over");
         drop_redis_keys(&prefix).await;
     }
