@@ -9,6 +9,7 @@ pub mod passkeys;
 pub mod postgres;
 mod sql;
 mod sql_passkeys;
+mod sql_second_factor;
 pub mod sqlite;
 
 pub use names::{account_key, login_key};

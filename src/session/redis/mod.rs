@@ -83,6 +83,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "sessiongate:";
 
+mod once;
 mod scripts;
 use scripts::Scripts;
 
@@ -538,30 +539,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn put_once(&self, key: &str, value: &[u8], expires_at: DateTime<Utc>) -> Result<(), StoreError> {
-        bounded(OP_TIMEOUT, async {
-            let mut conn = self.conn.clone();
-            ::redis::cmd("SET")
-                .arg(format!("{}o:{key}", self.prefix))
-                .arg(value)
-                .arg("PXAT")
-                .arg(at_ms(expires_at))
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(unavailable)
-        })
-        .await
+        self.put_one_shot(key, value, expires_at).await
     }
 
     async fn take_once(&self, key: &str, _now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError> {
-        // GETDEL is atomic; native expiry has already dropped an expired value.
-        bounded(OP_TIMEOUT, async {
-            let mut conn = self.conn.clone();
-            ::redis::cmd("GETDEL")
-                .arg(format!("{}o:{key}", self.prefix))
-                .query_async::<Option<Vec<u8>>>(&mut conn)
-                .await
-                .map_err(unavailable)
-        })
-        .await
+        self.take_one_shot(key).await
     }
 }
