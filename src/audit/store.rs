@@ -67,37 +67,13 @@ impl AuditStore {
             AuditStore::None => Ok(()),
             AuditStore::Sqlite(pool) => {
                 let mut q = QueryBuilder::<sqlx::Sqlite>::new(COLUMNS);
-                q.push_values(events, |mut b, e| {
-                    b.push_bind(e.time.timestamp_millis())
-                        .push_bind(e.event.as_str())
-                        .push_bind(e.outcome.as_str())
-                        .push_bind(e.user_id)
-                        .push_bind(clip(&e.username))
-                        .push_bind(key(&e.username))
-                        .push_bind(clip(&e.ip))
-                        .push_bind(clip(&e.user_agent))
-                        .push_bind(clip(&e.session))
-                        .push_bind(clip(&e.request_id))
-                        .push_bind(clip(&e.detail));
-                });
+                push_events(&mut q, events, |t| t.timestamp_millis());
                 q.build().execute(pool).await.map(|_| ())
             }
             #[cfg(feature = "postgres")]
             AuditStore::Postgres(pool) => {
                 let mut q = QueryBuilder::<sqlx::Postgres>::new(COLUMNS);
-                q.push_values(events, |mut b, e| {
-                    b.push_bind(e.time)
-                        .push_bind(e.event.as_str())
-                        .push_bind(e.outcome.as_str())
-                        .push_bind(e.user_id)
-                        .push_bind(clip(&e.username))
-                        .push_bind(key(&e.username))
-                        .push_bind(clip(&e.ip))
-                        .push_bind(clip(&e.user_agent))
-                        .push_bind(clip(&e.session))
-                        .push_bind(clip(&e.request_id))
-                        .push_bind(clip(&e.detail));
-                });
+                push_events(&mut q, events, |t| t);
                 q.build().execute(pool).within(crate::db::PG_OP_TIMEOUT).await.map(|_| ())
             }
         }
@@ -184,6 +160,32 @@ where
         request_id: r.try_get("request_id")?,
         detail: r.try_get("detail")?,
     })
+}
+
+/// The `VALUES` of a batch, the same for every SQL backend but for how a time is stored.
+fn push_events<'a, DB: sqlx::Database, T>(
+    q: &mut QueryBuilder<'a, DB>,
+    events: &[AuditEvent],
+    time: impl Fn(DateTime<Utc>) -> T,
+) where
+    T: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'static str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push_values(events, |mut b, e| {
+        b.push_bind(time(e.time))
+            .push_bind(e.event.as_str())
+            .push_bind(e.outcome.as_str())
+            .push_bind(e.user_id)
+            .push_bind(clip(&e.username))
+            .push_bind(key(&e.username))
+            .push_bind(clip(&e.ip))
+            .push_bind(clip(&e.user_agent))
+            .push_bind(clip(&e.session))
+            .push_bind(clip(&e.request_id))
+            .push_bind(clip(&e.detail));
+    });
 }
 
 /// The `WHERE` tail naming the user (by login key or id; either matches when both are given)

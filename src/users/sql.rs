@@ -118,6 +118,12 @@ macro_rules! native_user_store {
                 user_row(&r)
             }
 
+            /// The token `query` finds, if it is one this version knows.
+            async fn one_token(&self, query: SqlQuery<'_>) -> Result<Option<AccountToken>, UserStoreError> {
+                let r = query.fetch_optional(&self.pool).within($op).await?;
+                Ok(r.as_ref().map(token_row).transpose()?.flatten())
+            }
+
             /// Runs `sql` with the values `bind` adds, then `id` as the last parameter; whether
             /// it changed that row.
             async fn update<'q>(
@@ -319,11 +325,8 @@ macro_rules! native_user_store {
                 )
                 .bind(hash)
                 .bind(purpose.as_str())
-                .bind($to_db(now))
-                .fetch_optional(&self.pool)
-                .within($op)
-                .await?;
-                Ok(r.as_ref().map(token_row).transpose()?.flatten())
+                .bind($to_db(now));
+                self.one_token(r).await
             }
 
             async fn consume_token(
@@ -339,11 +342,8 @@ macro_rules! native_user_store {
                 )
                 .bind($to_db(now))
                 .bind(hash)
-                .bind(purpose.as_str())
-                .fetch_optional(&self.pool)
-                .within($op)
-                .await?;
-                Ok(r.as_ref().map(token_row).transpose()?.flatten())
+                .bind(purpose.as_str());
+                self.one_token(r).await
             }
 
             async fn revoke_tokens(&self, user_id: i64, purpose: TokenPurpose) -> Result<u64, UserStoreError> {
