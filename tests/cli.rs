@@ -170,6 +170,49 @@ fn user_commands_against_a_real_data_dir() {
     assert!(stderr(&o).contains("no user named `carol`"));
 }
 
+/// An administrator lists a user's passkeys and removes one (a lost device), the last one too.
+#[tokio::test]
+async fn user_passkeys_list_and_remove() {
+    use sessiongate::users::{NewPasskey, UserStore};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), free_port());
+    let c = cfg.to_str().unwrap();
+    let o = sg(dir.path(), &["-c", c, "user", "add", "dora", "--password-stdin"], Some("a long enough passphrase\n"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = {
+        let pool = sessiongate::db::open_sqlite(&dir.path().join("data/sessiongate.db")).await.unwrap();
+        let users = sessiongate::users::sqlite::SqliteUsers::new(pool.clone());
+        let dora = users.find_by_login("dora").await.unwrap().unwrap();
+        let key = NewPasskey {
+            user_id: dora.id,
+            credential_id: "cred-dora".into(),
+            user_handle: vec![1; 16],
+            passkey: "{}".into(),
+            name: "Phone \u{1b}[31m".into(),
+            transports: None,
+            discoverable: Some(true),
+        };
+        let id = users.passkeys().unwrap().add_passkey(&key, chrono::Utc::now()).await.unwrap().id;
+        pool.close().await;
+        id
+    };
+    let o = sg(dir.path(), &["-c", c, "user", "passkeys", "dora", "--json"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(keys[0]["id"], id);
+    let o = sg(dir.path(), &["-c", c, "user", "passkeys", "dora"], None);
+    assert!(!stdout(&o).contains('\u{1b}'), "names are shown escaped: {}", stdout(&o));
+    let o = sg(dir.path(), &["-c", c, "user", "passkey-remove", "dora", "999"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no passkey 999"), "{}", stderr(&o));
+    let o = sg(dir.path(), &["-c", c, "user", "passkey-remove", "dora", &id.to_string()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sg(dir.path(), &["-c", c, "user", "passkeys", "dora", "--json"], None);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), serde_json::json!([]));
+    let o = sg(dir.path(), &["-c", c, "audit", "--user", "dora", "--json"], None);
+    assert!(stdout(&o).contains("passkey_removed"), "{}", stdout(&o));
+}
+
 #[tokio::test]
 async fn session_commands_revoke_a_live_session() {
     let dir = tempfile::tempdir().unwrap();

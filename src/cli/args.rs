@@ -142,6 +142,15 @@ pub enum UserCommand {
     Enable { name: String },
     /// Remove a user and revoke their sessions.
     Remove { name: String },
+    /// List a user's passkeys.
+    Passkeys {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of a user's passkeys (a lost device), even the last one: give the user a
+    /// password first (`user passwd`) if it was their only way to log in.
+    PasskeyRemove { name: String, id: i64 },
 }
 
 #[derive(Subcommand, Debug)]

@@ -126,6 +126,45 @@ pub(super) async fn user_command(s: &Settings, stores: &Stores, cmd: &UserComman
             cli_audit(stores, crate::audit::Event::UserRemoved, &user, detail).await;
             println!("removed `{}`; {n} session(s) revoked", user.username);
         }
+        UserCommand::Passkeys { name, json } => {
+            let user = find_user(stores, name).await?;
+            let keys =
+                stores.users.passkeys_or_err().map_err(|e| rt(&e))?.passkeys_of(user.id).await.map_err(|e| rt(&e))?;
+            if *json {
+                let v: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({ "id": k.id, "name": k.name, "createdAt": k.created_at, "lastUsedAt": k.last_used_at, "discoverable": k.discoverable }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("{:<6} {:<32} {:<26} LAST USED", "ID", "NAME", "CREATED");
+                for k in keys {
+                    let last = k.last_used_at.map_or("-".to_owned(), |t| t.to_rfc3339());
+                    println!("{:<6} {:<32} {:<26} {}", k.id, shown(&k.name), k.created_at.to_rfc3339(), last);
+                }
+            }
+        }
+        UserCommand::PasskeyRemove { name, id } => {
+            let user = find_user(stores, name).await?;
+            let store = stores.users.passkeys_or_err().map_err(|e| rt(&e))?;
+            // The administrator may remove the last one: that is what a lost device needs.
+            match store.remove_passkey(user.id, *id, true).await.map_err(|e| rt(&e))? {
+                None => return Err(Failure::runtime(format!("`{}` has no passkey {id}", user.username))),
+                Some(_) => {
+                    let detail = format!("sessiongate user passkey-remove {id}");
+                    cli_audit(stores, crate::audit::Event::PasskeyRemoved, &user, detail).await;
+                    println!("removed passkey {id} of `{}`", user.username);
+                    if !crate::password::usable(&user.password_hash)
+                        && store.passkeys_of(user.id).await.map_err(|e| rt(&e))?.is_empty()
+                    {
+                        println!(
+                            "note: `{}` has no password and no passkey left: set one with `sessiongate user passwd`",
+                            user.username
+                        );
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
