@@ -277,6 +277,21 @@ pub mod templates {
         )
     }
 
+    /// A passkey was added: the one way to learn of a passkey added from a hijacked session
+    /// (it survives password resets), so it names where to remove it.
+    pub fn passkey_added(to: &str, username: &str, site: &str, name: &str) -> Email {
+        notice(
+            "passkey_added",
+            to,
+            format!("A passkey was added to your account on {site}"),
+            vec![
+                format!("Hello {username},"),
+                format!("A passkey named “{name}” was just added to your account on {site}: it can sign in without your password."),
+                "If this was not you, remove it in your account's passkey list, change your password and sign out your other sessions.".into(),
+            ],
+        )
+    }
+
     pub fn mfa_changed(to: &str, username: &str, site: &str, enabled: bool) -> Email {
         let (subject, what) = if enabled {
             (format!("Two-factor authentication is on for {site}"), "turned on")

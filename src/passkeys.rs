@@ -22,8 +22,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, CredentialID, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+    CreationChallengeResponse, CredentialID, DiscoverableAuthentication, Passkey, PasskeyRegistration,
+    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 pub use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError};
@@ -45,9 +45,9 @@ pub enum Ceremony {
     /// A login with any discoverable passkey (no username given, or an unknown one).
     Login { state: DiscoverableAuthentication },
     /// A login with one of `user_id`'s passkeys (the username was given).
-    LoginFor { user_id: i64, state: PasskeyAuthentication },
+    LoginFor { user_id: i64, state: DiscoverableAuthentication },
     /// Proving presence again in session `session_id` of `user_id` (`/reauth/passkey`).
-    Reauth { user_id: i64, session_id: String, state: PasskeyAuthentication },
+    Reauth { user_id: i64, session_id: String, state: DiscoverableAuthentication },
 }
 
 impl Ceremony {
@@ -122,28 +122,25 @@ impl Passkeys {
         self.webauthn.finish_passkey_registration(credential, state)
     }
 
-    /// Request options for a login with `passkeys` (one account's), or, with none, for any
-    /// discoverable passkey. `decoy_for`: the login key of an unknown account, answered with a
-    /// credential id no authenticator holds (stable per name, so repeated tries look alike).
+    /// Request options for a login with `keys` (one account's), or, with none, for any
+    /// discoverable passkey. `decoy_for`: the login key of an unknown account (or one without
+    /// passkeys), answered with credential ids no authenticator holds, stable per name, shaped
+    /// like a real account's (one or two ids of 16 to 64 bytes), so the answer does not say
+    /// whether the account exists or has passkeys.
     pub fn start_login(
         &self,
         user: Option<(i64, &[Passkey])>,
         decoy_for: Option<&str>,
     ) -> Result<(RequestChallengeResponse, Ceremony), WebauthnError> {
         if let Some((user_id, keys)) = user.filter(|(_, k)| !k.is_empty()) {
-            let (mut rcr, state) = self.webauthn.start_passkey_authentication(keys)?;
-            rcr.mediation = None;
+            let (rcr, state) = self.allowing(keys.iter().map(|k| k.cred_id().clone()).collect())?;
             return Ok((rcr, Ceremony::LoginFor { user_id, state }));
         }
-        let (mut rcr, state) = self.webauthn.start_discoverable_authentication()?;
         if let Some(name) = decoy_for {
-            rcr.mediation = None;
-            rcr.public_key.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
-                type_: "public-key".into(),
-                id: self.decoy_id(name),
-                transports: None,
-            }];
+            let (rcr, state) = self.allowing(self.decoy_ids(name))?;
+            return Ok((rcr, Ceremony::Login { state }));
         }
+        let (rcr, state) = self.webauthn.start_discoverable_authentication()?;
         Ok((rcr, Ceremony::Login { state }))
     }
 
@@ -154,9 +151,24 @@ impl Passkeys {
         session_id: &str,
         keys: &[Passkey],
     ) -> Result<(RequestChallengeResponse, Ceremony), WebauthnError> {
-        let (mut rcr, state) = self.webauthn.start_passkey_authentication(keys)?;
-        rcr.mediation = None;
+        let (rcr, state) = self.allowing(keys.iter().map(|k| k.cred_id().clone()).collect())?;
         Ok((rcr, Ceremony::Reauth { user_id, session_id: session_id.to_owned(), state }))
+    }
+
+    /// A discoverable-style ceremony limited to `ids`. Every login verifies against the
+    /// credential as stored at its finish (`finish_login`), never a copy taken at its start, so
+    /// a sign count the store has moved past since is refused.
+    fn allowing(
+        &self,
+        ids: Vec<CredentialID>,
+    ) -> Result<(RequestChallengeResponse, DiscoverableAuthentication), WebauthnError> {
+        let (mut rcr, state) = self.webauthn.start_discoverable_authentication()?;
+        rcr.mediation = None;
+        rcr.public_key.allow_credentials = ids
+            .into_iter()
+            .map(|id| webauthn_rs_proto::AllowCredentials { type_: "public-key".into(), id, transports: None })
+            .collect();
+        Ok((rcr, state))
     }
 
     /// The user handle and credential id a discoverable assertion names (not yet verified).
@@ -164,33 +176,41 @@ impl Passkeys {
         self.webauthn.identify_discoverable_authentication(credential)
     }
 
-    /// Verify an assertion against `passkey` for the ceremony's challenge; on success the
-    /// passkey's new state when it changed (sign count, backup flags).
+    /// Verify an assertion against `passkey` (as stored now) for the ceremony's challenge: its
+    /// new sign count, and its new state when that or its backup flags changed.
     pub fn finish_login(
         &self,
         credential: &PublicKeyCredential,
         ceremony: Ceremony,
         mut passkey: Passkey,
-    ) -> Result<Option<Passkey>, WebauthnError> {
-        let result = match ceremony {
-            Ceremony::Login { state } => {
-                self.webauthn.finish_discoverable_authentication_v2(credential, state, &passkey)?
-            }
-            Ceremony::LoginFor { state, .. } | Ceremony::Reauth { state, .. } => {
-                self.webauthn.finish_passkey_authentication(credential, &state)?
-            }
+    ) -> Result<(u32, Option<Passkey>), WebauthnError> {
+        let state = match ceremony {
+            Ceremony::Login { state } | Ceremony::LoginFor { state, .. } | Ceremony::Reauth { state, .. } => state,
             Ceremony::Register { .. } => return Err(WebauthnError::InvalidClientDataType),
         };
+        let result = self.webauthn.finish_discoverable_authentication_v2(credential, state, &passkey)?;
         if result.cred_id() != passkey.cred_id() {
             return Err(WebauthnError::CredentialNotFound);
         }
-        Ok((passkey.update_credential(&result) == Some(true)).then_some(passkey))
+        let changed = passkey.update_credential(&result) == Some(true);
+        Ok((result.counter(), changed.then_some(passkey)))
     }
 
-    fn decoy_id(&self, login_key: &str) -> CredentialID {
+    fn decoy_ids(&self, login_key: &str) -> Vec<CredentialID> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.decoy).expect("any key length");
         mac.update(login_key.as_bytes());
-        mac.finalize().into_bytes()[..16].to_vec()
+        let seed = mac.finalize().into_bytes();
+        let count = 1 + usize::from(seed[0] & 1);
+        (0..count)
+            .map(|i| {
+                let len = 16 * (1 + usize::from(seed[1 + i] % 4));
+                let mut mac = Hmac::<Sha256>::new_from_slice(&self.decoy).expect("any key length");
+                mac.update(&seed);
+                mac.update(&[i as u8]);
+                let block = mac.finalize().into_bytes();
+                block.iter().cycle().take(len).copied().collect()
+            })
+            .collect()
     }
 }
 
@@ -200,6 +220,12 @@ pub fn asserted_counter(credential: &PublicKeyCredential) -> Option<u32> {
     let data: &[u8] = credential.response.authenticator_data.as_ref();
     Some(u32::from_be_bytes(data.get(33..37)?.try_into().ok()?))
 }
+
+/// The longest credential id WebAuthn allows (bytes); longer ones are refused.
+pub const MAX_CREDENTIAL_ID: usize = 1023;
+
+/// Most passkeys one account may register.
+pub const MAX_PER_ACCOUNT: usize = 20;
 
 /// A credential id as stored and as browsers spell `credential.id`: base64url, no padding.
 pub fn credential_key(id: &[u8]) -> String {

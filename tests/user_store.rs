@@ -179,8 +179,13 @@ async fn passkeys(store: Arc<dyn UserStore>) {
 
     // Use: the last use always, the credential only when it changed.
     let later = at + chrono::Duration::seconds(5);
-    assert!(pk.record_passkey_use(a.id, None, later).await.unwrap());
-    assert!(pk.record_passkey_use(b.id, Some("{\"new\":1}"), later).await.unwrap());
+    assert!(pk.record_passkey_use(a.id, None, 0, later).await.unwrap());
+    assert!(pk.record_passkey_use(b.id, Some("{\"new\":1}"), 5, later).await.unwrap());
+    // Counters only move forward, atomically: of two uses with one counter, one is recorded.
+    let (x, y) = tokio::join!(pk.record_passkey_use(b.id, None, 7, later), pk.record_passkey_use(b.id, None, 7, later));
+    assert!(x.unwrap() ^ y.unwrap(), "exactly one of two uses with counter 7");
+    assert!(!pk.record_passkey_use(b.id, None, 6, later).await.unwrap(), "behind the stored count");
+    assert!(pk.record_passkey_use(a.id, None, 0, later).await.unwrap(), "0: an authenticator that does not count");
     let (a2, b2) = (
         pk.passkey_by_credential("cred-a").await.unwrap().unwrap(),
         pk.passkey_by_credential("cred-b").await.unwrap().unwrap(),

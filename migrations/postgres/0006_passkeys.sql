@@ -8,6 +8,9 @@ CREATE TABLE passkeys (
     name TEXT NOT NULL,
     transports TEXT,
     discoverable BOOLEAN,
+    -- The last accepted signature counter, so that of two assertions with one counter only the
+    -- first is accepted (0: the authenticator does not count, as synced passkeys).
+    sign_count BIGINT NOT NULL DEFAULT 0,
     created_at TIMESTAMPTZ NOT NULL,
     last_used_at TIMESTAMPTZ
 );

@@ -10,6 +10,9 @@ CREATE TABLE passkeys (
     name TEXT NOT NULL,
     transports TEXT,
     discoverable INTEGER,
+    -- The last accepted signature counter, so that of two assertions with one counter only the
+    -- first is accepted (0: the authenticator does not count, as synced passkeys).
+    sign_count INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     last_used_at INTEGER
 );

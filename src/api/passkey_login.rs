@@ -44,7 +44,12 @@ pub async fn login_start(
 ) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
     state.limits.login_ip.check(&ip_key(ctx.client_ip)).await?;
-    let username = body.username.as_deref().map(str::trim).filter(|u| !u.is_empty() && u.len() <= 254);
+    let username = body.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    if let Some(name) = username
+        && let Err(why) = crate::users::names::check_identifier(name)
+    {
+        return Err(Problem::field("username", why));
+    }
     let mut keys = Vec::new();
     let mut owner = None;
     if let Some(name) = username
@@ -91,6 +96,7 @@ pub async fn login_finish(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Assertion>,
 ) -> Result<Response, Problem> {
+    relying_party(&state)?;
     state.limits.login_ip.check(&ip_key(ctx.client_ip)).await?;
     let clear = clear(&state);
     let ceremony = match take(&state, &headers).await? {
@@ -154,6 +160,7 @@ pub async fn reauth_finish(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Assertion>,
 ) -> Result<Response, Problem> {
+    relying_party(&state)?;
     let clear = clear(&state);
     let ceremony = match take(&state, &headers).await? {
         Some(c)
@@ -184,6 +191,9 @@ async fn verify(
         tracing::info!(reason = why, "passkey assertion refused");
         Ok(Err(AuditNote::default().detail(why.to_owned()).attach(Problem::passkey_refused())))
     };
+    if credential.raw_id.len() > crate::passkeys::MAX_CREDENTIAL_ID {
+        return refused("credential id too long");
+    }
     let record: Option<PasskeyRecord> = match &ceremony {
         Ceremony::Login { .. } => {
             let Ok((handle, raw_id)) = rp.identify(credential) else { return refused("no user handle") };
@@ -199,26 +209,29 @@ async fn verify(
     };
     let Some(record) = record else { return refused("unknown passkey") };
     let Some(passkey) = stored(&record) else { return refused("stored passkey unreadable") };
-    let updated = match rp.finish_login(credential, ceremony, passkey) {
-        Ok(updated) => updated,
+    let clone_suspected = |seen: String| {
+        tracing::warn!(
+            user_id = record.user_id,
+            passkey = record.id,
+            counter = %seen,
+            "passkey sign count did not increase: possibly a cloned authenticator; refused"
+        );
+        let note = AuditNote { user_id: Some(record.user_id), ..Default::default() }
+            .detail(format!("passkey {} sign count {seen} did not increase: possible cloned authenticator", record.id));
+        Ok(Err(note.attach(Problem::passkey_refused())))
+    };
+    let (count, updated) = match rp.finish_login(credential, ceremony, passkey) {
+        Ok(done) => done,
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            let seen = asserted_counter(credential).map_or_else(|| "?".to_owned(), |c| c.to_string());
-            tracing::warn!(
-                user_id = record.user_id,
-                passkey = record.id,
-                counter = %seen,
-                "passkey sign count did not increase: possibly a cloned authenticator; refused"
-            );
-            let note = AuditNote { user_id: Some(record.user_id), ..Default::default() }.detail(format!(
-                "passkey {} sign count {seen} did not increase: possible cloned authenticator",
-                record.id
-            ));
-            return Ok(Err(note.attach(Problem::passkey_refused())));
+            return clone_suspected(asserted_counter(credential).map_or_else(|| "?".to_owned(), |c| c.to_string()));
         }
         Err(e) => return refused(&format!("{e}")),
     };
     let json = updated.map(|p| serde_json::to_string(&p).expect("passkey serialises"));
-    store.record_passkey_use(record.id, json.as_deref(), state.sessions.clock().now()).await?;
+    if !store.record_passkey_use(record.id, json.as_deref(), count, state.sessions.clock().now()).await? {
+        // Another assertion with this counter was accepted first (or the passkey went).
+        return clone_suspected(count.to_string());
+    }
     match state.users.get(record.user_id).await?.filter(|u| u.is_active) {
         Some(user) => Ok(Ok(user)),
         None => refused("account disabled or removed"),

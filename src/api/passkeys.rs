@@ -53,13 +53,36 @@ pub(super) fn clear(state: &AppState) -> http::HeaderValue {
     state.cookies.named(CEREMONY_COOKIE, "", 0)
 }
 
-/// A passkey name: 1 to 64 characters, no control characters; `fallback` when empty.
+/// A passkey name: 1 to 64 characters, none of them control, invisible or direction-changing
+/// (a name shown in a list and in mail must read as what it is); `fallback` when empty.
 fn passkey_name(name: Option<&str>, fallback: String) -> Result<String, Problem> {
     let name = name.map(str::trim).filter(|n| !n.is_empty()).map_or(fallback, str::to_owned);
-    if name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(Problem::field("name", "1 to 64 characters, without control characters"));
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
+    };
+    if name.chars().count() > 64 || name.chars().any(hidden) {
+        return Err(Problem::field(
+            "name",
+            "1 to 64 characters, without control, invisible or direction-changing characters",
+        ));
     }
     Ok(name)
+}
+
+/// At most [`crate::passkeys::MAX_PER_ACCOUNT`] passkeys per account: a login by username
+/// stores all of them in its ceremony.
+fn too_many(have: usize) -> Result<(), Problem> {
+    if have >= crate::passkeys::MAX_PER_ACCOUNT {
+        let max = crate::passkeys::MAX_PER_ACCOUNT;
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "too_many_passkeys",
+            "Too many passkeys",
+            format!("An account can have at most {max} passkeys: remove one first."),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -92,6 +115,7 @@ pub async fn register_start(
     state.limits.login_ip.check(&crate::ratelimit::ip_key(client_ip)).await?;
     let store = state.users.passkeys_or_err()?;
     let existing = store.passkeys_of(a.user.id).await?;
+    too_many(existing.len())?;
     let name = passkey_name(body.name.as_deref(), format!("Passkey {}", existing.len() + 1))?;
     // One handle per account: reuse the one its passkeys carry.
     let handle =
@@ -149,6 +173,15 @@ pub async fn register_finish(
         return Ok(with_cookies(Problem::ceremony_expired(), [clear]));
     }
     let cred = &body.credential;
+    if cred.raw_id.len() > crate::passkeys::MAX_CREDENTIAL_ID {
+        let p = Problem::invalid_request("The credential id is longer than WebAuthn allows (1023 bytes).");
+        return Ok(with_cookies(p, [clear]));
+    }
+    let store = state.users.passkeys_or_err()?;
+    if store.passkey_by_credential(&credential_key(cred.raw_id.as_ref())).await?.is_some() {
+        return Ok(with_cookies(Problem::from(crate::users::UserStoreError::PasskeyTaken), [clear]));
+    }
+    too_many(store.passkeys_of(a.user.id).await?.len())?;
     let discoverable = cred.extensions.cred_props.as_ref().and_then(|p| p.rk);
     let transports = cred.response.transports.as_ref().map(|t| {
         t.iter().filter_map(|t| serde_json::to_value(t).ok()?.as_str().map(str::to_owned)).collect::<Vec<_>>().join(" ")
@@ -161,9 +194,7 @@ pub async fn register_finish(
             return Ok(with_cookies(p, [clear]));
         }
     };
-    let record = state
-        .users
-        .passkeys_or_err()?
+    let record = store
         .add_passkey(
             &NewPasskey {
                 user_id: a.user.id,
@@ -178,6 +209,12 @@ pub async fn register_finish(
         )
         .await?;
     tracing::info!(user_id = a.user.id, passkey = record.id, "passkey registered");
+    super::account::notify(
+        &state,
+        a.user.email.as_deref().map(|to| {
+            crate::mail::templates::passkey_added(to, &a.user.username, &super::account::site(&state), &record.name)
+        }),
+    );
     let res = (StatusCode::CREATED, Json(PasskeyView::from(&record))).into_response();
     Ok(crate::audit::AuditNote::user(&a.user).attach(with_cookies(res, [clear])))
 }
@@ -193,6 +230,7 @@ pub async fn register_finish(
     )
 )]
 pub async fn list(State(state): State<AppState>, CurrentUser(a): CurrentUser) -> Result<Json<PasskeyList>, Problem> {
+    relying_party(&state)?;
     let keys = state.users.passkeys_or_err()?.passkeys_of(a.user.id).await?;
     Ok(Json(PasskeyList { passkeys: keys.iter().map(PasskeyView::from).collect() }))
 }
@@ -221,6 +259,7 @@ pub async fn rename(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<PasskeyView>, Problem> {
+    relying_party(&state)?;
     let name = passkey_name(Some(&body.name), String::new())?;
     if name.is_empty() {
         return Err(Problem::field("name", "required"));
@@ -251,6 +290,7 @@ pub async fn remove(
     RecentlyAuthenticated(a): RecentlyAuthenticated,
     Path(id): Path<i64>,
 ) -> Result<Response, Problem> {
+    relying_party(&state)?;
     let other_method = crate::password::usable(&a.user.password_hash);
     match state.users.passkeys_or_err()?.remove_passkey(a.user.id, id, other_method).await? {
         None => Err(Problem::not_found("No such passkey.")),

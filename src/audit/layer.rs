@@ -36,6 +36,7 @@ pub fn event_for(method: &Method, template: &str) -> Option<Event> {
         "/reauth" | "/reauth/passkey/finish" if post => Event::Reauth,
         "/passkeys/register/finish" if post => Event::PasskeyAdded,
         "/passkeys/{id}" if *method == Method::DELETE => Event::PasskeyRemoved,
+        "/passkeys/{id}" if *method == Method::PATCH => Event::PasskeyRenamed,
         "/sessions/{id}" if *method == Method::DELETE => Event::SessionRevoked,
         "/sessions/revoke-others" if post => Event::SessionsRevoked,
         "/mfa/totp/setup" if post => Event::MfaSetup,

@@ -64,8 +64,10 @@ pub enum Event {
     MfaDisabled,
     /// `POST /passkeys/register/finish`.
     PasskeyAdded,
-    /// `DELETE /passkeys/{id}`.
+    /// `DELETE /passkeys/{id}`, `sessiongate user passkey-remove`.
     PasskeyRemoved,
+    /// `PATCH /passkeys/{id}`.
+    PasskeyRenamed,
     EmailChange,
     EmailVerified,
     /// `POST /email/cancel`: pending changes voided from the old address's notice.
@@ -99,6 +101,7 @@ impl Event {
             Event::EmailVerified => "email_verified",
             Event::PasskeyAdded => "passkey_added",
             Event::PasskeyRemoved => "passkey_removed",
+            Event::PasskeyRenamed => "passkey_renamed",
             Event::EmailChangeCancelled => "email_change_cancelled",
             Event::CsrfRejected => "csrf_rejected",
             Event::RateLimited => "rate_limited",

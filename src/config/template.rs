@@ -119,6 +119,12 @@ max_keys = 100000                 # IPs/accounts each in-process limiter tracks;
 header_prefix = "X-Auth-"
 jwt = false
 
+[passkeys]
+enabled = true
+rp_id = ""                        # empty: public_url's host (localhost for a loopback IP), or in
+                                  # cross-origin mode the SPA's site; changing it orphans passkeys
+rp_name = ""                      # shown in the browser's passkey dialog; empty: the rp id
+
 [audit]
 store = true                      # rows in audit_events (user store's SQL database); false: log only
 retention = "90d"

@@ -60,12 +60,15 @@ pub trait PasskeyStore: Send + Sync {
     /// The passkey with this credential id (base64url).
     async fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, UserStoreError>;
 
-    /// After a login with passkey `id`: its last use, and its new state when the sign count or
-    /// backup flags moved. False when it was deleted meanwhile.
+    /// After a login with passkey `id` whose assertion carried `sign_count`: its last use, and
+    /// its new state when the sign count or backup flags moved. Atomic: false when the stored
+    /// count is already at or past a non-zero `sign_count` (a concurrent or cloned assertion
+    /// won), or the passkey was deleted meanwhile.
     async fn record_passkey_use(
         &self,
         id: i64,
         passkey: Option<&str>,
+        sign_count: u32,
         at: DateTime<Utc>,
     ) -> Result<bool, UserStoreError>;
 

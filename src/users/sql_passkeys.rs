@@ -79,10 +79,14 @@ macro_rules! native_passkey_store {
                 &self,
                 id: i64,
                 passkey: Option<&str>,
+                sign_count: u32,
                 at: DateTime<Utc>,
             ) -> Result<bool, UserStoreError> {
-                let sql = "UPDATE passkeys SET passkey = coalesce($1, passkey), last_used_at = $2 WHERE id = $3";
-                self.update(sql, id, |q| q.bind(passkey).bind($to_db(at))).await
+                // One conditional UPDATE: of two assertions with one counter, the second finds
+                // the count already there.
+                let sql = "UPDATE passkeys SET passkey = coalesce($1, passkey), last_used_at = $2, sign_count = $3
+                           WHERE ($3 = 0 OR sign_count < $3) AND id = $4";
+                self.update(sql, id, |q| q.bind(passkey).bind($to_db(at)).bind(i64::from(sign_count))).await
             }
 
             async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<bool, UserStoreError> {

@@ -123,10 +123,9 @@ async fn log_in_with_a_username_lists_only_that_accounts_passkeys() {
     assert!(options.get("mediation").is_none_or(Value::is_null));
     assert_eq!(login_finish(&b, auth.get(&options)).await.status(), 200);
 
-    // An unknown name gets a decoy credential, the same one each time, not an empty list.
+    // An unknown name gets decoy credentials, the same each time, not an empty list.
     let decoy = login_start(&b, Some("nobody")).await;
     let again = login_start(&b, Some("nobody")).await;
-    assert_eq!(decoy["publicKey"]["allowCredentials"].as_array().unwrap().len(), 1);
     assert_eq!(decoy["publicKey"]["allowCredentials"], again["publicKey"]["allowCredentials"]);
     assert_ne!(decoy["publicKey"]["allowCredentials"][0]["id"], B64.encode(&auth.credential_id));
 }
@@ -470,4 +469,149 @@ async fn ceremony_starts_are_rate_limited() {
     }
     let (status, code, _) = problem(b.post("/login/passkey/start", &token, json!({})).await).await;
     assert_eq!((status, code.as_str()), (429, "rate_limited"));
+}
+
+/// Adversarial pass: the answer for an unknown name (or one without passkeys) had a key the real
+/// one lacked (`extensions`), and always one 16-byte id.
+#[tokio::test]
+async fn the_decoy_is_shaped_like_a_real_answer() {
+    let gw = gateway("[rate_limit]\nlogin_per_ip = \"1000/1m\"").await;
+    let (_, _, _) = alice_with_passkey(&gw).await;
+    let b = browser(&gw);
+    let shape = |v: &Value| {
+        let mut keys: Vec<String> = v["publicKey"].as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        (
+            keys,
+            v.as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+            v["publicKey"]["allowCredentials"][0]["type"].clone(),
+        )
+    };
+    let real = login_start(&b, Some(USER)).await;
+    let mut counts = std::collections::BTreeSet::new();
+    let mut lengths = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let decoy = login_start(&b, Some(&format!("nobody{i}"))).await;
+        assert_eq!(shape(&decoy), shape(&real), "{decoy} vs {real}");
+        let ids = decoy["publicKey"]["allowCredentials"].as_array().unwrap();
+        counts.insert(ids.len());
+        for id in ids {
+            lengths.insert(B64.decode(id["id"].as_str().unwrap()).unwrap().len());
+        }
+    }
+    assert_eq!(counts, [1, 2].into(), "one or two ids, as accounts have");
+    assert!(lengths.iter().all(|l| [16, 32, 48, 64].contains(l)) && lengths.len() > 1, "{lengths:?}");
+}
+
+/// Adversarial pass: a username ceremony compared the counter with a copy taken at its start,
+/// and two assertions with one counter could both be accepted.
+#[tokio::test]
+async fn counters_are_checked_against_the_store_at_the_finish_and_atomically() {
+    let gw = gateway("").await;
+    let (_, _, mut auth) = alice_with_passkey(&gw).await;
+    // A ceremony started now, answered later by a copy made now…
+    let slow = browser(&gw);
+    let early = login_start(&slow, Some(USER)).await;
+    let mut copy = auth.clone();
+    // …while the real authenticator logs in twice meanwhile.
+    for _ in 0..2 {
+        let b = browser(&gw);
+        let options = login_start(&b, None).await;
+        assert_eq!(login_finish(&b, auth.get(&options)).await.status(), 200);
+    }
+    let (status, _, _) = problem(login_finish(&slow, copy.get(&early)).await).await;
+    assert_eq!(status, 401, "counter {} is behind the stored {}", copy.counter, auth.counter);
+
+    // Two ceremonies answered with one counter (a clone racing the original): one login.
+    let (b1, b2) = (browser(&gw), browser(&gw));
+    let (o1, o2) = (login_start(&b1, None).await, login_start(&b2, None).await);
+    let mut twin = auth.clone();
+    let (a1, a2) = (auth.get(&o1), twin.get(&o2));
+    let (t1, t2) = (b1.csrf().await, b2.csrf().await);
+    let (r1, r2) = tokio::join!(
+        b1.post("/login/passkey/finish", &t1, json!({ "credential": a1 })),
+        b2.post("/login/passkey/finish", &t2, json!({ "credential": a2 }))
+    );
+    let ok = [r1.status(), r2.status()].iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 1, "{} {}", r1.status(), r2.status());
+}
+
+#[tokio::test]
+async fn registration_limits_names_ids_and_duplicates() {
+    let gw = gateway("[rate_limit]\nlogin_per_ip = \"1000/1m\"").await;
+    let b = browser(&gw);
+    let token = b.login().await;
+    // Names that would not read as what they are.
+    for bad in ["evil\u{202E}gpj.exe", "zero\u{200B}width", "bom\u{FEFF}"] {
+        let (status, _, body) = problem(b.post("/passkeys/register/start", &token, json!({ "name": bad })).await).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+    }
+    // A credential id longer than WebAuthn allows.
+    let mut long = Authenticator::new(&origin(&gw));
+    long.credential_id = vec![7; 1024];
+    let options = json_of(b.post("/passkeys/register/start", &token, json!({})).await).await;
+    let (status, code, _) =
+        problem(b.post("/passkeys/register/finish", &token, json!({ "credential": long.create(&options) })).await)
+            .await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+    // The same authenticator twice: 409, not a misleading 400.
+    let mut auth = Authenticator::new(&origin(&gw));
+    register(&b, &token, &mut auth).await;
+    let options = json_of(b.post("/passkeys/register/start", &token, json!({})).await).await;
+    let (status, code, _) =
+        problem(b.post("/passkeys/register/finish", &token, json!({ "credential": auth.create(&options) })).await)
+            .await;
+    assert_eq!((status, code.as_str()), (409, "passkey_taken"));
+    // At most 20 per account.
+    for _ in 1..20 {
+        register(&b, &token, &mut Authenticator::new(&origin(&gw))).await;
+    }
+    let (status, code, _) = problem(b.post("/passkeys/register/start", &token, json!({})).await).await;
+    assert_eq!((status, code.as_str()), (409, "too_many_passkeys"));
+}
+
+/// Adversarial pass: a passkey added from a hijacked session was silent; now the owner is told.
+#[tokio::test]
+async fn adding_a_passkey_is_mailed_to_the_owner() {
+    let gw = gateway("").await;
+    let (_, _, _) = alice_with_passkey(&gw).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mails = crate::smtp::read_dir_mails(&gw.data_dir().join("outbox"));
+        if let Some(m) = mails.iter().find(|m| m.subject.contains("A passkey was added")) {
+            assert!(m.to.contains("alice@example.com"));
+            assert!(m.text.contains("Laptop") && m.text.contains("remove it"), "{}", m.text);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no passkey notice");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `passkeys.enabled = false` turns every passkey endpoint off, listing and deleting included.
+#[tokio::test]
+async fn passkeys_off_turns_every_endpoint_off() {
+    let gw = start_with("[passkeys]\nenabled = false", |_| {}).await;
+    let b = Browser::new(&gw);
+    let token = b.login().await;
+    let list = b.http.get(b.api("/passkeys")).send().await.unwrap();
+    assert_eq!(problem(list).await.1, "not_supported");
+    for (method, path) in [
+        (reqwest::Method::PATCH, "/passkeys/1"),
+        (reqwest::Method::DELETE, "/passkeys/1"),
+        (reqwest::Method::POST, "/login/passkey/finish"),
+        (reqwest::Method::POST, "/reauth/passkey/finish"),
+        (reqwest::Method::POST, "/reauth/passkey/start"),
+    ] {
+        let res = b
+            .http
+            .request(method.clone(), b.api(path))
+            .header("X-CSRFToken", &token)
+            .json(&json!({ "name": "x", "credential": {} }))
+            .send()
+            .await
+            .unwrap();
+        let (status, code, _) = problem(res).await;
+        assert!(status == 403 && code == "not_supported" || status == 400, "{method} {path}: {status} {code}");
+    }
 }

@@ -155,6 +155,9 @@ test('logged in: the backend gets X-Auth-* from sessiongate, never client-sent o
       [`csrftoken=${csrf}; sessionid=${sid}`, `csrftoken=${csrf}`],
       [`a=1; sessionid=${sid}; b=2`, 'a=1; b=2'],
       [`xsessionid=1;sessionid=${sid};b=2`, 'xsessionid=1;b=2'],
+      // The gateway's other cookies (pending 2FA login, passkey ceremony) stay with it too.
+      [`sessionid=${sid}; sessiongate_passkey=k; a=1`, 'a=1'],
+      [`a=1; __Host-sessiongate_mfa=m; sessionid=${sid}; SESSIONGATE_PASSKEY=k`, 'a=1'],
     ]) {
       const r = await fetch(`${origin}/api/echo`, { headers: { cookie: sent } });
       const body = await r.json();
