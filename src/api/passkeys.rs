@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{ClientIp, CurrentUser, RecentlyAuthenticated, with_cookies};
 use crate::api::AppState;
 use crate::api::types::{PasskeyList, PasskeyView};
-use crate::http::{ApiJson, Problem};
+use crate::http::{ApiJson, ApiPath, Problem};
 use crate::passkeys::{CEREMONY_COOKIE, CEREMONY_TTL, Ceremony, Passkeys, RegisterPublicKeyCredential, credential_key};
 use crate::users::NewPasskey;
 
@@ -256,7 +256,7 @@ pub struct Rename {
 pub async fn rename(
     State(state): State<AppState>,
     CurrentUser(a): CurrentUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<PasskeyView>, Problem> {
     relying_party(&state)?;
@@ -288,7 +288,7 @@ pub async fn rename(
 pub async fn remove(
     State(state): State<AppState>,
     RecentlyAuthenticated(a): RecentlyAuthenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, Problem> {
     relying_party(&state)?;
     let other_method = crate::password::usable(&a.user.password_hash);

@@ -368,6 +368,16 @@ async fn rename_delete_and_the_last_login_method() {
     }
     assert!(last.is_some(), "one passkey stays");
     assert_eq!(problem(delete(987_654).await.unwrap()).await.0, 404);
+    // A path that is not an id: problem JSON, not axum's plain text.
+    let res = b2
+        .http
+        .patch(b2.api("/passkeys/abc"))
+        .header("X-CSRFToken", &t2)
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await.0, 400);
 }
 
 #[tokio::test]
