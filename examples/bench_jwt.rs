@@ -49,6 +49,7 @@ fn main() {
         email: Some("alice@example.com".into()),
         email_verified: Some(true),
         sid: "Vq3v9c1mJzH8cN0xq2Yt4w".into(),
+        amr: vec!["pwd".into()],
         aud: "http://127.0.0.1:8000".into(),
         iat: now,
         exp: now + sessiongate::identity::jwt::LIFETIME,
