@@ -156,3 +156,18 @@ fn the_parser_reads_paths_and_groups() {
     let nested = imports("use crate::{\n    h::{x, y},\n    i,\n};");
     assert_eq!(nested, ["h", "i"].iter().map(|s| s.to_string()).collect());
 }
+
+/// The two migration folders describe one schema: the same numbers and names, so a change made
+/// for one backend is not forgotten for the other.
+#[test]
+fn sqlite_and_postgres_migrations_match() {
+    let names = |dir: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("sqlite"), names("postgres"));
+}

@@ -13,8 +13,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 /// Open (creating if needed) the SQLite file and apply migrations.
 ///
-/// WAL lets readers proceed during writes; every write the stores issue is a single statement, so
-/// no deferred transaction ever upgrades from read to write (the `SQLITE_BUSY_SNAPSHOT` trap);
+/// WAL lets readers proceed during writes; every write the stores issue is a single statement or
+/// a transaction whose first statement writes, so no deferred transaction ever upgrades from
+/// read to write (the `SQLITE_BUSY_SNAPSHOT` trap);
 /// `busy_timeout` covers plain writer contention. Connections to a local file cannot go stale, so
 /// the pool does not ping one before handing it out (sqlx's default): that was a second trip
 /// through the connection's worker thread for every query (bench/fixes.md).

@@ -3,14 +3,30 @@
 //! The SQLite and PostgreSQL stores share their schema, their SQL (written with `$N`
 //! placeholders, which sqlx's SQLite driver reads too) and their semantics. They differ only in
 //! the pool and row types, how a time is stored (SQLite: milliseconds since the epoch;
-//! PostgreSQL: `timestamptz`), how a unique violation names its column, and the deadline on one
-//! call. Each backend module states those and invokes [`native_user_store!`], which writes the
-//! [`UserStore`](super::UserStore), [`AccountStore`](super::AccountStore) and
-//! [`SecondFactorStore`](super::SecondFactorStore) implementations.
+//! PostgreSQL: `timestamptz`), how a unique violation names its column, and how long a call may
+//! take. Each backend module states those and invokes [`native_user_store!`], which writes the
+//! [`UserStore`](super::UserStore), [`AccountStore`](super::AccountStore),
+//! [`SecondFactorStore`](super::SecondFactorStore) (`sql_second_factor.rs`) and
+//! [`PasskeyStore`](super::PasskeyStore) (`sql_passkeys.rs`) implementations.
 //!
 //! A macro rather than generics over `sqlx::Database`: sqlx's generic bounds (`i64: Encode<DB>`,
 //! `&Pool<DB>: Executor`, …) are not implied by a trait, so every method would repeat a dozen
 //! of them, and a newcomer would have to read them to change one query.
+//!
+//! Changing it safely (the compiler does not catch these; the conformance suite,
+//! `tests/user_store.rs`, does only with PostgreSQL up — it always is in `scripts/test`):
+//! - a column: a migration of the same number in `migrations/sqlite` and `migrations/postgres`
+//!   (`tests/layering.rs` checks the numbers match); never edit one that has shipped;
+//! - binds: sqlx's SQLite driver binds a missing `$N` as NULL and compares mismatched types as
+//!   false, silently; PostgreSQL refuses both, so test with distinct values;
+//! - times: always through `$to_db`/`$from_db` (SQLite keeps milliseconds in an INTEGER; a
+//!   `DateTime` bound as is would be text that never compares as expected);
+//! - booleans: write `TRUE`/`FALSE`/`NOT x`, never `1`/`0` (PostgreSQL's are BOOLEAN);
+//! - transactions: lock the `users` row before any child row (one order everywhere, no
+//!   deadlock), and start with a write (SQLite then takes its write lock at once: no
+//!   `SQLITE_BUSY_SNAPSHOT`); every call goes through `.within($op)` (or `$scan` for whole
+//!   tables);
+//! - the inner macros use the names this one imports (`bad_row`, `DateTime`, `Deadline`…).
 
 /// Writes the three store traits for `$store` (a struct with a `pool` field).
 ///

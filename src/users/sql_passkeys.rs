@@ -84,7 +84,9 @@ macro_rules! native_passkey_store {
             ) -> Result<bool, UserStoreError> {
                 // One conditional UPDATE: of two assertions with one counter, the second finds
                 // the count already there.
-                let sql = "UPDATE passkeys SET passkey = coalesce($1, passkey), last_used_at = $2, sign_count = $3
+                // A 0 (an authenticator that does not count) never moves a stored count back.
+                let sql = "UPDATE passkeys SET passkey = coalesce($1, passkey), last_used_at = $2,
+                           sign_count = CASE WHEN $3 = 0 THEN sign_count ELSE $3 END
                            WHERE ($3 = 0 OR sign_count < $3) AND id = $4";
                 self.update(sql, id, |q| q.bind(passkey).bind($to_db(at)).bind(i64::from(sign_count))).await
             }
