@@ -193,10 +193,13 @@ pub struct PasskeyList {
 /// and `parseRequestOptionsFromJSON` read), and `mediation: "conditional"` when the options
 /// suit passkey autofill.
 #[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct WebauthnOptions {
     #[schema(value_type = Object)]
     pub public_key: serde_json::Value,
+    /// `conditional` for passkey autofill; absent otherwise.
+    #[schema(required = false)]
     pub mediation: Option<String>,
 }
 
