@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(settings.base_path.starts_with('/'));
             // The derived pieces build without panicking too.
             let _ = sessiongate::cookies::CookiePolicy::new(settings.cookies.clone()).csrf(&"a".repeat(32));
-            let _ = sessiongate::cors::CorsPolicy::new(&settings.cors_origins, &settings.raw.cors);
+            let _ = sessiongate::cors::CorsPolicy::new(&settings.cors_origins, &settings.cors);
         }
         Err(problems) => assert!(!problems.is_empty()),
     }
