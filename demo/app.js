@@ -434,6 +434,13 @@ function item(tag, className, text) {
   return node;
 }
 
+/** "with a passkey", "with password + code"… from a session's authenticationMethods. */
+function signedInWith(methods) {
+  if (!Array.isArray(methods) || !methods.length) return '';
+  const names = { password: 'password', totp: 'code', recovery_code: 'recovery code', passkey: 'a passkey' };
+  return `with ${methods.map((m) => (m.method === 'oidc' ? m.provider : names[m.method] ?? m.method)).join(' + ')}`;
+}
+
 function sessionItem(s) {
   const li = item('li', s.current ? 'session current' : 'session');
   li.dataset.id = s.id;
@@ -452,6 +459,8 @@ function sessionItem(s) {
   }
   meta.append(item('span', 'ip', s.ip || 'unknown IP'), document.createTextNode(' · '), lastSeen);
   if (!s.remember) meta.append(document.createTextNode(' · until the browser closes'));
+  const how = signedInWith(s.authenticationMethods);
+  if (how) meta.append(document.createTextNode(` · ${how}`));
   main.append(meta);
   li.append(main);
 

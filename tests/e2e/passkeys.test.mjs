@@ -109,6 +109,7 @@ test('demo SPA: add a passkey, sign out, sign in with it (button, then autofill)
       await page.reload();
       await page.locator('#app-view').waitFor({ state: 'visible' });
       await page.locator('#passkeys-list', { hasText: 'last used' }).waitFor();
+      await page.locator('#sessions-list .session.current', { hasText: 'with a passkey' }).waitFor();
 
       // Autofill: with presence on, the conditional request started by the login form is
       // answered as soon as the form shows.
