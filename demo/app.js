@@ -129,8 +129,11 @@ function describe(error) {
   }
   if (error instanceof SessiongateError) {
     const main = sentence(error.message || `Request failed (${error.status}).`);
+    // Each reason once: a field message the main one already says (the weak-password detail
+    // "The password is too common: …" and its field's "is too common: …") is left out.
+    const said = main.toLowerCase();
     const fields = Object.values(error.errors)
-      .filter((v) => typeof v === 'string' && v)
+      .filter((v) => typeof v === 'string' && v && !said.includes(v.toLowerCase().replace(/\.$/, '')))
       .map(sentence)
       .filter((v) => v !== main);
     return [main, ...fields].join(' ');
@@ -251,8 +254,8 @@ function showLogin() {
   showMessage(el.loginError, '');
   showMessage(el.mfaError, '');
   (el.username.value ? el.password : el.username).focus();
-  el.passkeyLoginButton.hidden = !client.passkeysSupported();
-  startPasskeyAutofill().catch(unexpected);
+  el.passkeyLoginButton.hidden = !(gatewayConfig.passkeys && client.passkeysSupported());
+  if (gatewayConfig.passkeys) startPasskeyAutofill().catch(unexpected);
 }
 
 // ---- passkeys -------------------------------------------------------------------------------
@@ -304,7 +307,8 @@ on(el.passkeyLoginButton, 'click', async () => {
 let passkeyCount = 0;
 
 async function refreshPasskeys() {
-  el.passkeysPanel.hidden = !client.passkeysSupported();
+  el.passkeysPanel.hidden = !(gatewayConfig.passkeys && client.passkeysSupported());
+  if (el.passkeysPanel.hidden) return;
   let keys;
   try {
     keys = await client.passkeys();
@@ -579,9 +583,18 @@ on(el.callApiButton, 'click', async () => {
   });
 });
 
+/** The new-password field's hint: the policy, or why the server refused the password. */
+function fieldHint(text, error) {
+  const hint = $('new-password-hint');
+  hint.textContent = text ?? `At least ${gatewayConfig.passwordMinLength} characters; a long passphrase is best.`;
+  hint.classList.toggle('error', !!error);
+  el.newPassword.setAttribute('aria-invalid', error ? 'true' : 'false');
+}
+
 on(el.passwordForm, 'submit', async (e) => {
   e.preventDefault();
   showMessage(el.passwordMessage, '');
+  fieldHint();
   await busy(el.passwordButton, async () => {
     const current = el.currentPassword.value;
     const change = () => client.changePassword(current, el.newPassword.value);
@@ -600,7 +613,14 @@ on(el.passwordForm, 'submit', async (e) => {
       showMessage(el.passwordMessage, 'Password changed. Your other sessions were signed out.', 'success');
       await refreshSessions();
     } catch (err) {
-      showMessage(el.passwordMessage, describe(err));
+      // A reason about the new password goes next to that field, the form says what failed.
+      const why = err instanceof SessiongateError ? err.errors.newPassword : undefined;
+      if (why) {
+        fieldHint(sentence(why), true);
+        showMessage(el.passwordMessage, sentence(err.problem.title || 'The new password was refused'));
+      } else {
+        showMessage(el.passwordMessage, describe(err));
+      }
     }
   });
 });
@@ -932,8 +952,21 @@ window.addEventListener('focus', refreshCookieNames);
 
 // ---- start ----------------------------------------------------------------------------------
 
+/** GET /config: the password policy and whether passkeys work here (defaults until it answers). */
+let gatewayConfig = { passwordMinLength: 8, signup: false, passkeys: true };
+
+async function loadConfig() {
+  try {
+    gatewayConfig = await client.request('GET', '/config');
+  } catch {
+    return; // an older gateway: keep the defaults
+  }
+  fieldHint();
+}
+
 async function start() {
   refreshCookieNames();
+  await loadConfig();
   if (await handleRoute()) return;
   let current = null;
   try {

@@ -3,6 +3,7 @@
 //! [`RecentlyAuthenticated`], [`ClientIp`]) over the [`RequestContext`] the layers built.
 
 mod account;
+mod config;
 mod csrf;
 mod email;
 mod errors;
@@ -59,6 +60,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
     let (router, mut doc) = OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())
         .routes(routes!(csrf::get_csrf))
+        .routes(routes!(config::public_config))
         .routes(routes!(login::login))
         .routes(routes!(logout::logout))
         .routes(routes!(session::whoami))

@@ -150,6 +150,18 @@ pub struct MethodView {
     pub provider: Option<String>,
 }
 
+/// `GET /config`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicConfig {
+    /// New passwords need at least this many characters (`users.password_min_length`).
+    pub password_min_length: usize,
+    /// Whether `POST /signup` is open.
+    pub signup: bool,
+    /// Whether passkeys work here (on, with a usable relying party and a user store that keeps them).
+    pub passkeys: bool,
+}
+
 /// A registered passkey (never its key material).
 #[derive(Serialize, ToSchema)]
 #[schema(as = Passkey)]

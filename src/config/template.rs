@@ -11,6 +11,19 @@ pub fn template(cross_origin: bool, secret_key: &str) -> String {
     } else {
         ("same-origin", "http://127.0.0.1:8080", "allowed_origins = []              # only used in cross-origin mode")
     };
+    // Cross-origin: the SPA is served elsewhere and the gateway fronts the API, as in
+    // docs/deployment-cross-origin.md; same origin: the demo, and a route to uncomment.
+    let (spa_dir, routes) = if cross_origin {
+        (
+            "dir = \"off\"                       # the SPA is served elsewhere (its own origin)",
+            "[[routes]]\nprefix = \"/api/\"\nupstream = \"http://127.0.0.1:8000\"   # your API\nauth = \"required\"               # \"required\" (401 without a session), \"optional\", \"none\"\n# strip_prefix = false\n# timeout = \"30s\"",
+        )
+    } else {
+        (
+            "dir = \"\"                          # empty: built-in demo SPA; \"off\": none; or a directory",
+            "# [[routes]]\n# prefix = \"/api/\"\n# upstream = \"http://127.0.0.1:8000\"\n# auth = \"required\"               # \"required\" (401 without a session), \"optional\", \"none\"\n# strip_prefix = false\n# timeout = \"30s\"",
+        )
+    };
     format!(
         r#"# sessiongate configuration. Every key is optional; the values shown are the defaults unless
 # noted. Environment variables override this file: SESSIONGATE_ + the key path upper-cased, with
@@ -39,17 +52,13 @@ max_url_bytes = "8KiB"            # longer request targets (path + query) get 41
 request_timeout = "30s"           # an auth API request, body upload included; then 408
 
 [spa]
-dir = ""                          # empty: built-in demo SPA; "off": none; or a directory
+{spa_dir}
 fallback = "index.html"           # history-API fallback for navigations
 
 # Reverse proxy routes (longest prefix wins). Upstreams receive X-Auth-User-Id, X-Auth-User,
-# X-Auth-Email and X-Auth-Session; client-sent copies of those headers are always removed.
-# [[routes]]
-# prefix = "/api/"
-# upstream = "http://127.0.0.1:8000"
-# auth = "required"               # "required" (401 without a session), "optional", "none"
-# strip_prefix = false
-# timeout = "30s"
+# X-Auth-Email(-Verified), X-Auth-Session and X-Auth-Methods; client-sent copies of those
+# headers are always removed.
+{routes}
 
 [auth]
 base_path = "/api/auth"
@@ -150,6 +159,9 @@ mod tests {
             let cfg = crate::config::load_str(&super::template(cross, "k")).unwrap();
             let s = cfg.validate().unwrap();
             assert_eq!(s.mode == crate::config::Mode::CrossOrigin, cross);
+            // Cross-origin: no SPA here and a route to the API, as docs/deployment-cross-origin.md.
+            assert_eq!(matches!(s.spa, crate::config::SpaSettings::Off), cross);
+            assert_eq!(s.routes.len(), usize::from(cross));
         }
     }
 }

@@ -217,3 +217,16 @@ async fn security_headers_everywhere_and_health() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("<html"));
 }
+
+/// `GET /config`: the policy a login or account page shows (anonymous; no secrets).
+#[tokio::test]
+async fn public_config_tells_the_password_policy_signup_and_passkeys() {
+    let gw = crate::harness::start("[users]\npassword_min_length = 12\n[auth]\nsignup = true\n").await;
+    let b = crate::harness::Browser::new(&gw);
+    let v: serde_json::Value = b.http.get(b.api("/config")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v, serde_json::json!({ "passwordMinLength": 12, "signup": true, "passkeys": true }));
+    let gw = crate::harness::start("[passkeys]\nenabled = false\n").await;
+    let b = crate::harness::Browser::new(&gw);
+    let v: serde_json::Value = b.http.get(b.api("/config")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v, serde_json::json!({ "passwordMinLength": 8, "signup": false, "passkeys": false }));
+}

@@ -68,7 +68,8 @@ test('change the password in the demo: this browser stays, the other one is sign
       await page.fill('#current-password', PASSWORD);
       await page.fill('#new-password', 'short');
       await page.click('#password-button');
-      await page.locator('#password-message', { hasText: 'at least 8 characters' }).waitFor();
+      // The reason is next to the field it is about (the form's message only says what failed).
+      await page.locator('#new-password-hint.error', { hasText: 'at least 8 characters' }).waitFor();
 
       await page.fill('#current-password', PASSWORD);
       await page.fill('#new-password', NEW_PASSWORD);
@@ -232,6 +233,28 @@ test('forgot password in the demo: the mailed link sets a new password', () =>
       await page.fill('#reset-password', 'yet another passphrase 99');
       await page.click('#reset-button');
       await page.locator('#reset-message', { hasText: 'already used' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  }));
+
+test('a weak new password: the reason once, next to its field; the hint follows the server policy', () =>
+  withLogs(logs(), async () => {
+    const context = await newContext(browser);
+    try {
+      const page = await context.newPage();
+      await page.goto(gateway.url + '/');
+      await demoLogin(page, 'carol', PASSWORD);
+      assert.equal((await page.textContent('#new-password-hint')).trim(), 'At least 8 characters; a long passphrase is best.');
+      await page.fill('#current-password', PASSWORD);
+      await page.fill('#new-password', 'password123');
+      await page.click('#password-button');
+      await throughReauth(page, '#password-message:not([hidden])');
+      const message = (await page.textContent('#password-message')).trim();
+      const hint = (await page.textContent('#new-password-hint')).trim();
+      assert.match(hint, /too common/i, hint);
+      assert.doesNotMatch(message, /too common/i, `said once, by the field: ${message}`);
+      assert.equal(await page.getAttribute('#new-password', 'aria-invalid'), 'true');
     } finally {
       await context.close();
     }
