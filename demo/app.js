@@ -957,7 +957,7 @@ let gatewayConfig = { passwordMinLength: 8, signup: false, passkeys: true };
 
 async function loadConfig() {
   try {
-    gatewayConfig = await client.request('GET', '/config');
+    gatewayConfig = await client.config();
   } catch {
     return; // an older gateway: keep the defaults
   }

@@ -94,7 +94,16 @@ export interface ClientOptions {
   trustedOrigins?: string[];
 }
 
+/** `GET /config`. */
+export interface GatewayConfig {
+  passwordMinLength: number;
+  signup: boolean;
+  passkeys: boolean;
+}
+
 export interface SessiongateClient extends PasskeyClient {
+  /** The public policy: password length, whether signup and passkeys are on. */
+  config(): Promise<GatewayConfig>;
   /**
    * The CSRF token currently kept in memory (null until known). Assigning replaces it
    * (`null` forgets it); useful in tests.

@@ -320,6 +320,11 @@ export function createClient(options = {}) {
       token = value == null || value === '' ? null : String(value);
     },
 
+    /** GET /config: `{passwordMinLength, signup, passkeys}`, what a login or account page shows. */
+    config() {
+      return api('GET', '/config', undefined, { unauthOk: true });
+    },
+
     /** GET /csrf: fetch (and remember) a fresh masked CSRF token; resolves to it. */
     csrf() {
       return refreshCsrf();

@@ -74,6 +74,15 @@ test('csrf() returns a 64-char masked token and sets the csrftoken cookie', asyn
   assert.match(cookie ?? '', /^[a-zA-Z0-9]{32}$/, 'the CSRF cookie holds the 32-char secret');
 });
 
+test('config() returns the public policy without a session', async () => {
+  const { client } = newBrowser();
+  const c = await client.config();
+  assert.equal(typeof c.passwordMinLength, 'number');
+  assert.ok(c.passwordMinLength >= 1);
+  assert.equal(typeof c.signup, 'boolean');
+  assert.equal(typeof c.passkeys, 'boolean');
+});
+
 test('login with a wrong password throws SessiongateError invalid_credentials', async () => {
   const { client } = newBrowser();
   await assert.rejects(
