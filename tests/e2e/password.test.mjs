@@ -24,6 +24,7 @@ before(async () => {
       { name: 'alice', password: PASSWORD, email: 'alice@example.com' },
       { name: 'bob', password: PASSWORD, email: 'bob@example.com' },
       { name: 'carol', password: PASSWORD, email: 'carol@example.com' },
+      { name: 'dave', password: PASSWORD, email: 'dave@example.com' },
     ],
     auth: [`reauth_window = "${REAUTH_WINDOW_S}s"`],
     toml: '[rate_limit]\nlogin_per_ip = "300/1m"',
@@ -244,7 +245,7 @@ test('a weak new password: the reason once, next to its field; the hint follows 
     try {
       const page = await context.newPage();
       await page.goto(gateway.url + '/');
-      await demoLogin(page, 'carol', PASSWORD);
+      await demoLogin(page, 'dave', PASSWORD);
       assert.equal((await page.textContent('#new-password-hint')).trim(), 'At least 8 characters; a long passphrase is best.');
       await page.fill('#current-password', PASSWORD);
       await page.fill('#new-password', 'password123');
