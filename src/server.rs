@@ -261,11 +261,13 @@ pub async fn bootstrap_admin(settings: &Settings, stores: &Stores) -> anyhow::Re
     }
     let password = secret::random_b64(18);
     let hash = stores.passwords.hash(password.clone()).await?;
-    stores.users.create(crate::users::NewUser { username: "admin".into(), email: None, password_hash: hash }).await?;
-    let path = settings.data_dir.join("initial-admin-password");
+    let admin =
+        crate::users::NewUser { username: crate::users::INITIAL_ADMIN.into(), email: None, password_hash: hash };
+    stores.users.create(admin).await?;
+    let path = settings.data_dir.join(crate::users::INITIAL_ADMIN_FILE);
     secret::write_private(&path, format!("{password}\n").as_bytes())?;
     println!("Created user `admin` with password: {password}");
-    println!("(also saved to {}; change it after logging in)", path.display());
+    println!("(also saved to {}; change it after logging in: the file is then removed)", path.display());
     Ok(())
 }
 

@@ -115,6 +115,17 @@ async fn first_start_with_no_config_bootstraps_admin() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // Changing that password removes its file (issue 17: it would only mislead), and says so.
+    let token = res.json::<serde_json::Value>().await.unwrap()["csrfToken"].as_str().unwrap().to_owned();
+    let res = client
+        .post(format!("{base}/password"))
+        .header("X-CSRFToken", token)
+        .json(&serde_json::json!({ "currentPassword": password.trim(), "newPassword": "the admin's own passphrase 1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(!data.join("initial-admin-password").exists(), "the initial password's file is gone");
     drop(server);
     let printed = std::io::read_to_string(out).unwrap();
     assert!(printed.contains(password.trim()), "the password is printed once: {printed}");
@@ -124,6 +135,7 @@ async fn first_start_with_no_config_bootstraps_admin() {
     assert!(!logged.contains('\u{1b}'), "no ANSI escape codes when stderr is not a terminal: {logged:?}");
     assert!(logged.lines().any(|l| l.contains("audit login success") && l.contains("request_id=")), "{logged}");
     assert!(!logged.contains(password.trim()), "the password never reaches the log");
+    assert!(logged.contains("the initial admin password was changed: its file is removed"), "{logged}");
 }
 
 #[test]

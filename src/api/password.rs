@@ -65,6 +65,7 @@ pub async fn change(
     if !state.users.set_password(a.user.id, &hash).await? {
         return Err(Problem::not_authenticated());
     }
+    crate::users::forget_initial_password(&state.settings.data_dir, &a.user.username);
     // Rotate first (the answer needs the new token), then end every other session.
     let res = rotated(&state, &a, true).await?;
     let revoked = state.sessions.revoke_all(a.user.id, Some(&a.session.id)).await?;
@@ -204,7 +205,9 @@ pub async fn confirm_reset(
     else {
         return Err(Problem::invalid_token());
     };
-    state.users.set_password(user.id, &password_hash).await?;
+    if state.users.set_password(user.id, &password_hash).await? {
+        crate::users::forget_initial_password(&state.settings.data_dir, &user.username);
+    }
     let revoked = state.sessions.revoke_all(user.id, None).await?;
     account::revoke_tokens(&state, user.id, TokenPurpose::PasswordReset).await;
     account::void_email_changes(&state, user.id).await;

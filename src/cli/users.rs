@@ -88,6 +88,12 @@ pub(super) async fn user_command(s: &Settings, stores: &Stores, cmd: &UserComman
             let (password, generated) = read_password(*password_stdin, &user.username, user.email.as_deref(), min)?;
             let hash = stores.passwords.hash(password.clone()).await.map_err(|e| rt(&e))?;
             stores.users.set_password(user.id, &hash).await.map_err(|e| rt(&e))?;
+            if crate::users::forget_initial_password(&s.data_dir, &user.username) {
+                println!(
+                    "removed {}: that password no longer works",
+                    s.data_dir.join(crate::users::INITIAL_ADMIN_FILE).display()
+                );
+            }
             let n = stores.sessions.revoke_all(user.id, None).await.map_err(|e| rt(&e))?;
             // Pending email changes die with the old password (their links check it too).
             if let Some(accounts) = stores.users.accounts() {

@@ -101,6 +101,32 @@ impl From<sqlx::Error> for UserStoreError {
     }
 }
 
+/// Where the first start writes the bootstrap `admin`'s random password (`data_dir`-relative).
+pub const INITIAL_ADMIN_FILE: &str = "initial-admin-password";
+
+/// The bootstrap account's name.
+pub const INITIAL_ADMIN: &str = "admin";
+
+/// After `username`'s password changed: the initial admin password no longer works, so its file
+/// goes (it would only mislead, and it is a secret on disk). True when a file was removed.
+pub fn forget_initial_password(data_dir: &std::path::Path, username: &str) -> bool {
+    if username != INITIAL_ADMIN {
+        return false;
+    }
+    let path = data_dir.join(INITIAL_ADMIN_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "the initial admin password was changed: its file is removed");
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the initial admin password was changed, but its file could not be removed: delete it");
+            false
+        }
+    }
+}
+
 /// The login time to claim after `seen`: `now`, but always later than `seen` (by at least the
 /// millisecond stores keep). A claim that wrote the value it compared with could be made
 /// again, so a pending cookie replayed within the same millisecond would open a second session.
