@@ -332,3 +332,36 @@ fn check_warns_about_a_data_dir_others_can_read() {
     assert!(text.contains("sessiongate-data is mode 0755") && text.contains("chmod 700"), "{text}");
     assert!(text.contains("sessiongate.db is mode 0644") && text.contains("chmod 600"), "{text}");
 }
+
+/// Every option and argument of the user and session commands says what it is (issue 17), and a
+/// bare `session revoke` names both ways to call it.
+#[test]
+fn user_and_session_options_have_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, wanted) in [
+        (
+            &["user", "add", "--help"][..],
+            &["<NAME>  The username", "--email <ADDRESS>  The account's email", "--password-stdin   Read the password"]
+                [..],
+        ),
+        (&["user", "list", "--help"][..], &["--json", "One JSON array"][..]),
+        (&["session", "list", "--help"][..], &["--user <NAME>  Only this user's", "--json"][..]),
+        (
+            &["session", "revoke", "--help"][..],
+            &["<ID>", "The session's public id", "--user <NAME>  Revoke every session"][..],
+        ),
+    ] {
+        let o = sg(dir.path(), args, None);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        // Column widths vary with the longest option: compare with single spaces.
+        let help = stdout(&o).split_whitespace().collect::<Vec<_>>().join(" ");
+        for w in wanted {
+            let w = w.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(help.contains(&w), "{args:?} --help lacks {w:?}:\n{help}");
+        }
+    }
+    let o = sg(dir.path(), &["session", "revoke"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("session revoke --user <NAME>"), "{}", stderr(&o));
+    assert!(!dir.path().join("sessiongate-data").exists(), "help and usage errors write nothing");
+}

@@ -119,54 +119,81 @@ pub enum InitMode {
 pub enum UserCommand {
     /// Create a user. Without --password-stdin: prompt on a terminal, else generate and print one.
     Add {
+        /// The username (case-insensitive; an address here must be the account's own --email).
         name: String,
-        #[arg(long)]
+        /// The account's email address (password resets and notices go there).
+        #[arg(long, value_name = "ADDRESS")]
         email: Option<String>,
+        /// Read the password from standard input (one line), e.g. from a secret manager.
         #[arg(long)]
         password_stdin: bool,
     },
     /// List users.
     List {
+        /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Set a user's password (revokes all their sessions).
     Passwd {
+        /// The username or email address.
         name: String,
+        /// Read the password from standard input (one line); otherwise prompt, or generate one.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Disable a user (revokes all their sessions).
-    Disable { name: String },
+    Disable {
+        /// The username or email address.
+        name: String,
+    },
     /// Enable a disabled user.
-    Enable { name: String },
+    Enable {
+        /// The username or email address.
+        name: String,
+    },
     /// Remove a user and revoke their sessions.
-    Remove { name: String },
+    Remove {
+        /// The username or email address.
+        name: String,
+    },
     /// List a user's passkeys.
     Passkeys {
+        /// The username or email address.
         name: String,
+        /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Remove one of a user's passkeys (a lost device), even the last one: give the user a
     /// password first (`user passwd`) if it was their only way to log in.
-    PasskeyRemove { name: String, id: i64 },
+    PasskeyRemove {
+        /// The username or email address.
+        name: String,
+        /// The passkey's id, from `user passkeys NAME`.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SessionCommand {
     /// List live sessions.
     List {
-        #[arg(long)]
+        /// Only this user's (username or email address).
+        #[arg(long, value_name = "NAME")]
         user: Option<String>,
+        /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Revoke one session by id, or all of a user's with --user.
+    #[command(override_usage = "sessiongate session revoke <ID>\n       sessiongate session revoke --user <NAME>")]
     Revoke {
+        /// The session's public id (the ID column of `session list`); or give --user instead.
         #[arg(required_unless_present = "user", conflicts_with = "user")]
         id: Option<String>,
-        #[arg(long)]
+        /// Revoke every session of this user (username or email address) instead.
+        #[arg(long, value_name = "NAME")]
         user: Option<String>,
     },
 }
