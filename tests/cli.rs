@@ -365,3 +365,15 @@ fn user_and_session_options_have_help() {
     assert!(stderr(&o).contains("session revoke --user <NAME>"), "{}", stderr(&o));
     assert!(!dir.path().join("sessiongate-data").exists(), "help and usage errors write nothing");
 }
+
+/// `sessiongate check` on a fresh directory checks the stores without creating the data dir,
+/// the database or the secret key (issue 17: a check writes nothing).
+#[test]
+fn check_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sg(dir.path(), &["check"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("has no database yet"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("configuration ok"), "{}", stdout(&o));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written next to the config");
+}

@@ -21,7 +21,22 @@ pub(super) async fn check(cli: &Cli) -> Result<(), Failure> {
         println!("warning: {w}");
     }
     let mut problems = Vec::new();
-    match server::open_stores(&s).await {
+    // A check writes nothing: with no database yet (a fresh data_dir), the stores are opened
+    // on a scratch copy of it, which `serve` would create for real.
+    let fresh = !s.sqlite_path().exists();
+    let scratch = std::env::temp_dir().join(format!("sessiongate-check-{}", crate::secret::random_b64(9)));
+    let probe = if fresh {
+        println!(
+            "note: {} has no database yet; `sessiongate serve` creates it (and the secret key)",
+            s.data_dir.display()
+        );
+        let mut p = s.clone();
+        p.data_dir = scratch.clone();
+        p
+    } else {
+        s.clone()
+    };
+    match server::open_stores(&probe).await {
         Ok(stores) => {
             if let Err(e) = stores.sessions.store().ping().await {
                 problems.push(format!("session store: {e}"));
@@ -31,6 +46,9 @@ pub(super) async fn check(cli: &Cli) -> Result<(), Failure> {
             }
         }
         Err(e) => problems.push(format!("stores: {e:#}")),
+    }
+    if fresh {
+        let _ = std::fs::remove_dir_all(&scratch);
     }
     for r in &s.routes {
         let host = r.upstream.host_str().unwrap_or("");
