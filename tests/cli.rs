@@ -257,9 +257,21 @@ async fn session_commands_revoke_a_live_session() {
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let id = list[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(list[0]["user"], "dave");
+    // The table's columns line up (each as wide as its longest value).
+    let o = sg(dir.path(), &["-c", &c, "session", "list"], None);
+    let table = stdout(&o);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.len() >= 2, "{table}");
+    let col = |l: &str, name: &str| l.find(name).unwrap();
+    let (user_at, ip_at) = (col(lines[0], "USER"), col(lines[0], "IP"));
+    for l in &lines[1..] {
+        assert_eq!(l.char_indices().nth(user_at).map(|(_, ch)| ch != ' '), Some(true), "{table}");
+        assert_eq!(&l[ip_at - 2..ip_at], "  ", "{table}");
+    }
 
     let o = sg(dir.path(), &["-c", &c, "session", "revoke", &id], None);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("INFO"), "a command's log lines stay below warn: {}", stderr(&o));
     assert_eq!(client.get(format!("{base}/session")).send().await.unwrap().status(), 401, "revoked from the CLI");
     let o = sg(dir.path(), &["-c", &c, "session", "revoke", &id], None);
     assert_eq!(o.status.code(), Some(1));

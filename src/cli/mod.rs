@@ -45,7 +45,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS crypto provider for the whole process (rustls panics if two are ambiguous).
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -62,9 +62,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs go to stderr: `info` for `serve`; for the other commands `warn`, so that a command's
+/// own output is not interleaved with its audit and store lines (`RUST_LOG=info` shows them).
+fn init_tracing(serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("SESSIONGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     // Colours only on a terminal: log files and journald get plain text (and formatting the
     // escape codes was a measurable share of every request's span).

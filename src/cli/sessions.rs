@@ -33,15 +33,35 @@ pub(super) async fn session_command(stores: &Stores, cmd: &SessionCommand) -> Re
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                println!("{:<24} {:<16} {:<16} {:<26} EXPIRES", "ID", "USER", "IP", "LAST SEEN");
-                for s in sessions {
+                // Columns as wide as their longest value, times to the second (RFC 3339, UTC).
+                let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let rows: Vec<[String; 5]> = sessions
+                    .iter()
+                    .map(|s| {
+                        [
+                            s.id.clone(),
+                            shown(&name_of(s.user_id)).into_owned(),
+                            shown(s.ip.as_deref().unwrap_or("-")).into_owned(),
+                            time(s.last_seen_at),
+                            time(s.expires_at()),
+                        ]
+                    })
+                    .collect();
+                let head = ["ID", "USER", "IP", "LAST SEEN", "EXPIRES"].map(str::to_owned);
+                let width = |i: usize| rows.iter().chain([&head]).map(|r| r[i].chars().count()).max().unwrap_or(0);
+                let widths = [width(0), width(1), width(2), width(3)];
+                for r in [&head].into_iter().chain(&rows) {
                     println!(
-                        "{:<24} {:<16} {:<16} {:<26} {}",
-                        s.id,
-                        shown(&name_of(s.user_id)),
-                        shown(s.ip.as_deref().unwrap_or("-")),
-                        s.last_seen_at.to_rfc3339(),
-                        s.expires_at().to_rfc3339()
+                        "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+                        r[0],
+                        r[1],
+                        r[2],
+                        r[3],
+                        r[4],
+                        w0 = widths[0],
+                        w1 = widths[1],
+                        w2 = widths[2],
+                        w3 = widths[3]
                     );
                 }
             }
