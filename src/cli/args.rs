@@ -20,6 +20,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a commented sessiongate.toml with a fresh secret.
     Init {
+        /// same-origin: the SPA on the gateway's origin (embedded or behind one proxy);
+        /// cross-origin: the SPA elsewhere, calling the API with CORS.
         #[arg(long, value_enum, default_value = "same-origin")]
         mode: InitMode,
         /// Overwrite an existing file.
@@ -87,7 +89,8 @@ pub enum Command {
 pub enum HashCommand {
     /// Suggest Argon2id parameters costing about --target per hash on this machine.
     Calibrate {
-        #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+        /// How long one password hash should take here (30s, 250ms…).
+        #[arg(long, default_value = "250ms", value_parser = parse_duration, value_name = "DURATION")]
         target: std::time::Duration,
     },
 }
