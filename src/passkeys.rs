@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use webauthn_rs::prelude::{
     CreationChallengeResponse, CredentialID, DiscoverableAuthentication, Passkey, PasskeyRegistration,
-    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+    RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder,
 };
 
 pub use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError};
@@ -231,9 +231,4 @@ pub const MAX_PER_ACCOUNT: usize = 20;
 pub fn credential_key(id: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-}
-
-/// The page origin a `url` names, for error messages.
-pub fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
 }

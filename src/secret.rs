@@ -21,6 +21,12 @@ pub fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Whether `raw` could be [`random_b64`]`(n)`: its exact length and alphabet. Tokens that came
+/// back from a client are checked so before any store sees them.
+pub fn is_random_b64(raw: &str, n: usize) -> bool {
+    raw.len() == (n * 4).div_ceil(3) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The secret key: signs nothing by itself, but keys derived from it protect state at rest.
 /// `Debug` redacts it.
 #[derive(Clone)]
@@ -120,4 +126,16 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod shape_tests {
+    #[test]
+    fn random_b64_has_the_shape_is_random_b64_checks() {
+        for n in [16, 32] {
+            assert!(super::is_random_b64(&super::random_b64(n), n));
+        }
+        assert!(!super::is_random_b64(&super::random_b64(31), 32));
+        assert!(!super::is_random_b64(&format!("{}+", &super::random_b64(32)[1..]), 32));
+    }
 }

@@ -28,9 +28,12 @@ pub(super) fn relying_party(state: &AppState) -> Result<&Arc<Passkeys>, Problem>
     })
 }
 
+/// Random bytes in a ceremony's store key.
+const CEREMONY_KEY_BYTES: usize = 32;
+
 /// Keep `ceremony` for its finish; the cookie that names it.
 pub(super) async fn begin(state: &AppState, ceremony: &Ceremony) -> Result<http::HeaderValue, Problem> {
-    let key = crate::secret::random_b64(32);
+    let key = crate::secret::random_b64(CEREMONY_KEY_BYTES);
     let expires = state.sessions.clock().now() + chrono::Duration::from_std(CEREMONY_TTL).expect("5 minutes");
     state.sessions.store().put_once(&format!("passkey:{key}"), &ceremony.to_bytes(), expires).await?;
     Ok(state.cookies.named(CEREMONY_COOKIE, &key, CEREMONY_TTL.as_secs()))
@@ -40,7 +43,7 @@ pub(super) async fn begin(state: &AppState, ceremony: &Ceremony) -> Result<http:
 /// expired, or it was finished already.
 pub(super) async fn take(state: &AppState, headers: &HeaderMap) -> Result<Option<Ceremony>, Problem> {
     let Some(key) = state.cookies.read_named(headers, CEREMONY_COOKIE) else { return Ok(None) };
-    if key.len() != 43 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !crate::secret::is_random_b64(&key, CEREMONY_KEY_BYTES) {
         return Ok(None);
     }
     let now = state.sessions.clock().now();

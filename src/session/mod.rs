@@ -64,8 +64,7 @@ impl SessionToken {
 
     /// Accepts only strings that could be one of our tokens, so garbage never reaches a store.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| SessionToken(raw.to_owned()))
+        secret::is_random_b64(raw, 32).then(|| SessionToken(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
