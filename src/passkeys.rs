@@ -122,18 +122,18 @@ impl Passkeys {
         self.webauthn.finish_passkey_registration(credential, state)
     }
 
-    /// Request options for a login with `keys` (one account's), or, with none, for any
+    /// Request options for a login with one account's credential `ids`, or, with none, for any
     /// discoverable passkey. `decoy_for`: the login key of an unknown account (or one without
     /// passkeys), answered with credential ids no authenticator holds, stable per name, shaped
     /// like a real account's (one or two ids of 16 to 64 bytes), so the answer does not say
     /// whether the account exists or has passkeys.
     pub fn start_login(
         &self,
-        user: Option<(i64, &[Passkey])>,
+        user: Option<(i64, Vec<CredentialID>)>,
         decoy_for: Option<&str>,
     ) -> Result<(RequestChallengeResponse, Ceremony), WebauthnError> {
-        if let Some((user_id, keys)) = user.filter(|(_, k)| !k.is_empty()) {
-            let (rcr, state) = self.allowing(keys.iter().map(|k| k.cred_id().clone()).collect())?;
+        if let Some((user_id, ids)) = user.filter(|(_, ids)| !ids.is_empty()) {
+            let (rcr, state) = self.allowing(ids)?;
             return Ok((rcr, Ceremony::LoginFor { user_id, state }));
         }
         if let Some(name) = decoy_for {
@@ -149,9 +149,9 @@ impl Passkeys {
         &self,
         user_id: i64,
         session_id: &str,
-        keys: &[Passkey],
+        ids: Vec<CredentialID>,
     ) -> Result<(RequestChallengeResponse, Ceremony), WebauthnError> {
-        let (rcr, state) = self.allowing(keys.iter().map(|k| k.cred_id().clone()).collect())?;
+        let (rcr, state) = self.allowing(ids)?;
         Ok((rcr, Ceremony::Reauth { user_id, session_id: session_id.to_owned(), state }))
     }
 
@@ -231,4 +231,14 @@ pub const MAX_PER_ACCOUNT: usize = 20;
 pub fn credential_key(id: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// The credential ids of stored passkeys, from their own column (no need to parse the
+/// credential): what options list and registration excludes.
+pub fn credential_ids(records: &[crate::users::PasskeyRecord]) -> Vec<CredentialID> {
+    use base64::Engine;
+    records
+        .iter()
+        .filter_map(|r| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&r.credential_id).ok())
+        .collect()
 }

@@ -13,7 +13,7 @@ use super::{ClientIp, CurrentUser, login, with_cookies};
 use crate::api::AppState;
 use crate::audit::AuditNote;
 use crate::http::{ApiJson, Problem};
-use crate::passkeys::{Ceremony, PublicKeyCredential, WebauthnError, asserted_counter, credential_key};
+use crate::passkeys::{Ceremony, PublicKeyCredential, WebauthnError, asserted_counter, credential_ids, credential_key};
 use crate::ratelimit::ip_key;
 use crate::session::{AuthMethod, AuthMethods, RequestContext};
 use crate::users::{PasskeyRecord, User};
@@ -50,17 +50,16 @@ pub async fn login_start(
     {
         return Err(Problem::field("username", why));
     }
-    let mut keys = Vec::new();
     let mut owner = None;
     if let Some(name) = username
         && let Some(user) = state.users.find_by_login(name).await?.filter(|u| u.is_active)
         && let Some(store) = state.users.passkeys()
     {
-        keys = store.passkeys_of(user.id).await?.iter().filter_map(stored).collect();
-        owner = Some(user.id);
+        owner = Some((user.id, credential_ids(&store.passkeys_of(user.id).await?)));
     }
-    let decoy = username.filter(|_| keys.is_empty()).map(crate::users::login_key);
-    let (options, ceremony) = rp.start_login(owner.map(|id| (id, keys.as_slice())), decoy.as_deref()).map_err(|e| {
+    let known = owner.as_ref().is_some_and(|(_, ids)| !ids.is_empty());
+    let decoy = username.filter(|_| !known).map(crate::users::login_key);
+    let (options, ceremony) = rp.start_login(owner, decoy.as_deref()).map_err(|e| {
         tracing::error!(error = %e, "passkey login could not start");
         Problem::internal()
     })?;
@@ -130,11 +129,11 @@ pub async fn reauth_start(
 ) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
     state.limits.login_ip.check(&ip_key(client_ip)).await?;
-    let keys: Vec<_> = state.users.passkeys_or_err()?.passkeys_of(a.user.id).await?.iter().filter_map(stored).collect();
-    if keys.is_empty() {
+    let ids = credential_ids(&state.users.passkeys_or_err()?.passkeys_of(a.user.id).await?);
+    if ids.is_empty() {
         return Err(Problem::field("passkey", "this account has no passkey; confirm with your password"));
     }
-    let (options, ceremony) = rp.start_reauth(a.user.id, &a.session.id, &keys).map_err(|e| {
+    let (options, ceremony) = rp.start_reauth(a.user.id, &a.session.id, ids).map_err(|e| {
         tracing::error!(error = %e, "passkey reauth could not start");
         Problem::internal()
     })?;

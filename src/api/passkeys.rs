@@ -123,7 +123,7 @@ pub async fn register_start(
     // One handle per account: reuse the one its passkeys carry.
     let handle =
         existing.first().map_or_else(|| crate::secret::random_bytes::<16>().to_vec(), |p| p.user_handle.clone());
-    let exclude = existing.iter().filter_map(|p| stored(p).map(|k| k.cred_id().clone())).collect();
+    let exclude = crate::passkeys::credential_ids(&existing);
     let (options, ceremony) =
         rp.start_registration(a.user.id, &a.session.id, &a.user.username, &handle, exclude, name).map_err(|e| {
             tracing::error!(error = %e, "passkey registration could not start");
