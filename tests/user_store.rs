@@ -194,8 +194,8 @@ async fn passkeys(store: Arc<dyn UserStore>) {
     assert_eq!(b2.passkey, "{\"new\":1}");
 
     // Only the owner renames or deletes.
-    assert!(!pk.rename_passkey(ivy.id, a.id, "mine").await.unwrap());
-    assert!(pk.rename_passkey(henry.id, a.id, "Phone").await.unwrap());
+    assert!(pk.rename_passkey(ivy.id, a.id, "mine").await.unwrap().is_none());
+    assert_eq!(pk.rename_passkey(henry.id, a.id, "Phone").await.unwrap().map(|p| p.name), Some("Phone".into()));
     assert_eq!(pk.passkey_by_credential("cred-a").await.unwrap().unwrap().name, "Phone");
     assert_eq!(pk.remove_passkey(ivy.id, a.id, true).await.unwrap(), None);
 

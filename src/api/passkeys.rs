@@ -267,13 +267,9 @@ pub async fn rename(
     if name.is_empty() {
         return Err(Problem::field("name", "required"));
     }
-    let store = state.users.passkeys_or_err()?;
-    if !store.rename_passkey(a.user.id, id, &name).await? {
-        return Err(Problem::not_found("No such passkey."));
-    }
-    let keys = store.passkeys_of(a.user.id).await?;
-    let p = keys.iter().find(|p| p.id == id).ok_or_else(|| Problem::not_found("No such passkey."))?;
-    Ok(Json(PasskeyView::from(p)))
+    let renamed = state.users.passkeys_or_err()?.rename_passkey(a.user.id, id, &name).await?;
+    let p = renamed.ok_or_else(|| Problem::not_found("No such passkey."))?;
+    Ok(Json(PasskeyView::from(&p)))
 }
 
 /// `DELETE /passkeys/{id}` (recent authentication): 204; 409 `last_login_method` when it is

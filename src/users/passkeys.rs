@@ -72,8 +72,8 @@ pub trait PasskeyStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<bool, UserStoreError>;
 
-    /// Rename the user's passkey `id`. False when the user has no such passkey.
-    async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<bool, UserStoreError>;
+    /// Rename the user's passkey `id`: the renamed passkey, None when the user has no such one.
+    async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<Option<PasskeyRecord>, UserStoreError>;
 
     /// Delete the user's passkey `id`, unless it is the user's last login method: with
     /// `other_method` false (no password, no linked provider) the last passkey stays, decided

@@ -91,9 +91,20 @@ macro_rules! native_passkey_store {
                 self.update(sql, id, |q| q.bind(passkey).bind($to_db(at)).bind(i64::from(sign_count))).await
             }
 
-            async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<bool, UserStoreError> {
-                let sql = "UPDATE passkeys SET name = $1 WHERE user_id = $2 AND id = $3";
-                self.update(sql, id, |q| q.bind(name).bind(user_id)).await
+            async fn rename_passkey(
+                &self,
+                user_id: i64,
+                id: i64,
+                name: &str,
+            ) -> Result<Option<$crate::users::PasskeyRecord>, UserStoreError> {
+                let r = ::sqlx::query("UPDATE passkeys SET name = $1 WHERE user_id = $2 AND id = $3 RETURNING *")
+                    .bind(name)
+                    .bind(user_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .within($op)
+                    .await?;
+                r.as_ref().map(passkey_row).transpose()
             }
 
             async fn remove_passkey(
