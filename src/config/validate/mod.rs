@@ -12,7 +12,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::{Config, SessionSettings, Settings};
-use crate::http::origin::OriginPattern;
 use crate::secret::SecretKey;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,11 +38,8 @@ impl Config {
         let (listen, admin_listen, tls) = server::addresses(c, &mut err);
         let (public_origin, base_path) = web::public(c, tls.is_some(), listen, &mut err);
         let (cors_origins, mut trusted_origins) = web::origins(c, &public_origin, &mut warnings, &mut err);
-        if c.passkeys.rp_id.trim().is_empty()
-            && let Some(alias) = passkeys::loopback_alias(c, &public_origin)
-        {
-            trusted_origins.push(OriginPattern::Exact(alias));
-        }
+        let passkeys =
+            passkeys::passkeys(c, &public_origin, &cors_origins, &mut trusted_origins, &mut warnings, &mut err);
         let (cookies, csrf_header) = web::cookies(c, &public_origin, &cors_origins, &mut err);
         let cors = web::cors(c, &mut err);
         let trusted_proxies = server::trusted_proxies(c, &mut err);
@@ -61,7 +57,6 @@ impl Config {
         let server = server::hygiene(c, &mut err);
         let audit = server::operations(c, &mut err);
         let spa = web::spa(c, &mut err);
-        let passkeys = passkeys::passkeys(c, &public_origin, &cors_origins, &mut warnings, &mut err);
 
         if !p.is_empty() {
             return Err(p);

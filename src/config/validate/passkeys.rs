@@ -5,10 +5,12 @@ use crate::config::{Config, Mode};
 use crate::http::origin::{Origin, OriginPattern};
 
 /// None when passkeys are off, or (with a derived rp id) cannot work here, which `warnings` says.
+/// The loopback default's `http://localhost:PORT` joins `trusted_origins`.
 pub(super) fn passkeys(
     c: &Config,
     public_origin: &Origin,
     cors_origins: &[OriginPattern],
+    trusted_origins: &mut Vec<OriginPattern>,
     warnings: &mut Vec<String>,
     err: &mut dyn FnMut(&str, String),
 ) -> Option<PasskeySettings> {
@@ -31,8 +33,9 @@ pub(super) fn passkeys(
     let explicit = !cfg.rp_id.trim().is_empty();
     if let Some(alias) = loopback_alias(c, public_origin).filter(|_| !explicit) {
         // WebAuthn needs a name: the default `http://127.0.0.1:PORT` gets its passkeys on
-        // `http://localhost:PORT` (the same listener), which `validate` also trusts for CSRF.
+        // `http://localhost:PORT` (the same listener), trusted for CSRF too.
         let url = url::Url::parse(&alias.to_string()).expect("an origin is a URL");
+        trusted_origins.push(OriginPattern::Exact(alias));
         let rp_name =
             if cfg.rp_name.trim().is_empty() { "localhost".to_owned() } else { cfg.rp_name.trim().to_owned() };
         return Some(PasskeySettings { rp_id: "localhost".into(), rp_name, origins: vec![(url, false)] });
@@ -83,9 +86,9 @@ pub(super) fn passkeys(
 
 /// `http://localhost:PORT` for a same-origin gateway whose public origin is a loopback IP
 /// address: the name browsers accept for passkeys on this machine.
-pub(super) fn loopback_alias(c: &Config, public_origin: &Origin) -> Option<Origin> {
+fn loopback_alias(c: &Config, public_origin: &Origin) -> Option<Origin> {
     let ip = public_origin.host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok()?;
-    (c.mode == Mode::SameOrigin && ip.is_loopback() && c.passkeys.enabled).then(|| Origin {
+    (c.mode == Mode::SameOrigin && ip.is_loopback()).then(|| Origin {
         scheme: public_origin.scheme.clone(),
         host: "localhost".into(),
         port: public_origin.port,
