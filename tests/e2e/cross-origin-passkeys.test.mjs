@@ -5,7 +5,7 @@
 // cross-site SPA (app.other.test) is not on that site: the gateway says so at start.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, hostArgs, withLogs } from './harness.mjs';
+import { launchBrowser, newContext, hostArgs, pageWithAuthenticator, withLogs } from './harness.mjs';
 import { USER, PASSWORD, startCrossOrigin, openSpa, spaCall } from './cross-origin-spa.mjs';
 
 let env;
@@ -22,28 +22,11 @@ after(async () => {
   await env?.stop();
 });
 
-async function withAuthenticator(context) {
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { page, credentials: async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials };
-}
-
 test('same-site SPA (app.example.test → api.example.test): register, log out, log in with the passkey, reload', () =>
   withLogs(logs(), async () => {
     const context = await newContext(browser);
     try {
-      const { page, credentials } = await withAuthenticator(context);
+      const { page, credentials } = await pageWithAuthenticator(context);
       await openSpa(page, env.origins.appSame, env.gw.same);
       assert.deepEqual(await spaCall(page, 'client', 'login', USER, PASSWORD), { ok: true, value: USER });
       assert.deepEqual(await spaCall(page, 'client', 'registerPasskey', 'Work laptop'), { ok: true, value: 'Work laptop' });

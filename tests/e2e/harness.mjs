@@ -609,6 +609,30 @@ export async function launchProfile({ thirdPartyCookies = 'block', args = [] } =
   return context;
 }
 
+/**
+ * A page of `context` with Chromium's DevTools virtual authenticator: a platform authenticator
+ * (CTAP2, internal) with resident keys and user verification. `presence: false` leaves requests
+ * waiting, as for a user who has not touched anything yet (`presenceOn(true)` answers them).
+ */
+export async function pageWithAuthenticator(context, { presence = true } = {}) {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: presence,
+    },
+  });
+  const presenceOn = (on) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: on });
+  const credentials = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+  return { page, cdp, authenticatorId, presenceOn, credentials };
+}
+
 /** A fresh browser context (own cookies, storage) with sane timeouts. */
 export async function newContext(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, ...options });

@@ -6,7 +6,16 @@
 // origin.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, launchBrowser, newContext, demoLogin, pageFetch, withLogs, freePort } from './harness.mjs';
+import {
+  startGateway,
+  launchBrowser,
+  newContext,
+  demoLogin,
+  pageFetch,
+  pageWithAuthenticator,
+  withLogs,
+  freePort,
+} from './harness.mjs';
 
 const USER = 'alice';
 const PASSWORD = 'correct horse battery staple 42';
@@ -27,26 +36,6 @@ after(async () => {
 });
 
 const home = () => `http://localhost:${gateway.port}/`;
-
-/** A page with a virtual platform authenticator (CTAP2, resident keys, user verification). */
-async function pageWithAuthenticator(context, { presence = true } = {}) {
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: presence,
-    },
-  });
-  const presenceOn = (on) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: on });
-  const credentials = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
-  return { page, cdp, authenticatorId, presenceOn, credentials };
-}
 
 /** Run a login ceremony in the page by hand: start, navigator.credentials.get, the credential JSON. */
 function assertionInPage(page, start) {
