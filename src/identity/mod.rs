@@ -98,8 +98,8 @@ impl Identity {
             text(&self.email, email);
         }
         text(&self.session, &auth.session.id);
-        if !auth.session.methods.is_empty() {
-            text(&self.methods, &auth.session.methods.to_string());
+        if let Some(v) = methods_value(&auth.session.methods) {
+            out.push((self.methods.clone(), v));
         }
         if auth.user.email.is_some() {
             let verified = HeaderValue::from_static(if auth.user.email_verified { "true" } else { "false" });
@@ -116,6 +116,21 @@ impl Identity {
     }
 }
 
+/// `X-Auth-Methods` for `m`: the usual logins as static values (every proxied request sends
+/// one; no formatting or allocation for them), others spelled out. None for an empty record.
+fn methods_value(m: &crate::session::AuthMethods) -> Option<HeaderValue> {
+    use crate::session::AuthMethod::{Passkey, Password, RecoveryCode, Totp};
+    let fixed = match m.as_slice() {
+        [] => return None,
+        [Password] => "password",
+        [Passkey] => "passkey",
+        [Password, Totp] => "password totp",
+        [Password, RecoveryCode] => "password recovery_code",
+        _ => return HeaderValue::from_str(&m.to_string()).ok(),
+    };
+    Some(HeaderValue::from_static(fixed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +138,22 @@ mod tests {
     fn identity(prefix: &str) -> Identity {
         let cfg = crate::config::load_str(&format!("[identity]\nheader_prefix = \"{prefix}\"\n")).unwrap();
         Identity::new(&cfg.validate().unwrap())
+    }
+
+    #[test]
+    fn methods_values_spell_the_stored_words() {
+        use crate::session::{AuthMethod as M, AuthMethods};
+        for m in [
+            vec![M::Password],
+            vec![M::Passkey],
+            vec![M::Password, M::Totp],
+            vec![M::Password, M::RecoveryCode],
+            vec![M::Oidc("corp".into()), M::Totp],
+        ] {
+            let m = AuthMethods::of(m);
+            assert_eq!(methods_value(&m).unwrap().to_str().unwrap(), m.to_string());
+        }
+        assert!(methods_value(&AuthMethods::default()).is_none());
     }
 
     #[test]

@@ -173,6 +173,10 @@ impl AuthMethods {
         self.0.iter()
     }
 
+    pub fn as_slice(&self) -> &[AuthMethod] {
+        &self.0
+    }
+
     /// Whether the login used two factors, or one that is phishing-resistant and bound to a
     /// device with user verification (a passkey).
     pub fn strong(&self) -> bool {
