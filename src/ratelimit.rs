@@ -313,6 +313,8 @@ pub struct Limits {
     pub reset_address: Box<dyn RateLimiter>,
     /// Wrong second-factor codes per account.
     pub mfa_account: Box<dyn FailureLimiter>,
+    /// Passkey ceremony starts per IP (finishes count as logins, `login_ip`).
+    pub passkey_ip: Box<dyn RateLimiter>,
     /// Where the counters live: `"memory"` (this process) or `"redis"` (shared).
     pub backend: &'static str,
 }
@@ -335,6 +337,7 @@ impl Limits {
             reset_ip: Box::new(PerKey::new(cfg.reset_per_ip, max)),
             reset_address: Box::new(PerKey::new(cfg.reset_per_address, max)),
             mfa_account: Box::new(Failures::with_clock(cfg.mfa_per_account, max, clock)),
+            passkey_ip: Box::new(PerKey::new(cfg.passkey_start_per_ip, max)),
             backend: "memory",
         }
     }
@@ -359,6 +362,7 @@ impl Limits {
             reset_ip: ip("reset_ip", cfg.reset_per_ip),
             reset_address: ip("reset_address", cfg.reset_per_address),
             mfa_account: Box::new(redis::RedisFailures::new(conn.clone(), prefix, "mfa_account", cfg.mfa_per_account)),
+            passkey_ip: ip("passkey_ip", cfg.passkey_start_per_ip),
             backend: "redis",
         }
     }
@@ -382,6 +386,7 @@ impl Limits {
         self.reset_ip.cleanup();
         self.reset_address.cleanup();
         self.mfa_account.cleanup();
+        self.passkey_ip.cleanup();
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn login_start(
     ApiJson(body): ApiJson<LoginStart>,
 ) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
-    state.limits.login_ip.check(&ip_key(ctx.client_ip)).await?;
+    state.limits.passkey_ip.check(&ip_key(ctx.client_ip)).await?;
     let username = body.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
     if let Some(name) = username
         && let Err(why) = crate::users::names::check_identifier(name)
@@ -128,7 +128,7 @@ pub async fn reauth_start(
     ClientIp(client_ip): ClientIp,
 ) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
-    state.limits.login_ip.check(&ip_key(client_ip)).await?;
+    state.limits.passkey_ip.check(&ip_key(client_ip)).await?;
     let ids = credential_ids(&state.users.passkeys_or_err()?.passkeys_of(a.user.id).await?);
     if ids.is_empty() {
         return Err(Problem::field("passkey", "this account has no passkey; confirm with your password"));

@@ -114,8 +114,8 @@ pub async fn register_start(
     ApiJson(body): ApiJson<RegisterStart>,
 ) -> Result<Response, Problem> {
     let rp = relying_party(&state)?;
-    // Every start stores a ceremony for 5 minutes: starts are limited like logins.
-    state.limits.login_ip.check(&crate::ratelimit::ip_key(client_ip)).await?;
+    // Every start stores a ceremony for 5 minutes: starts are limited per IP.
+    state.limits.passkey_ip.check(&crate::ratelimit::ip_key(client_ip)).await?;
     let store = state.users.passkeys_or_err()?;
     let existing = store.passkeys_of(a.user.id).await?;
     too_many(existing.len())?;

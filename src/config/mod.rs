@@ -307,6 +307,9 @@ pub struct RateLimit {
     pub reset_per_address: Rate,
     /// Failed second-factor codes (login, reauth) per account.
     pub mfa_per_account: Rate,
+    /// Passkey ceremony starts per IP (each stores a ceremony for 5 minutes). Apart from
+    /// `login_per_ip`: a login page that offers passkey autofill starts one on every view.
+    pub passkey_start_per_ip: Rate,
     /// Longest lock of the per-account, per-IP exponential back-off (`login_per_account`).
     pub login_backoff_max: HumanDuration,
     /// Failed logins for one account from all IPs together; beyond it only IPs that logged in
@@ -328,6 +331,7 @@ impl Default for RateLimit {
             reset_per_ip: r(10, 3600),
             reset_per_address: r(3, 3600),
             mfa_per_account: r(5, 300),
+            passkey_start_per_ip: r(120, 60),
             login_backoff_max: HumanDuration::secs(3600),
             login_account_ceiling: r(100, 3600),
             max_keys: 100_000,

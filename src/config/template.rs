@@ -121,6 +121,7 @@ signup_per_ip = "10/1h"
 reset_per_ip = "10/1h"            # password-reset and email-change requests per IP
 reset_per_address = "3/1h"        # reset mails per address (beyond: still 202, nothing sent)
 mfa_per_account = "5/5m"          # wrong 2FA codes per account
+passkey_start_per_ip = "120/1m"   # passkey ceremony starts (autofill starts one per login page view)
 max_keys = 100000                 # IPs/accounts each in-process limiter tracks; beyond: the
                                   # least active tenth is forgotten (Redis keys expire instead)
 

@@ -7,7 +7,7 @@
 //!
 //! | key | type | algorithm | expires |
 //! |---|---|---|---|
-//! | `PREFIX rl:{login_ip:IP}`, `rl:{signup_ip:IP}`, `rl:{reset_ip:IP}`, `rl:{reset_address:H}` | string | GCRA: the theoretical arrival time (µs) | when the allowance is full again (≤ the rate's period) |
+//! | `PREFIX rl:{login_ip:IP}`, `rl:{signup_ip:IP}`, `rl:{reset_ip:IP}`, `rl:{passkey_ip:IP}`, `rl:{reset_address:H}` | string | GCRA: the theoretical arrival time (µs) | when the allowance is full again (≤ the rate's period) |
 //! | `PREFIX rl:{mfa_account:H}` | sorted set | the latest `N` failure times (µs) | the window after the last failure |
 //! | `PREFIX rl:{login_account:H}:…` | see [`account`] | back-off, ceiling, known IPs | |
 //!

@@ -467,11 +467,12 @@ async fn bad_credentials_are_problems_not_crashes() {
     assert_eq!((status, code.as_str()), (401, "invalid_credentials"));
 }
 
-/// Each start stores a ceremony for five minutes: starts are rate-limited like logins, so an
-/// anonymous client cannot fill the store.
+/// Each start stores a ceremony for five minutes: starts are rate-limited per IP, so an
+/// anonymous client cannot fill the store — apart from logins, which a login page offering
+/// autofill (one start per view) must not use up.
 #[tokio::test]
 async fn ceremony_starts_are_rate_limited() {
-    let gw = gateway("[rate_limit]\nlogin_per_ip = \"3/1m\"\n").await;
+    let gw = gateway("[rate_limit]\npasskey_start_per_ip = \"3/1m\"\n").await;
     let b = browser(&gw);
     let token = b.csrf().await;
     for _ in 0..3 {
@@ -479,6 +480,7 @@ async fn ceremony_starts_are_rate_limited() {
     }
     let (status, code, _) = problem(b.post("/login/passkey/start", &token, json!({})).await).await;
     assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert_eq!(b.login_as(USER, PASSWORD).await.status(), 200, "password logins have their own budget");
 }
 
 /// Adversarial pass: the answer for an unknown name (or one without passkeys) had a key the real
